@@ -1,0 +1,146 @@
+"""Render a per-layer sparsity profile as a SparseML 1.8 YAML recipe.
+
+Layers are grouped by sparsity level, one pruning modifier per level (the one form every SparseML
+pruning modifier accepts, AC/DC included). Dense layers are omitted. Epochs, learning rate and every
+level's sparsity are top-level variables, so ``--recipe-args`` can override them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+METHODS = ("gmp", "acdc", "mfac", "obs", "constant")
+
+_MODIFIER = {
+    "gmp": "GMPruningModifier",
+    "acdc": "ACDCPruningModifier",
+    "mfac": "MFACPruningModifier",
+    "obs": "OBSPruningModifier",
+    "constant": "ConstantPruningModifier",
+}
+
+
+@dataclass
+class RecipeSettings:
+    """Training schedule written into the recipe (all overridable as recipe variables)."""
+
+    method: str = "gmp"
+    epochs: float = 20.0
+    init_lr: float = 0.01
+    final_lr: float = 0.0
+    pruning_start_fraction: float | None = None  # default: 0.0, or 0.1 for mfac/obs (gradient warm-up)
+    pruning_end_fraction: float = 0.75
+    update_frequency: float | None = None  # default: 1 epoch for acdc, else 0.5
+    init_sparsity: float = 0.05
+    num_grads: int | None = None  # mfac/obs: default 64 / 1024
+    fisher_block_size: int | None = None  # mfac/obs: default 2000 / 50
+
+    def resolved(self) -> RecipeSettings:
+        """Fill method-dependent defaults."""
+        method = self.method
+        return RecipeSettings(
+            method=method,
+            epochs=float(self.epochs),
+            init_lr=self.init_lr,
+            final_lr=self.final_lr,
+            pruning_start_fraction=(
+                self.pruning_start_fraction
+                if self.pruning_start_fraction is not None
+                else (0.1 if method in ("mfac", "obs") else 0.0)
+            ),
+            pruning_end_fraction=self.pruning_end_fraction,
+            update_frequency=self.update_frequency or (1.0 if method == "acdc" else 0.5),
+            init_sparsity=self.init_sparsity,
+            num_grads=self.num_grads or (1024 if method == "obs" else 64),
+            fisher_block_size=self.fisher_block_size or (50 if method == "obs" else 2000),
+        )
+
+
+def fixed(value: float, decimals: int = 4) -> str:
+    """A float in fixed-point form (PyYAML reads ``5e-1`` as a string), always with a decimal point."""
+    text = f"{value:.{decimals}f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def render_recipe(pruned: dict[str, float], settings: RecipeSettings, metadata: dict, header: list[str]) -> str:
+    """The recipe text for ``pruned`` (layer name -> sparsity in (0, 1)); see the module docstring."""
+    settings = settings.resolved()
+    levels = sorted(set(pruned.values()))
+    groups = {level: [name for name, s in pruned.items() if s == level] for level in levels}
+    lines = [f"# {line}" for line in header]
+    lines += ["version: 1.1.0", "", "__metadata__:"]
+    lines += [f"  {key}: {json.dumps(metadata[key])}" for key in sorted(metadata)]
+    lines += ["", *_variables(settings, groups), "", *_training_modifiers(), "", "pruning_modifiers:"]
+    for index, level in enumerate(levels):
+        lines += _pruning_modifier(settings, f"prune_level_{index:02d}_sparsity", groups[level])
+    return "\n".join(lines) + "\n"
+
+
+def _variables(settings: RecipeSettings, groups: dict[float, list[str]]) -> list[str]:
+    lines = [
+        f"num_epochs: {fixed(settings.epochs)}",
+        f"init_lr: {fixed(settings.init_lr, 8)}",
+        f"final_lr: {fixed(settings.final_lr, 8)}",
+        f"pruning_start_fraction: {fixed(settings.pruning_start_fraction)}",
+        f"pruning_end_fraction: {fixed(settings.pruning_end_fraction)}",
+        f"pruning_update_frequency: {fixed(settings.update_frequency)}",
+    ]
+    if settings.method in ("gmp", "mfac", "obs"):
+        lines.append(f"init_sparsity: {fixed(settings.init_sparsity)}")
+    if settings.method in ("mfac", "obs"):
+        lines += [f"num_grads: {settings.num_grads}", f"fisher_block_size: {settings.fisher_block_size}"]
+    for index, (level, names) in enumerate(groups.items()):
+        lines.append(f"prune_level_{index:02d}_sparsity: {fixed(level)}  # {len(names)} layer(s)")
+    return lines
+
+
+def _training_modifiers() -> list[str]:
+    return [
+        "training_modifiers:",
+        "  - !EpochRangeModifier",
+        "    start_epoch: 0.0",
+        "    end_epoch: eval(num_epochs)",
+        "",
+        "  - !LearningRateFunctionModifier",
+        "    lr_func: linear",
+        "    init_lr: eval(init_lr)",
+        "    final_lr: eval(final_lr)",
+        "    start_epoch: 0.0",
+        "    end_epoch: eval(num_epochs)",
+    ]
+
+
+def _pruning_modifier(settings: RecipeSettings, variable: str, names: list[str]) -> list[str]:
+    method = settings.method
+    lines = [f"  - !{_MODIFIER[method]}", "    params:"]
+    lines += [f"      - {json.dumps(name)}" for name in names]
+    start = "eval(pruning_start_fraction * num_epochs)"
+    end = "eval(pruning_end_fraction * num_epochs)"
+    if method == "constant":
+        return lines + ["    start_epoch: 0.0", "    end_epoch: -1.0", ""]
+    if method == "acdc":  # AC/DC needs whole epochs
+        return lines + [
+            f"    compression_sparsity: eval({variable})",
+            "    start_epoch: eval(round(pruning_start_fraction * num_epochs))",
+            "    end_epoch: eval(round(pruning_end_fraction * num_epochs))",
+            "    update_frequency: eval(round(pruning_update_frequency))",
+            "    global_sparsity: False",
+            "    leave_enabled: True",
+            "    mask_type: unstructured",
+            "",
+        ]
+    lines += [
+        "    init_sparsity: eval(init_sparsity)",
+        f"    final_sparsity: eval({variable})",
+        f"    start_epoch: {start}",
+        f"    end_epoch: {end}",
+        "    update_frequency: eval(pruning_update_frequency)",
+        "    leave_enabled: True",
+        "    inter_func: cubic",
+        "    mask_type: unstructured",
+    ]
+    if method in ("mfac", "obs"):
+        lines += ["    global_sparsity: False", "    num_grads: eval(int(num_grads))",
+                  "    fisher_block_size: eval(int(fisher_block_size))"]
+    return lines + [""]

@@ -1,0 +1,180 @@
+"""Turn a ``--model`` spec (torchvision:, hf:, yolov5:, python:) into a module and example inputs."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import SpdyError
+
+KINDS = ("torchvision", "hf", "yolov5", "python")
+DEFAULT_SHAPES = {"torchvision": (3, 224, 224), "hf": (128,), "yolov5": (3, 640, 640)}
+
+
+@dataclass
+class ModelBundle:
+    """A model ready for export: the module (eval mode), its inputs for one batch, and how it was made."""
+
+    spec: str
+    kind: str
+    module: nn.Module
+    inputs: dict[str, torch.Tensor]
+    input_shape: tuple[int, ...]
+    batch_size: int
+    output_names: list[str] = field(default_factory=lambda: ["output"])
+
+    @property
+    def slug(self) -> str:
+        """A file-name-safe form of the spec."""
+        text = self.spec.split(":", 1)[-1] if self.kind != "hf" else Path(self.spec[3:]).name
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in f"{self.kind}-{text}")
+        return safe.strip("-.") or self.kind
+
+
+def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
+    """Parse ``3,224,224`` (or ``3x224x224``) into a tuple of positive ints, without the batch."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        raise SpdyError(f"bad --input-shape {text!r}: expected integers like 3,224,224") from None
+    if not shape or any(dim <= 0 for dim in shape):
+        raise SpdyError(f"bad --input-shape {text!r}: expected positive integers like 3,224,224")
+    return shape
+
+
+def load_model(
+    spec: str,
+    batch_size: int = 16,
+    input_shape: tuple[int, ...] | None = None,
+    weights: str | None = None,
+) -> ModelBundle:
+    """Build the model that ``spec`` names, load ``weights`` if given, and make one batch of inputs."""
+    if batch_size < 1:
+        raise SpdyError(f"--batch-size must be at least 1, got {batch_size}")
+    kind, _, target = spec.partition(":")
+    if kind not in KINDS or not target:
+        raise SpdyError(f"unknown model spec {spec!r}: expected one of {', '.join(k + ':...' for k in KINDS)}")
+    builders = {"torchvision": _torchvision, "hf": _huggingface, "yolov5": _yolov5, "python": _python}
+    module, shape, inputs_for = builders[kind](target, input_shape)
+    if weights:
+        _load_weights(module, weights)
+    module.eval()
+    torch.manual_seed(0)
+    inputs = inputs_for(batch_size)
+    output_names = ["logits"] if kind == "hf" else ["output"]
+    return ModelBundle(spec, kind, module, inputs, shape, batch_size, output_names)
+
+
+def _image_inputs(shape: tuple[int, ...]):
+    def make(batch: int) -> dict[str, torch.Tensor]:
+        return {"input": torch.randn(batch, *shape)}
+
+    return make
+
+
+def _torchvision(name: str, shape: tuple[int, ...] | None):
+    import torchvision
+
+    available = torchvision.models.list_models()
+    if name not in available:
+        close = difflib.get_close_matches(name, available, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise SpdyError(f"unknown torchvision model {name!r}{hint}")
+    module = torchvision.models.get_model(name, weights=None)
+    shape = shape or DEFAULT_SHAPES["torchvision"]
+    return module, shape, _image_inputs(shape)
+
+
+def _huggingface(directory: str, shape: tuple[int, ...] | None):
+    import transformers
+
+    path = Path(directory)
+    config_file = path / "config.json" if path.is_dir() else path
+    if not config_file.is_file():
+        raise SpdyError(f"hf model {directory!r}: no config.json found there")
+    try:
+        config = transformers.AutoConfig.from_pretrained(str(config_file.parent if path.is_dir() else path))
+    except (OSError, ValueError) as exc:
+        raise SpdyError(f"hf model {directory!r}: cannot read its config ({exc})") from None
+    architectures = getattr(config, "architectures", None) or []
+    model_class = getattr(transformers, architectures[0], None) if architectures else None
+    model_class = model_class or transformers.AutoModel
+    has_weights = path.is_dir() and any((path / f).is_file() for f in ("model.safetensors", "pytorch_model.bin"))
+    if has_weights:
+        module = model_class.from_pretrained(str(path), local_files_only=True)
+    elif model_class is transformers.AutoModel:
+        module = transformers.AutoModel.from_config(config)
+    else:
+        module = model_class(config)
+    module.config.return_dict = False
+    shape = shape or DEFAULT_SHAPES["hf"]
+    if len(shape) != 1:
+        raise SpdyError(f"hf models take --input-shape SEQ_LEN, got {','.join(map(str, shape))}")
+    vocab = int(getattr(config, "vocab_size", 1000))
+
+    def make(batch: int) -> dict[str, torch.Tensor]:
+        ids = torch.randint(0, vocab, (batch, shape[0]), generator=torch.Generator().manual_seed(0))
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+    return module, shape, make
+
+
+def _yolov5(cfg: str, shape: tuple[int, ...] | None):
+    import yolov5
+    from yolov5.models.yolo import Model
+
+    path = Path(cfg)
+    if not path.is_file():
+        path = Path(yolov5.__file__).parent / "models" / cfg
+    if not path.is_file():
+        shipped = sorted(p.name for p in (Path(yolov5.__file__).parent / "models").glob("yolov5*.yaml"))
+        raise SpdyError(f"unknown yolov5 config {cfg!r}: not a file, and the yolov5 package ships {', '.join(shipped)}")
+    module = Model(str(path), verbose=False)
+    module.model[-1].export = True  # Detect returns one tensor, which ONNX export needs
+    shape = shape or DEFAULT_SHAPES["yolov5"]
+    return module, shape, _image_inputs(shape)
+
+
+def _python(target: str, shape: tuple[int, ...] | None):
+    module_name, _, attribute = target.rpartition(":")
+    if not module_name or not attribute:
+        raise SpdyError(f"bad python model spec {target!r}: expected python:MODULE:CALLABLE")
+    if os.getcwd() not in sys.path:  # like `python -m`, resolve modules from the working directory
+        sys.path.insert(0, os.getcwd())
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise SpdyError(f"cannot import python model {target!r}: {exc}") from None
+    module = factory()
+    if not isinstance(module, nn.Module):
+        raise SpdyError(f"python model {target!r} returned {type(module).__name__}, not a torch.nn.Module")
+    if shape is None:
+        raise SpdyError("python: models need --input-shape (without the batch), e.g. --input-shape 3,32,32")
+    return module, shape, _image_inputs(shape)
+
+
+def _load_weights(module: nn.Module, weights: str) -> None:
+    path = Path(weights)
+    if not path.is_file():
+        raise SpdyError(f"weights file {weights!r} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt file
+        raise SpdyError(f"cannot read weights {weights!r}: {exc}") from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "mismatch"
+        raise SpdyError(f"weights {weights!r} do not fit the model: {first}") from None

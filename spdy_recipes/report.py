@@ -1,0 +1,78 @@
+"""Human-readable summaries of plans, profiles and recipes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .emit.validate import recipe_targets
+from .errors import SpdyError
+from .profile import Profile, load_profile
+from .solve import Plan
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def plan_report(plan: Plan, profile: Profile) -> str:
+    """Per-layer sparsity and time of a solved plan, then the predicted speedup."""
+    dense = {layer.name: layer.times_ms[0] for layer in profile.layers}
+    rows = [
+        [name, f"{s:.4f}" if s else "dense", f"{dense[name]:.3f}", f"{plan.times_ms[name]:.3f}"]
+        for name, s in plan.sparsities.items()
+    ]
+    summary = (
+        f"predicted {plan.predicted_ms:.2f} ms vs dense {plan.dense_ms:.2f} ms: speedup {plan.predicted_speedup:.3f}x "
+        f"(target {plan.target_speedup:.3f}x, best reachable {plan.max_speedup:.3f}x); "
+        f"{len(plan.pruned)} of {len(plan.sparsities)} layers pruned"
+    )
+    return _table(["layer", "sparsity", "dense ms", "chosen ms"], rows) + "\n" + summary
+
+
+def profile_report(profile: Profile) -> str:
+    """Provenance and the per-layer dense and fastest times of a profile."""
+    hw, engine, model = profile.hardware, profile.engine, profile.model
+    lines = [
+        f"profile of {model['spec']} (graph {model['graph_hash']}), batch {profile.batch_size}",
+        f"hardware {hw.get('name')}: {hw.get('cpu_model')}, isa {hw.get('isa')}, vnni {hw.get('vnni')}, "
+        f"{profile.cores} cores used",
+        f"engine {engine.get('name')} {engine.get('version')}, measured {profile.created}, "
+        f"{len(profile.grid)} levels {profile.grid[1]:.4f}..{profile.grid[-1]:.4f}",
+        f"dense {profile.dense_ms:.2f} ms, fixed (non-layer) {profile.fixed_ms:.2f} ms",
+    ]
+    rows = []
+    for layer in profile.layers:
+        best = min(range(len(profile.grid)), key=lambda k: layer.times_ms[k])
+        rows.append([layer.name, layer.kind, f"{layer.times_ms[0]:.3f}", f"{layer.times_ms[best]:.3f}",
+                     f"{profile.grid[best]:.4f}", f"{layer.times_ms[0] / max(layer.times_ms[best], 1e-9):.2f}x"])
+    return "\n".join(lines) + "\n" + _table(["layer", "kind", "dense ms", "fastest ms", "at", "gain"], rows)
+
+
+def recipe_report(path: Path) -> str:
+    """Metadata and per-layer targets of a recipe, as SparseML loads it."""
+    targets, manager = recipe_targets(str(path))
+    metadata = getattr(manager, "metadata", None) or {}
+    lines = [f"recipe {path}: {len(targets)} pruned layer(s), {manager.max_epochs} epochs"]
+    lines += [f"  {key}: {value}" for key, value in sorted(metadata.items())]
+    rows = [[name, "keep current" if value is None else f"{float(value):.4f}"] for name, value in targets.items()]
+    return "\n".join(lines) + "\n" + _table(["layer", "final sparsity"], rows)
+
+
+def inspect_file(path: str) -> str:
+    """Summarise a profile (.json) or a recipe (.yaml/.md)."""
+    file = Path(path)
+    if not file.is_file():
+        raise SpdyError(f"{path} does not exist")
+    if file.suffix == ".json":
+        return profile_report(load_profile(file))
+    if file.suffix in (".yaml", ".md"):
+        return recipe_report(file)
+    try:
+        json.loads(file.read_text())
+    except (ValueError, UnicodeDecodeError):
+        raise SpdyError(f"{path}: expected a profile (.json) or a recipe (.yaml/.md)") from None
+    return profile_report(load_profile(file))

@@ -1,0 +1,101 @@
+"""The dynamic program against brute force, its budget guarantee and infeasible targets."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from spdy_recipes.errors import SpdyError
+from spdy_recipes.profile.schema import LayerTimes, Profile
+from spdy_recipes.sensitivity import prior_errors
+from spdy_recipes.solve import plan_profile, solve_min_error
+
+
+def brute_force(times, errors, budget):
+    best = None
+    for combo in itertools.product(range(times.shape[1]), repeat=times.shape[0]):
+        total_time = sum(times[i, k] for i, k in enumerate(combo))
+        if total_time <= budget + 1e-9:
+            err = sum(errors[i, k] for i, k in enumerate(combo))
+            if best is None or err < best - 1e-12:
+                best = err
+    return best
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_dp_matches_brute_force_on_integer_times(seed):
+    rng = np.random.default_rng(seed)
+    layers, options = rng.integers(2, 6), rng.integers(2, 5)
+    times = rng.integers(0, 20, size=(layers, options)).astype(float)
+    errors = rng.random((layers, options))
+    budget = float(rng.integers(times.min(axis=1).sum(), times.max(axis=1).sum() + 1))
+    picks = solve_min_error(times, errors, budget, buckets=int(budget) or 1)
+    expected = brute_force(times, errors, budget)
+    assert picks is not None and expected is not None
+    assert sum(times[i, k] for i, k in enumerate(picks)) <= budget
+    assert sum(errors[i, k] for i, k in enumerate(picks)) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_dp_never_exceeds_budget_with_real_valued_times(seed):
+    rng = np.random.default_rng(100 + seed)
+    times = rng.random((6, 5)) * 10
+    errors = rng.random((6, 5))
+    budget = times.min(axis=1).sum() + rng.random() * (times.max(axis=1).sum() - times.min(axis=1).sum())
+    picks = solve_min_error(times, errors, budget, buckets=1000)
+    assert picks is not None
+    assert sum(times[i, k] for i, k in enumerate(picks)) <= budget
+    # optimal up to rounding: no worse than the exact optimum under a budget shrunk by the rounding slack
+    slack = times.shape[0] * budget / 1000
+    assert sum(errors[i, k] for i, k in enumerate(picks)) <= brute_force(times, errors, budget - slack) + 1e-9
+
+
+def test_dp_returns_none_when_nothing_fits():
+    times = np.array([[5.0, 4.0], [5.0, 3.0]])
+    assert solve_min_error(times, np.zeros_like(times), 6.0) is None
+
+
+def _profile(times: list[list[float]], fixed: float, grid: list[float]) -> Profile:
+    layers = [LayerTimes(f"l{i}.weight", f"l{i}", "conv", [1], 1, row) for i, row in enumerate(times)]
+    totals = [fixed + sum(row[k] for row in times) for k in range(len(grid))]
+    return Profile({"spec": "x", "graph_hash": "h", "batch_size": 1}, {}, {"num_cores": 1, "name": "deepsparse",
+                   "version": "0"}, grid, layers, [fixed] * len(grid), totals, "", "0")
+
+
+def test_sparse_slower_than_dense_keeps_layer_dense():
+    grid = [0.0, 0.5, 0.9]
+    # layer 0 is slower at 50% than dense; layer 1 gets much faster when sparse
+    profile = _profile([[10.0, 14.0, 9.5], [10.0, 6.0, 2.0]], fixed=2.0, grid=grid)
+    plan = plan_profile(profile, 1.5, ["l0.weight", "l1.weight"], prior_errors(2, 3))
+    assert plan.sparsities["l0.weight"] == 0.0  # 50% would be slower and 90% costs more error than needed
+    assert plan.predicted_ms <= profile.dense_ms / 1.5
+    assert plan.predicted_speedup >= 1.5
+
+
+def test_infeasible_target_names_best_reachable_speedup():
+    profile = _profile([[10.0, 6.0, 4.0], [10.0, 8.0, 5.0]], fixed=2.0, grid=[0.0, 0.5, 0.9])
+    best = profile.dense_ms / (2.0 + 4.0 + 5.0)
+    with pytest.raises(SpdyError, match=rf"best reachable is {best:.3f}x"):
+        plan_profile(profile, best * 1.01, ["l0.weight", "l1.weight"], prior_errors(2, 3))
+    plan = plan_profile(profile, best * 0.999, ["l0.weight", "l1.weight"], prior_errors(2, 3))
+    assert plan.predicted_speedup >= best * 0.999
+
+
+def test_unselected_layers_are_charged_dense():
+    profile = _profile([[10.0, 2.0], [10.0, 2.0]], fixed=0.0, grid=[0.0, 0.9])
+    # only l1 may be pruned: the best reachable is 20 / (10 + 2)
+    with pytest.raises(SpdyError, match=r"best reachable is 1\.667x"):
+        plan_profile(profile, 1.8, ["l1.weight"], prior_errors(1, 2))
+    plan = plan_profile(profile, 1.6, ["l1.weight"], prior_errors(1, 2))
+    assert plan.sparsities == {"l0.weight": 0.0, "l1.weight": 0.9}
+
+
+def test_errors_steer_the_choice():
+    profile = _profile([[10.0, 5.0], [10.0, 5.0]], fixed=0.0, grid=[0.0, 0.9])
+    errors = np.array([[0.0, 5.0], [0.0, 1.0]])  # pruning l1 is cheaper
+    plan = plan_profile(profile, 1.3, ["l0.weight", "l1.weight"], errors)
+    assert plan.sparsities == {"l0.weight": 0.0, "l1.weight": 0.9}
+    plan = plan_profile(profile, 1.3, ["l0.weight", "l1.weight"], errors[::-1].copy())
+    assert plan.sparsities == {"l0.weight": 0.9, "l1.weight": 0.0}

@@ -1,0 +1,42 @@
+"""Small real models for tests: a CNN and a BERT config, both built from code (nothing downloaded)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from torch import nn
+
+
+class SmallCNN(nn.Module):
+    """Four convolutions and a classifier; big enough for DeepSparse's sparse kernels to matter."""
+
+    def __init__(self, classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 32, 3, padding=1)
+        self.body = nn.Sequential(
+            nn.Conv2d(32, 64, 3, padding=1, stride=2), nn.ReLU(),
+            nn.Conv2d(64, 128, 3, padding=1, stride=2), nn.ReLU(),
+            nn.Conv2d(128, 128, 3, padding=1), nn.ReLU(),
+        )
+        self.head = nn.Linear(128, classes)
+
+    def forward(self, x):
+        x = self.body(self.stem(x).relu())
+        return self.head(x.mean(dim=(2, 3)))
+
+
+def small_cnn() -> nn.Module:
+    return SmallCNN()
+
+
+def write_tiny_bert(folder: Path) -> Path:
+    """A 2-layer BERT sequence classifier config, as ``hf:`` loads it (weights initialised from the config)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {
+        "architectures": ["BertForSequenceClassification"], "model_type": "bert", "vocab_size": 1000,
+        "hidden_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 1024,
+        "max_position_embeddings": 128, "num_labels": 2,
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
