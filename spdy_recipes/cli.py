@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import click
 
 os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated")  # sparseml 1.8 imports it
 
 from . import __version__  # noqa: E402
 from .emit import METHODS, RecipeSettings  # noqa: E402
@@ -103,7 +105,7 @@ def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
     """
     from .profile import save_profile
     from .profile.measure import measure_profile
-    from .profile.store import LOCAL, is_path, local_cache_path, profile_filename
+    from .profile.store import LOCAL, is_path, profile_filename
     from .pipeline import obtain_profile
 
     if is_path(hw):

@@ -44,5 +44,5 @@ def validate_grid(values: list[float]) -> list[float]:
         if not low < high:
             raise SpdyError(f"a sparsity grid must increase strictly, got {low} then {high}")
     if values[-1] >= 1.0:
-        raise SpdyError(f"sparsities must be below 1, got {values[-1]}")
+        raise SpdyError(f"sparsity grid values must be below 1, got {values[-1]}")
     return list(values)

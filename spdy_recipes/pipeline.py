@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .atomic import atomic_write_text
+from .files import atomic_write_text
 from .emit import RecipeSettings, render_recipe, validate_recipe
 from .errors import SpdyError
 from .models import ModelBundle, select_names

@@ -27,8 +27,6 @@ def _plan(profile):
 
 
 def _train(module, manager, kind):
-    from sparseml.pytorch.optim import ScheduledModifierManager  # noqa: F401  (manager type)
-
     torch.manual_seed(0)
     module.train()
     optimizer = torch.optim.SGD(module.parameters(), lr=0.01, momentum=0.9)

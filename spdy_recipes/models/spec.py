@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
+import io
 import os
 import sys
 from dataclasses import dataclass, field
@@ -138,7 +140,8 @@ def _yolov5(cfg: str, shape: tuple[int, ...] | None):
     if not path.is_file():
         shipped = sorted(p.name for p in (Path(yolov5.__file__).parent / "models").glob("yolov5*.yaml"))
         raise SpdyError(f"unknown yolov5 config {cfg!r}: not a file, and the yolov5 package ships {', '.join(shipped)}")
-    module = Model(str(path), verbose=False)
+    with contextlib.redirect_stdout(io.StringIO()):  # yolov5 prints a layer summary
+        module = Model(str(path))
     module.model[-1].export = True  # Detect returns one tensor, which ONNX export needs
     shape = shape or DEFAULT_SHAPES["yolov5"]
     return module, shape, _image_inputs(shape)

@@ -14,7 +14,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..atomic import atomic_write_json
+from ..files import atomic_write_json, read_json
 from ..errors import SpdyError
 from ..grid import validate_grid
 
@@ -92,12 +92,7 @@ def save_profile(profile: Profile, path: str | Path) -> Path:
 def load_profile(path: str | Path) -> Profile:
     """Read and validate a profile file; any defect is a one-line SpdyError."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SpdyError(f"profile {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpdyError(f"malformed profile {path}: not JSON ({exc})") from None
+    data = read_json(path, "profile")
     try:
         return profile_from_dict(data)
     except SpdyError as exc:

@@ -6,13 +6,13 @@ JSON: ``{"format": "spdy-recipes/sensitivity", "format_version": 1, "grid": [...
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SpdyError
+from ..files import read_json
 
 FORMAT = "spdy-recipes/sensitivity"
 
@@ -20,12 +20,7 @@ FORMAT = "spdy-recipes/sensitivity"
 def load_sensitivity(path: str | Path, layer_names: list[str], grid: list[float]) -> np.ndarray:
     """Read a sensitivity table and return its (layers x levels) errors in ``layer_names`` order."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SpdyError(f"sensitivity table {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpdyError(f"malformed sensitivity table {path}: not JSON ({exc})") from None
+    data = read_json(path, "sensitivity table")
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("errors"), dict):
         raise SpdyError(f"malformed sensitivity table {path}: not a {FORMAT} file with an 'errors' object")
     if [round(float(s), 4) for s in data.get("grid", [])] != [round(s, 4) for s in grid]:

@@ -1,4 +1,4 @@
-"""Write files so that readers never see half of one."""
+"""File helpers: atomic writes, and JSON reads that fail with one clear line."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from .errors import SpdyError
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -29,3 +31,13 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
     """Write ``data`` as indented, key-sorted JSON, atomically."""
     return atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def read_json(path: Path, what: str) -> Any:
+    """Parse the JSON file ``path``; a missing or unparsable file is a SpdyError naming ``what``."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SpdyError(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpdyError(f"malformed {what} {path}: not JSON ({exc})") from None

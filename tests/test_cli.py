@@ -1,0 +1,132 @@
+"""The command line: a working generate, and bad input that fails cleanly without writing anything."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from spdy_recipes.cli import main
+
+from .conftest import CNN_SPEC
+
+CNN_ARGS = ["--model", CNN_SPEC, "--input-shape", "3,128,128", "--batch-size", "8"]
+
+
+def _run(args):
+    result = CliRunner().invoke(main, args)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _assert_clean_failure(args, message, out_path: Path | None = None):
+    code, _, stderr = _run(args)
+    assert code != 0
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), stderr
+    assert message in lines[0]
+    if out_path is not None:
+        assert not out_path.exists()
+
+
+def test_generate_writes_a_recipe_and_inspect_reads_it(cnn_profile, tmp_path):
+    _, profile_path = cnn_profile
+    out = tmp_path / "recipe.yaml"
+    code, stdout, stderr = _run(["generate", *CNN_ARGS, "--hw", str(profile_path), "--speedup", "1.5",
+                                 "--method", "acdc", "-o", str(out)])
+    assert code == 0, stderr
+    assert "predicted speedup" in stdout and out.is_file()
+    text = out.read_text()
+    assert "!ACDCPruningModifier" in text and "global_sparsity: False" in text
+    code, stdout, _ = _run(["inspect", str(out)])
+    assert code == 0 and "final sparsity" in stdout and "predicted_speedup" in stdout
+
+
+def test_solve_prints_per_layer_table(cnn_profile):
+    _, profile_path = cnn_profile
+    code, stdout, _ = _run(["solve", "--profile", str(profile_path), "--speedup", "1.5"])
+    assert code == 0
+    assert "stem.weight" in stdout and "speedup" in stdout
+
+
+def test_unknown_model(tmp_path):
+    out = tmp_path / "r.yaml"
+    _assert_clean_failure(["generate", "--model", "torchvision:resnet1800", "--hw", "local", "--speedup", "2",
+                           "-o", str(out)], "unknown torchvision model 'resnet1800'", out)
+    _assert_clean_failure(["generate", "--model", "keras:foo", "--hw", "local", "--speedup", "2", "-o", str(out)],
+                          "unknown model spec", out)
+
+
+def test_unknown_hw_lists_known_and_the_command(tmp_path):
+    root = tmp_path / "hardware"
+    (root / "c5a.8xlarge").mkdir(parents=True)
+    out = tmp_path / "r.yaml"
+    _assert_clean_failure(["generate", *CNN_ARGS, "--hw", "m7i.large", "--hw-root", str(root), "--speedup", "2",
+                           "-o", str(out)], "unknown hardware 'm7i.large' (known in", out)
+    code, _, stderr = _run(["generate", *CNN_ARGS, "--hw", "m7i.large", "--hw-root", str(root), "--speedup", "2",
+                            "-o", str(out)])
+    assert "c5a.8xlarge" in stderr and "spdy-recipe profile --model" in stderr
+
+
+def test_mismatched_profile(cnn_profile, tmp_path):
+    _, profile_path = cnn_profile
+    out = tmp_path / "r.yaml"
+    _assert_clean_failure(["generate", "--model", "torchvision:resnet18", "--hw", str(profile_path),
+                           "--batch-size", "8", "--speedup", "1.5", "-o", str(out)], "does not match the model", out)
+    _assert_clean_failure(["generate", "--model", CNN_SPEC, "--input-shape", "3,64,64", "--batch-size", "8",
+                           "--hw", str(profile_path), "--speedup", "1.5", "-o", str(out)], "does not match", out)
+    _assert_clean_failure(["generate", *CNN_ARGS[:-1], "4", "--hw", str(profile_path), "--speedup", "1.5",
+                           "-o", str(out)], "measured at batch 8, not 4", out)
+
+
+def test_infeasible_speedup_names_best_reachable(cnn_profile, tmp_path):
+    _, profile_path = cnn_profile
+    out = tmp_path / "r.yaml"
+    _assert_clean_failure(["generate", *CNN_ARGS, "--hw", str(profile_path), "--speedup", "50", "-o", str(out)],
+                          "the best reachable is", out)
+
+
+def test_bad_method_and_bad_extension(cnn_profile, tmp_path):
+    _, profile_path = cnn_profile
+    code, _, stderr = _run(["generate", *CNN_ARGS, "--hw", str(profile_path), "--speedup", "1.5",
+                            "--method", "magic", "-o", str(tmp_path / "r.yaml")])
+    assert code != 0 and "magic" in stderr and not (tmp_path / "r.yaml").exists()
+    _assert_clean_failure(["generate", *CNN_ARGS, "--hw", str(profile_path), "--speedup", "1.5",
+                           "-o", str(tmp_path / "r.yml")], "must end in .yaml or .md", tmp_path / "r.yml")
+
+
+def test_existing_output_is_kept(cnn_profile, tmp_path):
+    _, profile_path = cnn_profile
+    out = tmp_path / "r.yaml"
+    out.write_text("mine")
+    _assert_clean_failure(["generate", *CNN_ARGS, "--hw", str(profile_path), "--speedup", "1.5", "-o", str(out)],
+                          "already exists")
+    assert out.read_text() == "mine"
+
+
+def test_malformed_profile_and_unknown_layer_regex(cnn_profile, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "spdy-recipes/profile", "format_version": 1}))
+    _assert_clean_failure(["solve", "--profile", str(bad), "--speedup", "2"], "malformed profile")
+    _, profile_path = cnn_profile
+    _assert_clean_failure(["solve", "--profile", str(profile_path), "--speedup", "1.5", "--exclude", "nosuch"],
+                          "--exclude 'nosuch' matches no prunable layer")
+
+
+def test_console_script_exits_nonzero_with_one_line(tmp_path):
+    """The installed entry point, as a user runs it."""
+    script = Path(sys.executable).parent / "spdy-recipe"
+    result = subprocess.run([str(script), "solve", "--profile", str(tmp_path / "none.json"), "--speedup", "2"],
+                            capture_output=True, text=True, env={**os.environ, "NM_DISABLE_ANALYTICS": "1"})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: profile")
+    assert "does not exist" in result.stderr
+
+
+@pytest.mark.parametrize("bad", ["0,0.5,0.5", "0.1,0.5", "spdy:x", "0,1.0"])
+def test_bad_grid(bad, tmp_path):
+    _assert_clean_failure(["profile", *CNN_ARGS, "--hw", "local", "--grid", bad], "grid")
