@@ -6,20 +6,24 @@ from .deepsparse_timer import EngineRun
 
 
 def attribute(run: EngineRun, output_module: dict[str, str], module_flops: dict[str, int]) -> tuple[dict[str, float], float]:
-    """Per-module milliseconds, and the time of operations that compute no prunable layer.
+    """Per-module milliseconds, and the time left after the last layer (the fixed time).
 
     An operation that fuses several layers (a DeepSparse "pyramid") is split in proportion to their
     dense FLOPs; anything else it fuses (pooling, bias adds, norms) is charged to those layers.
+    Operations that compute no layer (layout shuffles, attention products, input handling) are charged
+    to the next layer in execution order: their cost changes with that layer's kernel (a sparse kernel
+    needs other layouts), so it belongs to that layer's choice. What follows the last layer is fixed.
     """
     per_module = {module: 0.0 for module in module_flops}
-    other = 0.0
+    pending = 0.0
     for op in run.ops:
         modules = sorted({output_module[o] for o in op.outputs if o in output_module})
         if not modules:
-            other += op.time_ms
+            pending += op.time_ms
             continue
         weights = [max(module_flops[m], 1) for m in modules]
         total = sum(weights)
         for module, weight in zip(modules, weights):
-            per_module[module] += op.time_ms * weight / total
-    return per_module, other
+            per_module[module] += (op.time_ms + pending) * weight / total
+        pending = 0.0
+    return per_module, pending

@@ -1,8 +1,9 @@
 """The hardware profile file: schema, loading with validation, saving, and derived quantities.
 
 A profile is JSON (``format: spdy-recipes/profile``, ``format_version: 1``). ``layers[i].times_ms[k]`` is
-layer i's time inside the whole model when every prunable kernel runs at ``grid[k]`` sparsity;
-``other_ms[k]`` is the time of everything else in that run, and ``total_ms[k]`` the whole run.
+layer i's time inside the whole model when every prunable kernel runs at ``grid[k]`` sparsity
+(including the non-layer operations just before it); ``other_ms[k]`` is the time after the last layer
+in that run, and ``total_ms[k]`` the whole run.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class Profile:
 
     @property
     def fixed_ms(self) -> float:
-        """Time outside the prunable layers: the median over levels of the non-layer time."""
+        """Time outside the prunable layers: the median over levels of the time after the last layer."""
         return statistics.median(self.other_ms)
 
     @property
