@@ -15,8 +15,8 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated")  # spar
 
 from . import __version__  # noqa: E402
 from .emit import METHODS, RecipeSettings  # noqa: E402
-from .errors import SpdyError  # noqa: E402
-from .grid import parse_grid  # noqa: E402
+from .errors import SpdyError, warn  # noqa: E402
+from .solve.planner import DEFAULT_QUANTILE  # noqa: E402
 
 
 def _fail_cleanly(command):
@@ -33,32 +33,53 @@ def _fail_cleanly(command):
     return wrapper
 
 
-def model_options(command):
-    """--model, --input-shape, --batch-size."""
-    options = [
-        click.option("--model", "model_spec", required=True,
-                     help="torchvision:NAME, hf:DIR, yolov5:CFG or python:MODULE:CALLABLE"),
-        click.option("--input-shape", default=None, help="input shape without batch, e.g. 3,224,224 (hf: SEQ_LEN)"),
-        click.option("--batch-size", default=16, show_default=True, type=int),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+def _options(*options):
+    def apply(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
 
 
-def profile_options(command):
-    """--hw, --cores, --grid, --hw-root and the timing settings."""
-    options = [
-        click.option("--hw", required=True, help="'local' (measure here, cached), a hardware NAME, or a profile PATH"),
-        click.option("--cores", default=None, type=int, help="cores the engine uses [default: all]"),
-        click.option("--grid", default="spdy", show_default=True, help="spdy, spdy:N or a list like 0,0.5,0.9"),
-        click.option("--hw-root", default=None, help="folder of named hardware [default: recipes/hardware]"),
-        click.option("--iterations", default=10, show_default=True, type=int, help="timed runs per level"),
-        click.option("--warmup", default=3, show_default=True, type=int, help="warm-up runs per level"),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+def _log(message: str) -> None:
+    click.echo(message, err=True)
+
+
+model_options = _options(
+    click.option("--model", "model_spec", required=True,
+                 help="torchvision:NAME, hf:DIR, yolov5:CFG or python:MODULE:CALLABLE"),
+    click.option("--input-shape", default=None, help="input shape without batch, e.g. 3,224,224 (hf: SEQ_LEN)"),
+    click.option("--batch-size", default=16, show_default=True, type=int),
+)
+
+profile_options = _options(
+    click.option("--hw", required=True, help="'local' (measure here, cached), a hardware NAME, or a profile PATH"),
+    click.option("--cores", default=None, type=int,
+                 help="cores the engine uses [default: all here; a named hardware's own count]"),
+    click.option("--grid", default="spdy", show_default=True, help="spdy, spdy:N or a list like 0,0.5,0.9"),
+    click.option("--hw-root", default=None, help="folder of named hardware [default: recipes/hardware]"),
+    click.option("--iterations", default=5, show_default=True, type=int, help="analysed runs per level and repeat"),
+    click.option("--warmup", default=2, show_default=True, type=int, help="warm-up runs per level and repeat"),
+    click.option("--repeats", default=3, show_default=True, type=int, help="independent measurements per level"),
+    click.option("--backend", default="deepsparse", show_default=True, help="timing backend that measures"),
+)
+
+solve_options = _options(
+    click.option("--include", multiple=True, help="regex of layers to prune (repeatable) [default: all Conv/Linear]"),
+    click.option("--exclude", multiple=True, help="regex of layers to keep dense (repeatable)"),
+    click.option("--sensitivity", default=None, help="sensitivity table JSON [default: SPDY's prior]"),
+    click.option("--quantile", default=DEFAULT_QUANTILE, show_default=True, type=float,
+                 help="plan on this quantile of the repeated timings (0.5 = median; higher = safer)"),
+)
+
+verify_options = _options(
+    click.option("--tolerance", default=0.0, show_default=True, type=float,
+                 help="accept a measured speedup down to target x (1 - tolerance)"),
+    click.option("--rounds", default=10, show_default=True, type=int,
+                 help="timing rounds (dense and pruned alternate, 4 timed calls each per round)"),
+    click.option("--max-rounds", default=4, show_default=True, type=int, help="solve-and-measure rounds when fixing"),
+)
 
 
 def _load(model_spec, weights, input_shape, batch_size):
@@ -68,22 +89,54 @@ def _load(model_spec, weights, input_shape, batch_size):
     return load_model(model_spec, batch_size, parse_input_shape(input_shape), weights)
 
 
-def _request(hw, cores, grid, hw_root, iterations, warmup):
-    from .pipeline import ProfileRequest, default_cores
-    from .profile.store import hardware_root
+def _request(hw, cores, grid, hw_root, iterations, warmup, repeats, backend):
+    from .grid import parse_grid
+    from .profile.measure import TimingSettings
+    from .profile.store import ProfileRequest, hardware_root
 
-    if iterations < 1 or warmup < 0:
-        raise SpdyError("--iterations must be at least 1 and --warmup at least 0")
-    available = default_cores()
-    cores = cores or available
-    if not 1 <= cores <= available:
-        raise SpdyError(f"--cores must be between 1 and {available}, got {cores}")
-    return ProfileRequest(hw, cores, parse_grid(grid), hardware_root(hw_root), iterations, warmup)
+    timing = TimingSettings(iterations, warmup, repeats)
+    timing.check()
+    return ProfileRequest(hw, parse_grid(grid), cores, hardware_root(hw_root), timing, backend)
 
 
 def _refuse_existing(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise SpdyError(f"{path} already exists (use --force to overwrite)")
+
+
+def _check_verify_args(tolerance: float, rounds: int, max_rounds: int) -> None:
+    if not 0.0 <= tolerance < 1.0 or rounds < 1 or max_rounds < 1:
+        raise SpdyError("--tolerance must be in [0, 1) and --rounds, --max-rounds at least 1")
+
+
+def _warn_if_other_machine(recorded: dict, recorded_engine: str | None, backend, what: str) -> None:
+    """Measuring here against numbers from another CPU or engine version: say so."""
+    from .profile.hardware import host_differences
+
+    engine = f"{backend.name} {backend.version()}"
+    differences = host_differences(recorded, backend.describe_host(), engine, recorded_engine)
+    if differences:
+        warn(f"{what} was measured on another machine or engine ({'; '.join(differences)}); "
+             f"timings here may not match it")
+
+
+def _meet_target(timer, profile_data, settings, target, tolerance, max_rounds, first_plan, first_measurement=None):
+    """Measure ``first_plan`` here (unless measured) and re-solve tighter until it meets ``target``.
+
+    Returns the final plan and its measured speedup."""
+    from .pipeline import solve
+    from .verify import Round, meet_target
+
+    first = Round(first_plan, first_measurement or timer.measure(first_plan.pruned))
+    if first_measurement is None:
+        _log(f"[verify] round 1: {first.describe()}")
+    history = meet_target(lambda s: solve(profile_data, target, settings, s), timer, target, tolerance,
+                          max_rounds, _log, first)
+    final = history[-1]
+    if len(history) > 1:
+        _log(f"[verify] tightened the solve target from {first_plan.solve_speedup:.3f}x to "
+             f"{final.plan.solve_speedup:.3f}x in {len(history)} rounds; measured {final.measurement.speedup:.3f}x")
+    return final.plan, final.measurement.speedup
 
 
 @click.group()
@@ -95,37 +148,61 @@ def main() -> None:
 @main.command()
 @model_options
 @profile_options
+@click.option("--instance-type", default=None, help="recorded in a new named hardware's description")
 @click.option("-o", "--output", default=None, help="profile file [default: recipes/hardware/HW/<model>-bs<B>-c<C>.json]")
-@click.option("--force", is_flag=True, help="overwrite an existing profile")
+@click.option("--force", is_flag=True, help="measure again and overwrite an existing profile")
 @_fail_cleanly
-def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, output, force):
-    """Measure per-layer latency at every sparsity level in DeepSparse and save a hardware profile.
+def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, backend,
+            instance_type, output, force):
+    """Measure per-layer latency at every sparsity level and save a hardware profile.
 
     Only the architecture matters: the engine imposes each sparsity on freshly initialised weights.
     """
     from .profile import save_profile
+    from .profile.backends import get_backend
+    from .profile.hardware import host_differences, read_description, write_description
     from .profile.measure import measure_profile
-    from .profile.store import LOCAL, is_path, profile_filename
-    from .pipeline import obtain_profile
+    from .profile.store import LOCAL, check_cores, is_path, local_cache_path, profile_filename
 
     if is_path(hw):
         raise SpdyError("profile --hw takes 'local' or a hardware NAME; use -o for a file path")
     bundle = _load(model_spec, None, input_shape, batch_size)
-    request = _request(hw, cores, grid, hw_root, iterations, warmup)
-    if hw == LOCAL and output is None:
-        profile_data, path = obtain_profile(bundle, request)
+    request = _request(hw, cores, grid, hw_root, iterations, warmup, repeats, backend)
+    timer = get_backend(request.backend)
+    cores = check_cores(cores or timer.max_cores(), timer.max_cores())
+    host, engine = timer.describe_host(), f"{timer.name} {timer.version()}"
+    if output:
+        path = Path(output)
+    elif hw == LOCAL:
+        path = local_cache_path(bundle, cores, request, f"{host['cpu_model']}|{engine}")
+        if path.is_file() and not force:
+            click.echo(f"cached profile {path} (use --force to measure again)")
+            return
     else:
-        path = Path(output) if output else request.hw_root / hw / profile_filename(bundle, request.cores)
-        _refuse_existing(path, force)
-        profile_data = measure_profile(bundle, request.grid, request.cores, hw, iterations, warmup)
-        save_profile(profile_data, path)
-    click.echo(f"profile of {len(profile_data.layers)} layers x {len(profile_data.grid)} levels: dense "
-               f"{profile_data.dense_ms:.2f} ms; wrote {path}")
+        folder = request.hw_root / hw
+        description = read_description(folder)
+        differences = host_differences(description, host, engine, description.get("engine"))
+        if differences:
+            warn(f"hardware {hw!r} is described as another machine ({'; '.join(differences)}); "
+                 f"profiles in {folder} will mix machines")
+        path = folder / profile_filename(bundle, cores)
+        if not description:
+            write_description(folder, hw, instance_type, host, engine)
+    _refuse_existing(path, force)
+    profile_data = measure_profile(bundle, request.grid, cores, hw, timer, request.timing)
+    save_profile(profile_data, path)
+    flags = profile_data.flags
+    click.echo(f"profile of {len(profile_data.layers)} layers x {len(profile_data.grid)} levels x "
+               f"{profile_data.repeats} repeats: dense {profile_data.dense_ms:.2f} ms (call overhead "
+               f"{profile_data.call_overhead_ms:.2f} ms); {len(flags['non_monotone'])} non-monotone layer(s), "
+               f"{len(flags['noisy_levels'])} noisy level(s); wrote {path}")
 
 
 @main.command()
 @model_options
 @profile_options
+@solve_options
+@verify_options
 @click.option("--weights", default=None, help="state_dict file to load (checked against the model)")
 @click.option("--speedup", required=True, type=float, help="target end-to-end speedup over dense, e.g. 2.0")
 @click.option("--method", type=click.Choice(METHODS), default="gmp", show_default=True)
@@ -133,47 +210,151 @@ def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
 @click.option("--epochs", default=20.0, show_default=True, type=float)
 @click.option("--init-lr", default=0.01, show_default=True, type=float)
 @click.option("--final-lr", default=0.0, show_default=True, type=float)
-@click.option("--include", multiple=True, help="regex of layers to prune (repeatable) [default: all Conv/Linear]")
-@click.option("--exclude", multiple=True, help="regex of layers to keep dense (repeatable)")
-@click.option("--sensitivity", default=None, help="sensitivity table JSON [default: SPDY's prior]")
+@click.option("--verify", "verify_here", is_flag=True,
+              help="measure the pruned model here and tighten until the measured speedup meets the target")
 @click.option("--force", is_flag=True, help="overwrite an existing recipe")
 @_fail_cleanly
-def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, weights,
-             speedup, method, output, epochs, init_lr, final_lr, include, exclude, sensitivity, force):
+def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, backend,
+             include, exclude, sensitivity, quantile, tolerance, rounds, max_rounds, weights, speedup, method,
+             output, epochs, init_lr, final_lr, verify_here, force):
     """Profile (or load a profile), solve SPDY for --speedup, and write a SparseML recipe."""
     from .models import prunable_layers
-    from .pipeline import obtain_profile, solve, write_recipe
+    from .pipeline import SolveSettings, check_recipe_path, render_checked_recipe, solve, write_recipe
+    from .profile.store import obtain_profile
 
     path = Path(output)
+    check_recipe_path(path)
     _refuse_existing(path, force)
     if epochs <= 0:
         raise SpdyError(f"--epochs must be positive, got {epochs}")
+    _check_verify_args(tolerance, rounds, max_rounds)
     bundle = _load(model_spec, weights, input_shape, batch_size)
-    request = _request(hw, cores, grid, hw_root, iterations, warmup)
+    request = _request(hw, cores, grid, hw_root, iterations, warmup, repeats, backend)
     profile_data, profile_path = obtain_profile(bundle, request)
-    plan = solve(profile_data, speedup, include, exclude, sensitivity)
-    settings = RecipeSettings(method=method, epochs=epochs, init_lr=init_lr, final_lr=final_lr)
+    settings = SolveSettings(include, exclude, sensitivity, quantile)
+    plan = solve(profile_data, speedup, settings)
+    measured = None
+    if verify_here:
+        from .profile.backends import get_backend
+        from .verify import PlanTimer
+
+        backend_here = get_backend(request.backend)
+        _warn_if_other_machine(profile_data.hardware, f"{profile_data.engine.get('name')} "
+                               f"{profile_data.engine.get('version')}", backend_here, f"profile {profile_path}")
+        with PlanTimer(bundle, backend_here, profile_data.cores, rounds) as timer:
+            plan, measured = _meet_target(timer, profile_data, settings, speedup, tolerance, max_rounds, plan)
+    recipe = RecipeSettings(method=method, epochs=epochs, init_lr=init_lr, final_lr=final_lr)
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
-    write_recipe(path, plan, profile_data, profile_path, settings, model_layers, sensitivity)
+    text = render_checked_recipe(plan, profile_data, profile_path, recipe, settings, model_layers, measured)
+    write_recipe(path, text)
+    verified = f", measured {measured:.3f}x here" if measured else ""
     click.echo(f"predicted speedup {plan.predicted_speedup:.3f}x (target {speedup:.3f}x, best reachable "
-               f"{plan.max_speedup:.3f}x): {len(plan.pruned)} of {len(plan.sparsities)} layers pruned; wrote {path}")
+               f"{plan.max_speedup:.3f}x){verified}: {len(plan.pruned)} of {len(plan.sparsities)} layers pruned; "
+               f"wrote {path}")
+
+
+@main.command(name="verify")
+@click.argument("recipe_path", metavar="RECIPE")
+@click.option("--model", "model_spec", required=True, help="the model the recipe is for (see generate)")
+@click.option("--weights", default=None, help="state_dict to prune (default: the architecture's own init)")
+@click.option("--input-shape", default=None, help="input shape without batch")
+@click.option("--batch-size", default=None, type=int, help="[default: the recipe's]")
+@click.option("--hw", default="local", show_default=True,
+              help="profile to re-solve on with --fix: 'local', a hardware NAME or a profile PATH")
+@click.option("--cores", default=None, type=int, help="[default: the recipe's]")
+@click.option("--hw-root", default=None, help="folder of named hardware [default: recipes/hardware]")
+@click.option("--grid", default="spdy", show_default=True, help="grid of a local profile measured for --fix")
+@click.option("--backend", default="deepsparse", show_default=True, help="timing backend that measures")
+@verify_options
+@click.option("--fix", is_flag=True, help="when short, re-solve tighter and rewrite the recipe until it meets the target")
+@_fail_cleanly
+def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, hw, cores, hw_root, grid, backend,
+                   tolerance, rounds, max_rounds, fix):
+    """Prune the model one-shot to RECIPE's sparsities and measure its speedup against dense here."""
+    from .emit import read_recipe
+    from .models import prunable_layers
+    from .models.fingerprint import graph_hash
+    from .pipeline import SolveSettings, render_checked_recipe, solve, write_recipe
+    from .profile.backends import get_backend
+    from .profile.store import check_cores, obtain_profile
+    from .verify import PlanTimer, meets
+
+    _check_verify_args(tolerance, rounds, max_rounds)
+    recipe = read_recipe(recipe_path)
+    metadata = recipe.metadata
+    if any(value is None for value in recipe.targets.values()):
+        raise SpdyError("a constant-pruning recipe holds existing zeros and sets no sparsity; nothing to verify")
+    target = float(metadata.get("target_speedup") or 0)
+    if target <= 1:
+        raise SpdyError(f"recipe {recipe_path} records no target_speedup in its metadata")
+    bundle = _load(model_spec, weights, input_shape, batch_size or int(metadata.get("batch_size", 16)))
+    if metadata.get("model_graph_hash") != graph_hash(bundle):
+        raise SpdyError(f"recipe {recipe_path} was made for another model graph than {model_spec} (stale); "
+                        f"generate it again")
+    backend_here = get_backend(backend)
+    cores = check_cores(cores or int(metadata.get("cores") or backend_here.max_cores()), backend_here.max_cores())
+    _warn_if_other_machine(metadata, metadata.get("engine"), backend_here, f"recipe {recipe_path}")
+    profile_data = None
+    if fix:  # before any timing, so that a missing profile fails fast
+        request = _request(hw, cores, grid, hw_root, 5, 2, 3, backend)
+        profile_data, profile_path = obtain_profile(bundle, request)
+    with PlanTimer(bundle, backend_here, cores, rounds) as timer:
+        measurement = timer.measure({name: float(s) for name, s in recipe.targets.items()})
+        ok = meets(measurement.speedup, target, tolerance)
+        click.echo(f"{recipe_path}: target {target:.3f}x, predicted {float(metadata.get('predicted_speedup') or 0):.3f}x, "
+                   f"measured {measurement.speedup:.3f}x (dense {measurement.dense_ms:.2f} ms, pruned "
+                   f"{measurement.pruned_ms:.2f} ms, batch {bundle.batch_size}, {cores} cores): "
+                   f"{'OK' if ok else 'SHORT'}")
+        if ok:
+            return
+        if not fix:
+            raise SpdyError(f"measured {measurement.speedup:.3f}x is below the target {target:.3f}x"
+                            + (f" x (1 - {tolerance})" if tolerance else "") + "; use --fix to re-solve tighter")
+        settings = SolveSettings(tuple(metadata.get("include") or ()), tuple(metadata.get("exclude") or ()),
+                                 metadata.get("sensitivity"), float(metadata.get("quantile", DEFAULT_QUANTILE)))
+        first_plan = solve(profile_data, target, settings, float(metadata.get("solve_speedup") or target))
+        plan, measured = _meet_target(timer, profile_data, settings, target, tolerance, max_rounds, first_plan,
+                                      measurement)
+    model_layers = {layer.name for layer in prunable_layers(bundle.module)}
+    text = render_checked_recipe(plan, profile_data, profile_path, recipe.settings, settings, model_layers, measured)
+    write_recipe(Path(recipe_path), text)
+    click.echo(f"fixed {recipe_path}: solved for {plan.solve_speedup:.3f}x, measured {measured:.3f}x "
+               f"(target {target:.3f}x)")
 
 
 @main.command(name="solve")
 @click.option("--profile", "profile_path", required=True, help="profile JSON file")
 @click.option("--speedup", required=True, type=float)
-@click.option("--include", multiple=True, help="regex of layers to prune (repeatable)")
-@click.option("--exclude", multiple=True, help="regex of layers to keep dense (repeatable)")
-@click.option("--sensitivity", default=None, help="sensitivity table JSON [default: SPDY's prior]")
+@solve_options
 @_fail_cleanly
-def solve_command(profile_path, speedup, include, exclude, sensitivity):
+def solve_command(profile_path, speedup, include, exclude, sensitivity, quantile):
     """Solve the SPDY DP on a stored profile and print the per-layer result."""
-    from .pipeline import solve
+    from .pipeline import SolveSettings, solve
     from .profile import load_profile
     from .report import plan_report
 
     profile_data = load_profile(profile_path)
-    click.echo(plan_report(solve(profile_data, speedup, include, exclude, sensitivity), profile_data))
+    settings = SolveSettings(include, exclude, sensitivity, quantile)
+    click.echo(plan_report(solve(profile_data, speedup, settings), profile_data))
+
+
+@main.command(name="regenerate")
+@click.option("--manifest", default="recipes/manifest.yaml", show_default=True)
+@click.option("--check", is_flag=True, help="write nothing; exit 1 listing every recipe that is stale or would change")
+@_fail_cleanly
+def regenerate_command(manifest, check):
+    """Rebuild every recipe of the manifest from the stored hardware profiles (deterministic)."""
+    from .regenerate import regenerate
+
+    outcomes = regenerate(manifest, check, _log)
+    problems = [o for o in outcomes if (not o.ok_for_check if check else o.status == "error")]
+    for outcome in problems:
+        click.echo(f"{outcome.status}: {outcome.path}" + (f" ({outcome.detail})" if outcome.detail else ""))
+    counts = {status: sum(o.status == status for o in outcomes) for status in
+              ("current", "written", "changed", "missing", "error")}
+    click.echo(", ".join(f"{n} {status}" for status, n in counts.items() if n) + f" of {len(outcomes)} recipe(s)")
+    if problems:
+        sys.exit(1)
 
 
 @main.command(name="inspect")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,14 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return target
 
 
+_FLAT_LIST = re.compile(r"\[\s*([^\[\]{}]*?)\s*\]", re.S)
+
+
 def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
-    """Write ``data`` as indented, key-sorted JSON, atomically."""
-    return atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    """Write ``data`` as indented, key-sorted JSON with innermost lists on one line, atomically."""
+    text = json.dumps(data, indent=1, sort_keys=True)
+    text = _FLAT_LIST.sub(lambda m: "[" + re.sub(r",\n\s*", ", ", m.group(1)) + "]", text)
+    return atomic_write_text(path, text + "\n")
 
 
 def read_json(path: Path, what: str) -> Any:

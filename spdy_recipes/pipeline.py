@@ -8,48 +8,24 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .files import atomic_write_text
 from .emit import RecipeSettings, render_recipe, validate_recipe
 from .errors import SpdyError
-from .models import ModelBundle, select_names
+from .files import atomic_write_text
+from .models import select_names
 from .profile import Profile
-from .profile.hardware import cpu_model_name
-from .profile.measure import measure_profile
-from .profile.store import resolve_profile
 from .sensitivity import load_sensitivity, prior_errors
 from .solve import Plan, plan_profile
+from .solve.planner import DEFAULT_QUANTILE
 
 
-@dataclass
-class ProfileRequest:
-    """How to find or measure the profile for a model."""
+@dataclass(frozen=True)
+class SolveSettings:
+    """What the solver is told besides the speedup: which layers, which errors, how conservative."""
 
-    hw: str
-    cores: int
-    grid: list[float]
-    hw_root: Path
-    iterations: int = 10
-    warmup: int = 3
-    repeats: int = 1
-
-
-def default_cores() -> int:
-    """All cores DeepSparse can use on this machine."""
-    from deepsparse.cpu import cpu_architecture
-
-    return int(cpu_architecture()["num_cores"])
-
-
-def obtain_profile(bundle: ModelBundle, request: ProfileRequest) -> tuple[Profile, Path]:
-    """Resolve ``request.hw`` for ``bundle``; ``local`` measures on this machine on a cache miss."""
-    from .profile.deepsparse_timer import engine_version
-
-    def measure() -> Profile:
-        return measure_profile(bundle, request.grid, request.cores, request.hw, request.iterations,
-                               request.warmup, request.repeats)
-
-    host_key = f"{cpu_model_name()}|deepsparse {engine_version()}"
-    return resolve_profile(request.hw, bundle, request.cores, request.grid, measure, host_key, request.hw_root)
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    sensitivity: str | None = None
+    quantile: float = DEFAULT_QUANTILE
 
 
 def error_table(profile: Profile, selected: list[str], sensitivity: str | None) -> np.ndarray:
@@ -59,19 +35,21 @@ def error_table(profile: Profile, selected: list[str], sensitivity: str | None) 
     return prior_errors(len(selected), len(profile.grid))
 
 
-def solve(
-    profile: Profile, speedup: float, include: tuple[str, ...] = (), exclude: tuple[str, ...] = (),
-    sensitivity: str | None = None,
-) -> Plan:
-    """Pick per-layer levels for ``speedup`` over the selected layers of ``profile``."""
-    selected = select_names(profile.layer_names, include, exclude)
-    return plan_profile(profile, speedup, selected, error_table(profile, selected, sensitivity))
+def solve(profile: Profile, speedup: float, settings: SolveSettings = SolveSettings(),
+          solve_speedup: float | None = None) -> Plan:
+    """Pick per-layer levels for ``speedup`` (solved for ``solve_speedup`` when tightened) over the
+    selected layers of ``profile``."""
+    selected = select_names(profile.layer_names, settings.include, settings.exclude)
+    errors = error_table(profile, selected, settings.sensitivity)
+    return plan_profile(profile, speedup, selected, errors, settings.quantile, solve_speedup)
 
 
-def recipe_metadata(profile: Profile, profile_path: Path, plan: Plan, method: str, sensitivity: str | None) -> dict:
-    """The ``__metadata__`` block: where the numbers came from."""
+def recipe_metadata(profile: Profile, profile_path: Path, plan: Plan, method: str, settings: SolveSettings,
+                    measured_speedup: float | None) -> dict:
+    """The ``__metadata__`` block: where the numbers came from, and how to make them again."""
     hardware = profile.hardware
-    return {
+    regime = "latency" if profile.batch_size == 1 else "throughput"
+    metadata = {
         "tool": "spdy-recipes",
         "tool_version": __version__,
         "model": profile.model["spec"],
@@ -83,37 +61,55 @@ def recipe_metadata(profile: Profile, profile_path: Path, plan: Plan, method: st
         "engine": f"{profile.engine['name']} {profile.engine['version']}",
         "batch_size": profile.batch_size,
         "cores": profile.cores,
+        "objective": f"{regime} at batch {profile.batch_size} on {profile.cores} cores",
         "profile_file": profile_path.name,
         "profile_hash": profile.content_hash(),
-        "errors": "sensitivity table" if sensitivity else "SPDY prior",
+        "errors": "sensitivity table" if settings.sensitivity else "SPDY prior",
+        "sensitivity": settings.sensitivity,
+        "include": list(settings.include),
+        "exclude": list(settings.exclude),
+        "quantile": settings.quantile,
         "target_speedup": round(plan.target_speedup, 4),
+        "solve_speedup": round(plan.solve_speedup, 4),
         "predicted_speedup": round(plan.predicted_speedup, 4),
+        "guaranteed_speedup": round(plan.guaranteed_speedup, 4),
         "predicted_ms": round(plan.predicted_ms, 4),
         "dense_ms": round(plan.dense_ms, 4),
     }
+    if measured_speedup is not None:
+        metadata["measured_speedup"] = round(measured_speedup, 4)
+    return metadata
 
 
-def write_recipe(
-    path: Path, plan: Plan, profile: Profile, profile_path: Path, settings: RecipeSettings,
-    model_layers: set[str], sensitivity: str | None = None,
+def render_checked_recipe(
+    plan: Plan, profile: Profile, profile_path: Path, recipe: RecipeSettings, settings: SolveSettings,
+    model_layers: set[str], measured_speedup: float | None = None,
 ) -> str:
-    """Render, validate with SparseML, and atomically write the recipe; returns its text."""
-    if path.suffix not in (".yaml", ".md"):
-        raise SpdyError(f"recipe file {path} must end in .yaml or .md (SparseML rejects other names)")
+    """The recipe text for ``plan``, loaded with SparseML and checked layer by layer."""
     pruned = plan.pruned
     if not pruned:
         raise SpdyError("the solved profile prunes no layer; nothing to write")
-    metadata = recipe_metadata(profile, profile_path, plan, settings.method, sensitivity)
+    metadata = recipe_metadata(profile, profile_path, plan, recipe.method, settings, measured_speedup)
     header = [
-        f"SPDY recipe by spdy-recipes {__version__} for {profile.model['spec']} ({settings.method})",
+        f"SPDY recipe by spdy-recipes {__version__} for {profile.model['spec']} ({recipe.method})",
         f"target {plan.target_speedup:.3f}x, predicted {plan.predicted_speedup:.3f}x in "
         f"{metadata['engine']} on {metadata['hardware']} ({metadata['cpu_model']}), "
         f"batch {profile.batch_size}, {profile.cores} cores",
         f"{len(pruned)} of {len(plan.sparsities)} layers pruned; layers not listed stay dense.",
         "Override any variable below with recipe args, e.g. num_epochs=30.",
     ]
-    text = render_recipe(pruned, settings, metadata, header)
-    expected = {name: (None if settings.method == "constant" else value) for name, value in pruned.items()}
+    text = render_recipe(pruned, recipe, metadata, header)
+    expected = {name: (None if recipe.method == "constant" else value) for name, value in pruned.items()}
     validate_recipe(text, expected, model_layers)
-    atomic_write_text(path, text)
     return text
+
+
+def check_recipe_path(path: Path) -> None:
+    if path.suffix not in (".yaml", ".md"):
+        raise SpdyError(f"recipe file {path} must end in .yaml or .md (SparseML rejects other names)")
+
+
+def write_recipe(path: Path, text: str) -> None:
+    """Atomically write a checked recipe."""
+    check_recipe_path(path)
+    atomic_write_text(path, text)

@@ -19,14 +19,15 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def plan_report(plan: Plan, profile: Profile) -> str:
-    """Per-layer sparsity and time of a solved plan, then the predicted speedup."""
+    """Per-layer sparsity and time of a solved plan, then the predicted and guaranteed speedups."""
     dense = {layer.name: layer.times_ms[0] for layer in profile.layers}
     rows = [
         [name, f"{s:.4f}" if s else "dense", f"{dense[name]:.3f}", f"{plan.times_ms[name]:.3f}"]
         for name, s in plan.sparsities.items()
     ]
     summary = (
-        f"predicted {plan.predicted_ms:.2f} ms vs dense {plan.dense_ms:.2f} ms: speedup {plan.predicted_speedup:.3f}x "
+        f"predicted {plan.predicted_ms:.2f} ms vs dense {plan.dense_ms:.2f} ms: speedup {plan.predicted_speedup:.3f}x, "
+        f"at least {plan.guaranteed_speedup:.3f}x on the {plan.quantile:.2f} quantile of the timings "
         f"(target {plan.target_speedup:.3f}x, best reachable {plan.max_speedup:.3f}x); "
         f"{len(plan.pruned)} of {len(plan.sparsities)} layers pruned"
     )
@@ -34,22 +35,31 @@ def plan_report(plan: Plan, profile: Profile) -> str:
 
 
 def profile_report(profile: Profile) -> str:
-    """Provenance and the per-layer dense and fastest times of a profile."""
-    hw, engine, model = profile.hardware, profile.engine, profile.model
+    """Provenance, noise, flags and the per-layer dense and fastest times of a profile."""
+    hw, engine, model, flags = profile.hardware, profile.engine, profile.model, profile.flags
+    spread = profile.level_spread()
     lines = [
         f"profile of {model['spec']} (graph {model['graph_hash']}), batch {profile.batch_size}",
         f"hardware {hw.get('name')}: {hw.get('cpu_model')}, isa {hw.get('isa')}, vnni {hw.get('vnni')}, "
         f"{profile.cores} cores used",
         f"engine {engine.get('name')} {engine.get('version')}, measured {profile.created}, "
-        f"{len(profile.grid)} levels {profile.grid[1]:.4f}..{profile.grid[-1]:.4f}",
-        f"dense {profile.dense_ms:.2f} ms, fixed (non-layer) {profile.fixed_ms:.2f} ms",
+        f"{len(profile.grid)} levels {profile.grid[1]:.4f}..{profile.grid[-1]:.4f}, {profile.repeats} repeat(s)",
+        f"dense {profile.dense_ms:.2f} ms, fixed (non-layer) {profile.fixed_ms:.2f} ms incl. call overhead "
+        f"{profile.call_overhead_ms:.2f} ms; whole-model spread across repeats {min(spread):.1%}..{max(spread):.1%}",
+        f"flags: {len(flags.get('non_monotone', {}))} layer(s) with non-monotone times, "
+        f"{len(flags.get('kernel_switch', {}))} with kernel switches, noisy levels "
+        f"{[profile.grid[k] for k in flags.get('noisy_levels', [])] or 'none'}",
     ]
     rows = []
     for layer in profile.layers:
-        best = min(range(len(profile.grid)), key=lambda k: layer.times_ms[k])
-        rows.append([layer.name, layer.kind, f"{layer.times_ms[0]:.3f}", f"{layer.times_ms[best]:.3f}",
-                     f"{profile.grid[best]:.4f}", f"{layer.times_ms[0] / max(layer.times_ms[best], 1e-9):.2f}x"])
-    return "\n".join(lines) + "\n" + _table(["layer", "kind", "dense ms", "fastest ms", "at", "gain"], rows)
+        times = layer.times_ms
+        best = min(range(len(profile.grid)), key=lambda k: times[k])
+        switches = flags.get("kernel_switch", {}).get(layer.name, [])
+        rows.append([layer.name, layer.kind, f"{times[0]:.3f}", f"{times[best]:.3f}", f"{profile.grid[best]:.4f}",
+                     f"{times[0] / max(times[best], 1e-9):.2f}x", f"{max(layer.spread_ms):.3f}",
+                     ",".join(f"{profile.grid[k]:.2f}" for k in switches) or "-"])
+    header = ["layer", "kind", "dense ms", "fastest ms", "at", "gain", "max spread ms", "kernel switches at"]
+    return "\n".join(lines) + "\n" + _table(header, rows)
 
 
 def recipe_report(path: Path) -> str:

@@ -10,9 +10,9 @@ import pytest  # noqa: E402
 
 from spdy_recipes.grid import parse_grid  # noqa: E402
 from spdy_recipes.models import load_model  # noqa: E402
-from spdy_recipes.pipeline import default_cores  # noqa: E402
+from spdy_recipes.profile.backends import get_backend  # noqa: E402
 from spdy_recipes.profile import save_profile  # noqa: E402
-from spdy_recipes.profile.measure import measure_profile  # noqa: E402
+from spdy_recipes.profile.measure import TimingSettings, measure_profile  # noqa: E402
 
 from .toy_models import write_tiny_bert  # noqa: E402
 
@@ -39,7 +39,9 @@ def bert_spec(bert_dir):
 
 def _profile(spec, shape, tmp_path_factory, name):
     bundle = load_model(spec, batch_size=8, input_shape=shape)
-    profile = measure_profile(bundle, parse_grid(TEST_GRID), default_cores(), "local", iterations=10, warmup=3)
+    backend = get_backend()
+    profile = measure_profile(bundle, parse_grid(TEST_GRID), backend.max_cores(), "local", backend,
+                              TimingSettings(iterations=10, warmup=3, repeats=3), log=lambda _: None)
     path = tmp_path_factory.mktemp("profiles") / f"{name}.json"
     save_profile(profile, path)
     return profile, path

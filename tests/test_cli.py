@@ -9,28 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from spdy_recipes.cli import main
-
+from .cli_helpers import CNN_ARGS
+from .cli_helpers import assert_clean_failure as _assert_clean_failure
+from .cli_helpers import run_cli as _run
 from .conftest import CNN_SPEC
-
-CNN_ARGS = ["--model", CNN_SPEC, "--input-shape", "3,128,128", "--batch-size", "8"]
-
-
-def _run(args):
-    result = CliRunner().invoke(main, args)
-    return result.exit_code, result.stdout, result.stderr
-
-
-def _assert_clean_failure(args, message, out_path: Path | None = None):
-    code, _, stderr = _run(args)
-    assert code != 0
-    lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), stderr
-    assert message in lines[0]
-    if out_path is not None:
-        assert not out_path.exists()
 
 
 def test_generate_writes_a_recipe_and_inspect_reads_it(cnn_profile, tmp_path):

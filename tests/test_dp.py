@@ -58,10 +58,11 @@ def test_dp_returns_none_when_nothing_fits():
 
 
 def _profile(times: list[list[float]], fixed: float, grid: list[float]) -> Profile:
-    layers = [LayerTimes(f"l{i}.weight", f"l{i}", "conv", [1], 1, row) for i, row in enumerate(times)]
-    totals = [fixed + sum(row[k] for row in times) for k in range(len(grid))]
+    layers = [LayerTimes(f"l{i}.weight", f"l{i}", "conv", [1], 1, [[t] for t in row], [""] * len(grid))
+              for i, row in enumerate(times)]
+    totals = [[fixed + sum(row[k] for row in times)] for k in range(len(grid))]
     return Profile({"spec": "x", "graph_hash": "h", "batch_size": 1}, {}, {"num_cores": 1, "name": "deepsparse",
-                   "version": "0"}, grid, layers, [fixed] * len(grid), totals, "", "0")
+                   "version": "0"}, grid, layers, [[fixed]] * len(grid), totals, {}, "", "0")
 
 
 def test_sparse_slower_than_dense_keeps_layer_dense():

@@ -13,7 +13,7 @@ from spdy_recipes.errors import SpdyError
 from spdy_recipes.models import load_model, prunable_layers
 from spdy_recipes.onnx_export import export_onnx, module_of_node
 from spdy_recipes.profile import load_profile
-from spdy_recipes.profile.deepsparse_timer import analyze
+from spdy_recipes.profile.deepsparse_backend import DeepSparseBackend
 from spdy_recipes.verify import magnitude_prune
 
 from .conftest import CNN_SHAPE, CNN_SPEC, TEST_GRID
@@ -38,27 +38,32 @@ def test_profile_is_complete_ordered_and_valid(which, request):
 
 
 @pytest.mark.parametrize("which", ["cnn_profile", "bert_profile"])
-def test_layer_times_plus_fixed_add_up_to_each_level_total(which, request):
+def test_layer_times_plus_fixed_add_up_to_each_run_total(which, request):
+    """Every analysed run is split completely: its layers plus the tail make up its total."""
     profile, _ = request.getfixturevalue(which)
-    for level, total in enumerate(profile.total_ms):
-        predicted = profile.fixed_ms + sum(layer.times_ms[level] for layer in profile.layers)
-        assert predicted == pytest.approx(total, rel=0.05)
+    for level, totals in enumerate(profile.total_samples_ms):
+        for repeat, total in enumerate(totals):
+            parts = profile.other_samples_ms[level][repeat] + sum(
+                layer.samples_ms[level][repeat] for layer in profile.layers)
+            assert parts == pytest.approx(total, rel=0.05)
 
 
 def test_profile_predicts_a_really_pruned_model(cnn_profile):
-    """Uniform 90% magnitude pruning, measured whole in the engine, is no more than 5% slower than predicted
-    and no more than 15% faster (imposed kernel sparsity runs a few percent slower than real zeros)."""
+    """Uniform 90% magnitude pruning, measured whole in the engine, is no more than 10% slower than predicted
+    and no more than 15% faster (imposed kernel sparsity runs a few percent slower than real zeros; runs on
+    a shared 2-core machine vary by 5-10%)."""
     profile, _ = cnn_profile
     level = profile.grid.index(0.9)
-    predicted = profile.fixed_ms + sum(layer.times_ms[level] for layer in profile.layers)
+    predicted = profile.fixed_ms - profile.call_overhead_ms + sum(layer.times_ms[level] for layer in profile.layers)
     bundle = load_model(CNN_SPEC, 8, CNN_SHAPE)
     pruned = copy.deepcopy(bundle)
     magnitude_prune(pruned.module, {layer.name: 0.9 for layer in profile.layers})
     with tempfile.TemporaryDirectory() as tmp:
         path = export_onnx(pruned, Path(tmp) / "pruned.onnx")
         inputs = [t.numpy() for t in pruned.inputs.values()]
-        measured = min(analyze(str(path), inputs, 8, profile.cores, 0.0, 10, 3).total_ms for _ in range(3))
-    assert measured <= predicted * 1.05
+        measured = min(DeepSparseBackend().analyze(str(path), inputs, 8, profile.cores, 0.0, 10, 3).total_ms
+                       for _ in range(3))
+    assert measured <= predicted * 1.10
     assert measured >= predicted * 0.85
 
 
@@ -73,10 +78,11 @@ def test_module_of_node_rebuilds_module_paths():
     "mutate, message",
     [
         (lambda d: d.update(format="other"), "not a spdy-recipes/profile"),
-        (lambda d: d["layers"][0].update(times_ms=[1.0]), "grid levels"),
+        (lambda d: d["layers"][0].update(samples_ms=[[1.0]]), "grid levels"),
+        (lambda d: d["layers"][0]["samples_ms"][1].append(1.0), "repeat"),
         (lambda d: d["layers"][1].update(name=d["layers"][0]["name"]), "listed twice"),
         (lambda d: d.update(grid=[0.0, 0.9, 0.5] + d["grid"][3:]), "increase strictly"),
-        (lambda d: d["layers"][0]["times_ms"].__setitem__(0, -1.0), "negative"),
+        (lambda d: d["layers"][0]["samples_ms"][0].__setitem__(0, -1.0), "negative"),
         (lambda d: d["model"].pop("graph_hash"), "graph_hash"),
     ],
 )

@@ -9,7 +9,7 @@ import torch
 
 from spdy_recipes.emit import RecipeSettings
 from spdy_recipes.models import load_model, prunable_layers
-from spdy_recipes.pipeline import solve, write_recipe
+from spdy_recipes.pipeline import SolveSettings, render_checked_recipe, solve, write_recipe
 from spdy_recipes.verify import magnitude_prune, weight_sparsity
 
 from .conftest import BERT_SEQ, CNN_SHAPE, CNN_SPEC
@@ -24,6 +24,10 @@ def _plan(profile):
     plan = solve(profile, 1 + 0.6 * (best - 1))
     assert plan.pruned, "the plan should prune something"
     return plan
+
+
+def _write(path, plan, profile, profile_path, settings, names):
+    write_recipe(path, render_checked_recipe(plan, profile, profile_path, settings, SolveSettings(), set(names)))
 
 
 def _train(module, manager, kind):
@@ -61,7 +65,7 @@ def test_training_reaches_solved_sparsities(method, model, request, tmp_path):
     plan = _plan(profile)
     settings = RecipeSettings(method=method, epochs=EPOCHS, num_grads=4, pruning_start_fraction=0.25)
     path = tmp_path / "recipe.yaml"
-    write_recipe(path, plan, profile, profile_path, settings, set(names))
+    _write(path, plan, profile, profile_path, settings, names)
 
     manager = ScheduledModifierManager.from_yaml(str(path))
     losses = _train(bundle.module, manager, bundle.kind)
@@ -83,7 +87,7 @@ def test_constant_recipe_holds_one_shot_sparsity(cnn_profile, tmp_path):
     names = [layer.name for layer in prunable_layers(bundle.module)]
     plan = _plan(profile)
     path = tmp_path / "constant.yaml"
-    write_recipe(path, plan, profile, profile_path, RecipeSettings(method="constant", epochs=2), set(names))
+    _write(path, plan, profile, profile_path, RecipeSettings(method="constant", epochs=2), names)
     module = copy.deepcopy(bundle.module)
     magnitude_prune(module, plan.pruned)
     _train(module, ScheduledModifierManager.from_yaml(str(path)), "cnn")
@@ -99,7 +103,7 @@ def test_obs_recipe_loads_with_layerwise_targets(cnn_profile, tmp_path):
     names = {layer.name for layer in profile.layers}
     plan = _plan(profile)
     path = tmp_path / "obs.yaml"
-    write_recipe(path, plan, profile, profile_path, RecipeSettings(method="obs"), names)
+    _write(path, plan, profile, profile_path, RecipeSettings(method="obs"), names)
     manager = ScheduledModifierManager.from_yaml(str(path))
     obs = [m for m in manager.modifiers if type(m).__name__ == "OBSPruningModifier"]
     assert obs and all(m.global_sparsity is False for m in obs)

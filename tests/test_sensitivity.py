@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from spdy_recipes.errors import SpdyError
-from spdy_recipes.pipeline import solve
+from spdy_recipes.pipeline import SolveSettings, solve
 from spdy_recipes.sensitivity import load_sensitivity, prior_errors
 
 
@@ -47,6 +47,6 @@ def test_a_sensitive_layer_is_pruned_less(cnn_profile, tmp_path):
     errors = {name: row.tolist() for name, row in zip(names, base)}
     errors[victim] = [v * 1000 for v in errors[victim]]
     path = _write(tmp_path / "s.json", profile.grid, errors)
-    steered = solve(profile, target, sensitivity=str(path))
+    steered = solve(profile, target, SolveSettings(sensitivity=str(path)))
     assert steered.sparsities[victim] < plain.sparsities[victim]
     assert steered.predicted_speedup >= target

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from .deepsparse_timer import EngineRun
+import re
+
+from .backends import EngineRun
 
 
-def attribute(run: EngineRun, output_module: dict[str, str], module_flops: dict[str, int]) -> tuple[dict[str, float], float]:
-    """Per-module milliseconds, and the time left after the last layer (the fixed time).
+def kernel_label(op_name: str, fused_layers: int) -> str:
+    """The kind of kernel an op runs, without its index or sparsity: ``ks_convolution``, ``pyramid x3``."""
+    kind = re.sub(r"-[0-9.]+%", "", re.sub(r"_\d+$", "", op_name))
+    return f"{kind} x{fused_layers}" if fused_layers > 1 else kind
+
+
+def attribute(
+    run: EngineRun, output_module: dict[str, str], module_flops: dict[str, int]
+) -> tuple[dict[str, float], float, dict[str, str]]:
+    """Per-module milliseconds, the time left after the last layer (the fixed time), and per-module kernels.
 
     An operation that fuses several layers (a DeepSparse "pyramid") is split in proportion to their
     dense FLOPs; anything else it fuses (pooling, bias adds, norms) is charged to those layers.
@@ -15,6 +25,7 @@ def attribute(run: EngineRun, output_module: dict[str, str], module_flops: dict[
     needs other layouts), so it belongs to that layer's choice. What follows the last layer is fixed.
     """
     per_module = {module: 0.0 for module in module_flops}
+    kernels = {module: "" for module in module_flops}
     pending = 0.0
     for op in run.ops:
         modules = sorted({output_module[o] for o in op.outputs if o in output_module})
@@ -25,5 +36,6 @@ def attribute(run: EngineRun, output_module: dict[str, str], module_flops: dict[
         total = sum(weights)
         for module, weight in zip(modules, weights):
             per_module[module] += (op.time_ms + pending) * weight / total
+            kernels[module] = kernel_label(op.name, len(modules))
         pending = 0.0
-    return per_module, pending
+    return per_module, pending, kernels

@@ -1,9 +1,16 @@
-"""Describe the machine a profile is measured on."""
+"""The machine: its CPU name, and the description file of a named hardware folder."""
 
 from __future__ import annotations
 
 import platform
 from pathlib import Path
+
+import yaml
+
+from ..errors import SpdyError
+from ..files import atomic_write_text
+
+DESCRIPTION_FILE = "hardware.yaml"
 
 
 def cpu_model_name() -> str:
@@ -16,21 +23,43 @@ def cpu_model_name() -> str:
     return platform.processor() or "unknown"
 
 
-def describe_host() -> dict:
-    """CPU model, vendor, ISA, cores and caches as DeepSparse sees them."""
-    from deepsparse.cpu import cpu_architecture
+def read_description(folder: Path) -> dict:
+    """The ``hardware.yaml`` of a named hardware folder ({} when it has none)."""
+    path = folder / DESCRIPTION_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpdyError(f"malformed hardware description {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cores"), int):
+        raise SpdyError(f"malformed hardware description {path}: expected a mapping with an integer 'cores'")
+    return data
 
-    arch = cpu_architecture()
-    return {
-        "cpu_model": cpu_model_name(),
-        "vendor": arch.get("vendor"),
-        "architecture": arch.get("architecture"),
-        "isa": arch.get("isa"),
-        "vnni": bool(arch.get("vnni")),
-        "bf16": bool(arch.get("bf16")),
-        "sockets": arch.get("num_sockets"),
-        "cores": arch.get("num_cores"),
-        "threads_per_core": arch.get("threads_per_core"),
-        "l3_cache_bytes": arch.get("L3_cache_size"),
-        "platform": platform.platform(),
+
+def write_description(folder: Path, name: str, instance_type: str | None, host: dict, engine: str) -> Path:
+    """Describe the machine that measures a named hardware folder's profiles."""
+    data = {
+        "name": name,
+        "instance_type": instance_type,
+        "cpu_model": host.get("cpu_model"),
+        "vendor": host.get("vendor"),
+        "isa": host.get("isa"),
+        "vnni": host.get("vnni"),
+        "cores": host.get("cores"),
+        "engine": engine,
     }
+    header = "# Named hardware: the machine the profiles in this folder were measured on.\n"
+    return atomic_write_text(folder / DESCRIPTION_FILE, header + yaml.safe_dump(data, sort_keys=False))
+
+
+def host_differences(recorded: dict, host: dict, engine: str, recorded_engine: str | None) -> list[str]:
+    """What differs between recorded hardware/engine and this machine, as short phrases."""
+    differences = []
+    if recorded.get("cpu_model") and recorded.get("cpu_model") != host.get("cpu_model"):
+        differences.append(f"CPU {recorded.get('cpu_model')!r} (this machine: {host.get('cpu_model')!r})")
+    if recorded.get("isa") and recorded.get("isa") != host.get("isa"):
+        differences.append(f"ISA {recorded.get('isa')} (this machine: {host.get('isa')})")
+    if recorded_engine and recorded_engine != engine:
+        differences.append(f"engine {recorded_engine} (this machine: {engine})")
+    return differences

@@ -1,4 +1,4 @@
-"""Measure a hardware profile: export the model, analyse it in DeepSparse at every grid level."""
+"""Measure a hardware profile: export the model, analyse it in the engine at every grid level, repeatedly."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from .. import __version__
 from ..errors import SpdyError
@@ -15,10 +17,27 @@ from ..models import ModelBundle, prunable_layers
 from ..models.fingerprint import graph_hash
 from ..models.layers import layer_flops
 from ..onnx_export import export_onnx, output_to_module
-from . import deepsparse_timer
 from .attribution import attribute
-from .hardware import describe_host
+from .backends import TimingBackend
+from .flags import profile_flags
 from .schema import LayerTimes, Profile
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    """How hard to measure: analysed runs per level and repeat, warm-up runs, independent repeats."""
+
+    iterations: int = 5
+    warmup: int = 2
+    repeats: int = 3
+
+    def check(self) -> None:
+        if self.iterations < 1 or self.warmup < 0 or self.repeats < 1:
+            raise SpdyError("--iterations and --repeats must be at least 1 and --warmup at least 0")
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def measure_profile(
@@ -26,20 +45,28 @@ def measure_profile(
     grid: list[float],
     num_cores: int,
     hardware_name: str,
-    iterations: int = 10,
-    warmup: int = 3,
-    repeats: int = 1,
-    log=lambda message: print(message, file=sys.stderr, flush=True),
+    backend: TimingBackend,
+    timing: TimingSettings = TimingSettings(),
+    log: Callable[[str], None] = _stderr,
 ) -> Profile:
-    """Time every Conv/Linear layer of ``bundle`` at every ``grid`` level inside the whole model."""
+    """Time every Conv/Linear layer of ``bundle`` at every ``grid`` level inside the whole model.
+
+    Repeat r analyses every level once before repeat r+1 starts, so slow phases of a shared machine
+    spread over levels instead of biasing one of them.
+    """
+    timing.check()
     layers = prunable_layers(bundle.module)
     if not layers:
         raise SpdyError(f"{bundle.spec} has no Conv or Linear layer to prune")
     flops = layer_flops(bundle.module, bundle.inputs, layers)
     module_flops = {layer.module: flops[layer.name] for layer in layers}
-    numpy_inputs = [tensor.numpy() for tensor in bundle.inputs.values()]
-    per_layer: dict[str, list[float]] = {layer.module: [] for layer in layers}
-    other_ms, total_ms = [], []
+    inputs = [tensor.numpy() for tensor in bundle.inputs.values()]
+    levels = len(grid)
+    samples = {layer.module: [[] for _ in grid] for layer in layers}
+    kernels = {layer.module: [""] * levels for layer in layers}
+    other: list[list[float]] = [[] for _ in grid]
+    total: list[list[float]] = [[] for _ in grid]
+    overheads: list[float] = []
     with tempfile.TemporaryDirectory(prefix="spdy-profile-") as tmp:
         onnx_path = export_onnx(bundle, Path(tmp) / "model.onnx")
         output_module = output_to_module(onnx_path, set(module_flops))
@@ -47,19 +74,28 @@ def measure_profile(
         if unmapped:
             raise SpdyError(f"cannot find layer(s) {', '.join(unmapped[:5])} in the exported ONNX graph")
         started = time.monotonic()
-        for index, sparsity in enumerate(grid):
-            runs = [
-                deepsparse_timer.analyze(str(onnx_path), numpy_inputs, bundle.batch_size, num_cores, sparsity,
-                                         iterations, warmup)
-                for _ in range(repeats)
-            ]
-            shares = [attribute(run, output_module, module_flops) for run in runs]
-            for module in per_layer:
-                per_layer[module].append(round(statistics.median(s[0][module] for s in shares), 5))
-            other_ms.append(round(statistics.median(s[1] for s in shares), 5))
-            total_ms.append(round(statistics.median(run.total_ms for run in runs), 5))
-            log(f"[profile] level {index + 1}/{len(grid)} sparsity {sparsity:.4f}: {total_ms[-1]:.2f} ms "
-                f"({time.monotonic() - started:.0f} s elapsed)")
+        for repeat in range(timing.repeats):
+            for index, sparsity in enumerate(grid):
+                run = backend.analyze(str(onnx_path), inputs, bundle.batch_size, num_cores, sparsity,
+                                      timing.iterations, timing.warmup)
+                per_module, tail, run_kernels = attribute(run, output_module, module_flops)
+                for module, value in per_module.items():
+                    samples[module][index].append(round(value, 5))
+                    if repeat == 0:
+                        kernels[module][index] = run_kernels[module]
+                other[index].append(round(tail, 5))
+                total[index].append(round(run.total_ms, 5))
+                if sparsity == 0:
+                    overheads.append(round(call_overhead(backend, str(onnx_path), inputs, bundle.batch_size,
+                                                         num_cores, run.total_ms, timing.iterations), 5))
+                log(f"[profile] repeat {repeat + 1}/{timing.repeats} level {index + 1}/{levels} sparsity "
+                    f"{sparsity:.4f}: {run.total_ms:.2f} ms ({time.monotonic() - started:.0f} s elapsed)")
+    layer_times = [
+        LayerTimes(layer.name, layer.module, layer.kind, list(layer.shape), flops[layer.name],
+                   samples[layer.module], kernels[layer.module])
+        for layer in layers
+    ]
+    spread = [(max(s) - min(s)) / statistics.median(s) for s in total]
     return Profile(
         model={
             "spec": bundle.spec,
@@ -67,23 +103,31 @@ def measure_profile(
             "batch_size": bundle.batch_size,
             "input_shapes": {name: list(t.shape) for name, t in bundle.inputs.items()},
         },
-        hardware={"name": hardware_name, **describe_host()},
+        hardware={"name": hardware_name, **backend.describe_host()},
         engine={
-            "name": "deepsparse",
-            "version": deepsparse_timer.engine_version(),
+            "name": backend.name,
+            "version": backend.version(),
             "num_cores": num_cores,
-            "iterations": iterations,
-            "warmup_iterations": warmup,
-            "repeats": repeats,
-            "method": "model_debug_analysis with imposed kernel sparsity; fused ops split by FLOPs",
+            "iterations": timing.iterations,
+            "warmup_iterations": timing.warmup,
+            "repeats": timing.repeats,
+            "call_overhead_ms": round(max(0.0, statistics.median(overheads)), 5),
+            "call_overhead_samples_ms": overheads,
+            "method": "per-op analysis with imposed kernel sparsity; fused ops split by FLOPs",
         },
         grid=list(grid),
-        layers=[
-            LayerTimes(layer.name, layer.module, layer.kind, list(layer.shape), flops[layer.name], per_layer[layer.module])
-            for layer in layers
-        ],
-        other_ms=other_ms,
-        total_ms=total_ms,
+        layers=layer_times,
+        other_samples_ms=other,
+        total_samples_ms=total,
+        flags=profile_flags(layer_times, spread),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         tool_version=__version__,
     )
+
+
+def call_overhead(backend: TimingBackend, onnx_path: str, inputs: list, batch_size: int, num_cores: int,
+                  analysed_ms: float, calls: int) -> float:
+    """What a real engine call of the model costs beyond its analysed operations, timed right after the
+    analysis so that both see the same machine state (the median over repeats is what the profile uses)."""
+    timed = backend.time_calls([onnx_path], inputs, batch_size, num_cores, rounds=1, block=calls + 1)[0]
+    return statistics.median(timed) - analysed_ms

@@ -1,9 +1,11 @@
 """The hardware profile file: schema, loading with validation, saving, and derived quantities.
 
-A profile is JSON (``format: spdy-recipes/profile``, ``format_version: 1``). ``layers[i].times_ms[k]`` is
-layer i's time inside the whole model when every prunable kernel runs at ``grid[k]`` sparsity
-(including the non-layer operations just before it); ``other_ms[k]`` is the time after the last layer
-in that run, and ``total_ms[k]`` the whole run.
+A profile is JSON (``format: spdy-recipes/profile``, ``format_version: 2``). Every timing is kept per
+repeat: ``layers[i].samples_ms[k][r]`` is layer i's time inside the whole model in repeat r of the run
+with every prunable kernel at ``grid[k]`` sparsity (including the non-layer operations just before it);
+``other_samples_ms[k][r]`` is the time after the last layer and ``total_samples_ms[k][r]`` the whole
+run. ``engine.call_overhead_ms`` is what one real engine call costs beyond the analysed operations.
+Planning uses an upper quantile over repeats (conservative); predictions use the median.
 """
 
 from __future__ import annotations
@@ -11,28 +13,50 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..files import atomic_write_json, read_json
+import numpy as np
+
 from ..errors import SpdyError
+from ..files import atomic_write_json, read_json
 from ..grid import validate_grid
 
 FORMAT = "spdy-recipes/profile"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MEDIAN = 0.5
+
+
+def quantile(samples: list[float], q: float) -> float:
+    """The ``q`` quantile of repeated measurements (linear interpolation; 0.5 is the median)."""
+    return float(np.quantile(np.asarray(samples, dtype=float), q))
 
 
 @dataclass
 class LayerTimes:
-    """One prunable layer's latency at every grid level."""
+    """One prunable layer's latency samples at every grid level, and the engine kernel that ran it."""
 
     name: str
     module: str
     kind: str
     shape: list[int]
     flops: int
-    times_ms: list[float]
+    samples_ms: list[list[float]]
+    kernels: list[str]
+
+    def times(self, q: float = MEDIAN) -> list[float]:
+        """The ``q`` quantile over repeats at every level."""
+        return [quantile(level, q) for level in self.samples_ms]
+
+    @property
+    def times_ms(self) -> list[float]:
+        """Median time at every level."""
+        return self.times(MEDIAN)
+
+    @property
+    def spread_ms(self) -> list[float]:
+        """Max minus min over repeats at every level."""
+        return [max(level) - min(level) for level in self.samples_ms]
 
 
 @dataclass
@@ -44,8 +68,9 @@ class Profile:
     engine: dict
     grid: list[float]
     layers: list[LayerTimes]
-    other_ms: list[float]
-    total_ms: list[float]
+    other_samples_ms: list[list[float]]
+    total_samples_ms: list[list[float]]
+    flags: dict
     created: str
     tool_version: str
     format: str = FORMAT
@@ -57,14 +82,36 @@ class Profile:
         return [layer.name for layer in self.layers]
 
     @property
+    def repeats(self) -> int:
+        return len(self.total_samples_ms[0])
+
+    @property
+    def call_overhead_ms(self) -> float:
+        return float(self.engine.get("call_overhead_ms", 0.0))
+
+    def fixed(self, q: float = MEDIAN) -> float:
+        """Time outside the prunable layers: per-call overhead plus the time after the last layer
+        (its ``q`` quantile over repeats, median over levels)."""
+        tails = [quantile(level, q) for level in self.other_samples_ms]
+        return self.call_overhead_ms + float(np.median(tails))
+
+    @property
     def fixed_ms(self) -> float:
-        """Time outside the prunable layers: the median over levels of the time after the last layer."""
-        return statistics.median(self.other_ms)
+        return self.fixed(MEDIAN)
 
     @property
     def dense_ms(self) -> float:
-        """Predicted dense latency: the fixed time plus every layer at its dense time."""
+        """Predicted dense latency of one engine call: fixed time plus every layer's median dense time."""
         return self.fixed_ms + sum(layer.times_ms[0] for layer in self.layers)
+
+    @property
+    def total_ms(self) -> list[float]:
+        """Median analysed total at every level."""
+        return [quantile(level, MEDIAN) for level in self.total_samples_ms]
+
+    def level_spread(self) -> list[float]:
+        """Relative spread (max-min over median) of the whole-model time at every level."""
+        return [(max(s) - min(s)) / quantile(s, MEDIAN) for s in self.total_samples_ms]
 
     @property
     def batch_size(self) -> int:
@@ -105,7 +152,8 @@ def profile_from_dict(data: object) -> Profile:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise SpdyError(f"not a {FORMAT} file")
     if data.get("format_version") != FORMAT_VERSION:
-        raise SpdyError(f"format_version {data.get('format_version')!r} is not supported (expected {FORMAT_VERSION})")
+        raise SpdyError(f"format_version {data.get('format_version')!r} is not supported (expected "
+                        f"{FORMAT_VERSION}; measure it again with spdy-recipe profile)")
     for key in ("model", "hardware", "engine"):
         if not isinstance(data.get(key), dict):
             raise SpdyError(f"'{key}' must be an object")
@@ -114,11 +162,12 @@ def profile_from_dict(data: object) -> Profile:
             raise SpdyError(f"'model.{key}' is missing")
     if "num_cores" not in data["engine"]:
         raise SpdyError("'engine.num_cores' is missing")
-    grid = _floats(data.get("grid"), "grid")
+    grid = _numbers(data.get("grid"), "grid")
     validate_grid(grid)
     levels = len(grid)
-    other = _times(data.get("other_ms"), "other_ms", levels)
-    total = _times(data.get("total_ms"), "total_ms", levels)
+    other = _samples(data.get("other_samples_ms"), "other_samples_ms", levels)
+    total = _samples(data.get("total_samples_ms"), "total_samples_ms", levels)
+    repeats = len(total[0])
     raw_layers = data.get("layers")
     if not isinstance(raw_layers, list) or not raw_layers:
         raise SpdyError("'layers' must be a non-empty list")
@@ -130,19 +179,27 @@ def profile_from_dict(data: object) -> Profile:
         if name in seen:
             raise SpdyError(f"layer {name!r} is listed twice")
         seen.add(name)
-        times = _times(raw.get("times_ms"), f"layer {name!r} times_ms", levels)
-        layers.append(
-            LayerTimes(name, str(raw.get("module", "")), str(raw.get("kind", "")), list(raw.get("shape", [])),
-                       int(raw.get("flops", 0)), times)
-        )
+        samples = _samples(raw.get("samples_ms"), f"layer {name!r} samples_ms", levels)
+        kernels = raw.get("kernels", [""] * levels)
+        if not isinstance(kernels, list) or len(kernels) != levels:
+            raise SpdyError(f"layer {name!r} kernels must list one kernel per grid level")
+        layers.append(LayerTimes(name, str(raw.get("module", "")), str(raw.get("kind", "")),
+                                 list(raw.get("shape", [])), int(raw.get("flops", 0)), samples,
+                                 [str(k) for k in kernels]))
+    for what, series in [("other_samples_ms", other)] + [(f"layer {l.name!r}", l.samples_ms) for l in layers]:
+        if any(len(level) != repeats for level in series):
+            raise SpdyError(f"{what} must hold {repeats} repeat(s) at every level, like total_samples_ms")
+    flags = data.get("flags") or {}
+    if not isinstance(flags, dict):
+        raise SpdyError("'flags' must be an object")
     return Profile(
         model=data["model"], hardware=data["hardware"], engine=data["engine"], grid=grid, layers=layers,
-        other_ms=other, total_ms=total, created=str(data.get("created", "")),
+        other_samples_ms=other, total_samples_ms=total, flags=flags, created=str(data.get("created", "")),
         tool_version=str(data.get("tool_version", "")), notes=data.get("notes") or {},
     )
 
 
-def _floats(values: object, what: str) -> list[float]:
+def _numbers(values: object, what: str) -> list[float]:
     if not isinstance(values, list) or not values:
         raise SpdyError(f"'{what}' must be a non-empty list of numbers")
     result = []
@@ -153,10 +210,12 @@ def _floats(values: object, what: str) -> list[float]:
     return result
 
 
-def _times(values: object, what: str, levels: int) -> list[float]:
-    result = _floats(values, what)
-    if len(result) != levels:
-        raise SpdyError(f"{what} has {len(result)} values for {levels} grid levels")
-    if any(value < 0 for value in result):
+def _samples(values: object, what: str, levels: int) -> list[list[float]]:
+    """A list (one per grid level) of non-empty lists of non-negative times."""
+    if not isinstance(values, list) or len(values) != levels:
+        count = len(values) if isinstance(values, list) else "no"
+        raise SpdyError(f"{what} has {count} levels for {levels} grid levels")
+    result = [_numbers(level, what) for level in values]
+    if any(value < 0 for level in result for value in level):
         raise SpdyError(f"{what} holds a negative time")
     return result

@@ -1,19 +1,39 @@
-"""Where profiles live and how ``--hw`` finds one: ``local`` (measured here, cached), a path, or a name."""
+"""Where profiles live and how ``--hw`` finds one: ``local`` (measured here, cached), a path, or a name.
+
+Named hardware is a folder ``<root>/<NAME>/`` with a ``hardware.yaml`` description and one profile per
+model, batch size and core count (``<model>-bs<B>-c<C>.json``). Stored profiles need no engine.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ..errors import SpdyError
+from ..grid import spdy_grid
 from ..models import ModelBundle
 from ..models.fingerprint import graph_hash
+from .backends import get_backend
+from .hardware import read_description
+from .measure import TimingSettings, measure_profile
 from .schema import Profile, load_profile, save_profile
 
 LOCAL = "local"
+
+
+@dataclass
+class ProfileRequest:
+    """Which profile a command wants: ``hw`` (local, NAME or PATH), cores (None: the hardware's own)."""
+
+    hw: str
+    grid: list[float] = field(default_factory=spdy_grid)
+    cores: int | None = None
+    hw_root: Path = field(default_factory=lambda: hardware_root())
+    timing: TimingSettings = TimingSettings()
+    backend: str = "deepsparse"
 
 
 def cache_dir() -> Path:
@@ -31,64 +51,87 @@ def profile_filename(bundle: ModelBundle, cores: int) -> str:
     return f"{bundle.slug}-bs{bundle.batch_size}-c{cores}.json"
 
 
-def local_cache_path(bundle: ModelBundle, cores: int, grid: list[float], host_key: str) -> Path:
-    """The cache file for a profile measured here with these settings."""
-    key = json.dumps([graph_hash(bundle), bundle.batch_size, cores, grid, host_key])
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return cache_dir() / "profiles" / f"{bundle.slug}-{digest}.json"
-
-
 def is_path(hw: str) -> bool:
     """True when ``--hw`` names a file rather than a hardware name."""
     return hw.endswith(".json") or "/" in hw or os.sep in hw
 
 
-def named_profile_path(hw: str, bundle: ModelBundle, cores: int, root: Path) -> Path:
-    """The profile file of hardware ``hw``; a one-line error when the hardware or the profile is missing."""
+def check_cores(cores: int, available: int) -> int:
+    if not 1 <= cores <= available:
+        raise SpdyError(f"--cores must be between 1 and {available} on this machine, got {cores}")
+    return cores
+
+
+def local_cache_path(bundle: ModelBundle, cores: int, request: ProfileRequest, host_key: str) -> Path:
+    """The cache file for a profile measured here with these settings."""
+    timing = request.timing
+    key = json.dumps([graph_hash(bundle), bundle.batch_size, cores, request.grid, host_key, timing.iterations,
+                      timing.warmup, timing.repeats])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return cache_dir() / "profiles" / f"{bundle.slug}-{digest}.json"
+
+
+def create_command(bundle: ModelBundle, hw: str, cores: int | None) -> str:
+    """The one command that measures the missing profile on the machine ``hw`` names."""
+    command = f"spdy-recipe profile --model {bundle.spec} --hw {hw} --batch-size {bundle.batch_size}"
+    return command + (f" --cores {cores}" if cores else "")
+
+
+def known_hardware(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def named_profile_path(hw: str, bundle: ModelBundle, cores: int | None, root: Path) -> tuple[Path, int]:
+    """The profile file of hardware ``hw`` and its core count; one-line errors when anything is missing."""
     folder = root / hw
-    command = (f"spdy-recipe profile --model {bundle.spec} --hw {hw} --batch-size {bundle.batch_size} "
-               f"--cores {cores}")
     if not folder.is_dir():
-        known = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-        listing = ", ".join(known) if known else "none"
-        raise SpdyError(f"unknown hardware {hw!r} (known in {root}: {listing}); create it on that machine with: {command}")
-    path = folder / profile_filename(bundle, cores)
-    if not path.is_file():
-        raise SpdyError(f"hardware {hw!r} has no profile for {bundle.spec} at batch {bundle.batch_size}, "
-                        f"{cores} cores; create it on that machine with: {command}")
-    return path
+        listing = ", ".join(known_hardware(root)) or "none"
+        raise SpdyError(f"unknown hardware {hw!r} (known in {root}: {listing}); create it on that machine "
+                        f"with: {create_command(bundle, hw, cores)}")
+    if cores is None:
+        cores = read_description(folder).get("cores")
+    if cores is None:
+        matches = sorted(folder.glob(f"{bundle.slug}-bs{bundle.batch_size}-c*.json"))
+        if len(matches) == 1:
+            cores = int(matches[0].stem.rsplit("-c", 1)[1])
+    path = folder / profile_filename(bundle, cores) if cores else None
+    if path is None or not path.is_file():
+        available = ", ".join(p.name for p in sorted(folder.glob(f"{bundle.slug}-*.json"))) or "none"
+        at = f"{cores} cores" if cores else "any core count"
+        raise SpdyError(f"hardware {hw!r} has no profile for {bundle.spec} at batch {bundle.batch_size}, {at} "
+                        f"(it has: {available}); create it on that machine with: "
+                        f"{create_command(bundle, hw, cores)}")
+    return path, cores
 
 
-def check_profile_matches(profile: Profile, bundle: ModelBundle, cores: int, source: str) -> None:
-    """Refuse a profile measured for another model graph, batch size or core count."""
+def check_profile_matches(profile: Profile, bundle: ModelBundle, cores: int | None, source: str) -> None:
+    """Refuse a profile measured for another model graph (stale), batch size or core count."""
     expected = graph_hash(bundle)
     if profile.model.get("graph_hash") != expected:
-        raise SpdyError(f"profile {source} does not match the model {bundle.spec}: it was measured for "
-                        f"{profile.model.get('spec')} (graph {profile.model.get('graph_hash')}, model has {expected})")
+        raise SpdyError(f"profile {source} does not match the model {bundle.spec} (stale, or another model): "
+                        f"it was measured for {profile.model.get('spec')} with graph "
+                        f"{profile.model.get('graph_hash')}, the model has graph {expected}; measure it again")
     if profile.batch_size != bundle.batch_size:
         raise SpdyError(f"profile {source} was measured at batch {profile.batch_size}, not {bundle.batch_size}")
-    if profile.cores != cores:
+    if cores is not None and profile.cores != cores:
         raise SpdyError(f"profile {source} was measured on {profile.cores} cores, not {cores}")
 
 
-def resolve_profile(
-    hw: str,
-    bundle: ModelBundle,
-    cores: int,
-    grid: list[float],
-    measure: Callable[[], Profile],
-    host_key: str,
-    root: Path,
-) -> tuple[Profile, Path]:
-    """Load the profile ``hw`` refers to, measuring and caching it first when ``hw`` is ``local``."""
+def obtain_profile(bundle: ModelBundle, request: ProfileRequest) -> tuple[Profile, Path]:
+    """The profile ``request.hw`` refers to. ``local`` measures here with the timing backend on a cache
+    miss; a NAME or PATH is a stored profile and needs no engine."""
+    hw, cores = request.hw, request.cores
     if hw == LOCAL:
-        path = local_cache_path(bundle, cores, grid, host_key)
+        backend = get_backend(request.backend)
+        cores = check_cores(cores or backend.max_cores(), backend.max_cores())
+        host = backend.describe_host()
+        path = local_cache_path(bundle, cores, request, f"{host['cpu_model']}|{backend.name} {backend.version()}")
         if not path.is_file():
-            save_profile(measure(), path)
+            save_profile(measure_profile(bundle, request.grid, cores, LOCAL, backend, request.timing), path)
     elif is_path(hw):
         path = Path(hw)
     else:
-        path = named_profile_path(hw, bundle, cores, root)
+        path, cores = named_profile_path(hw, bundle, cores, request.hw_root)
     profile = load_profile(path)
     check_profile_matches(profile, bundle, cores, str(path))
     return profile, path

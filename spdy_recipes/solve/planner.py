@@ -10,23 +10,38 @@ from ..errors import SpdyError
 from ..profile import Profile
 from .dp import DEFAULT_BUCKETS, solve_min_error
 
+DEFAULT_QUANTILE = 0.9
+
 
 @dataclass
 class Plan:
-    """The solved profile: a grid level per selected layer and its predicted latency."""
+    """The solved profile: a grid level per selected layer, its bound and its predicted latency.
+
+    ``bound_ms`` sums the conservative (``quantile`` over repeats) times and never exceeds
+    ``dense_ms / solve_speedup``; ``predicted_ms`` sums the median times, the best estimate of what the
+    engine will measure. ``solve_speedup`` exceeds ``target_speedup`` when verification tightened it.
+    """
 
     target_speedup: float
+    solve_speedup: float
+    quantile: float
     dense_ms: float
     budget_ms: float
+    bound_ms: float
     predicted_ms: float
     max_speedup: float
     sparsities: dict[str, float]  # every profile layer; 0.0 = dense (unselected layers are always dense)
-    times_ms: dict[str, float]
+    times_ms: dict[str, float]  # median time of every layer at its chosen level
     total_error: float
 
     @property
     def predicted_speedup(self) -> float:
         return self.dense_ms / self.predicted_ms
+
+    @property
+    def guaranteed_speedup(self) -> float:
+        """The speedup the conservative times guarantee on the profile."""
+        return self.dense_ms / self.bound_ms
 
     @property
     def pruned(self) -> dict[str, float]:
@@ -39,47 +54,59 @@ def plan_profile(
     speedup: float,
     selected: list[str],
     errors: np.ndarray,
+    quantile: float = DEFAULT_QUANTILE,
+    solve_speedup: float | None = None,
     buckets: int = DEFAULT_BUCKETS,
 ) -> Plan:
-    """Solve the SPDY DP for ``speedup`` over the ``selected`` layers; all other layers stay dense.
+    """Solve the SPDY DP for ``speedup`` (or the tighter ``solve_speedup``) over the ``selected`` layers.
 
-    Everything is charged to the budget: the fixed (non-layer) time and the dense time of layers that
-    are not selected. ``errors`` is (selected layers x grid levels).
+    All other layers stay dense. Everything is charged to the budget: the fixed (non-layer) time, the
+    per-call overhead and the dense time of layers that are not selected, each at its ``quantile`` over
+    repeats, against the median dense latency. ``errors`` is (selected layers x grid levels).
     """
     if not speedup > 1.0:
         raise SpdyError(f"--speedup must be greater than 1, got {speedup}")
+    if not 0.0 <= quantile <= 1.0:
+        raise SpdyError(f"--quantile must be between 0 and 1, got {quantile}")
+    solve_speedup = max(solve_speedup or speedup, speedup)
     by_name = {layer.name: layer for layer in profile.layers}
     unknown = [name for name in selected if name not in by_name]
     if unknown:
         raise SpdyError(f"layer(s) {', '.join(unknown[:5])} are not in the profile")
     chosen = set(selected)
-    times = np.array([by_name[name].times_ms for name in selected])
-    if errors.shape != times.shape:
-        raise SpdyError(f"error table shape {errors.shape} does not match {times.shape} (layers x levels)")
+    planning = np.array([by_name[name].times(quantile) for name in selected])
+    median = np.array([by_name[name].times_ms for name in selected])
+    if errors.shape != planning.shape:
+        raise SpdyError(f"error table shape {errors.shape} does not match {planning.shape} (layers x levels)")
 
     dense_ms = profile.dense_ms
-    target_ms = dense_ms / speedup
-    fixed_ms = profile.fixed_ms + sum(layer.times_ms[0] for layer in profile.layers if layer.name not in chosen)
-    budget_ms = target_ms - fixed_ms
-    fastest = times.argmin(axis=1)
-    fastest_ms = fixed_ms + float(times.min(axis=1).sum())
+    unselected = [layer for layer in profile.layers if layer.name not in chosen]
+    fixed_bound = profile.fixed(quantile) + sum(layer.times(quantile)[0] for layer in unselected)
+    fixed_median = profile.fixed_ms + sum(layer.times_ms[0] for layer in unselected)
+    target_ms = dense_ms / solve_speedup
+    budget_ms = target_ms - fixed_bound
+    fastest = planning.argmin(axis=1)
+    fastest_ms = fixed_bound + float(planning.min(axis=1).sum())
     max_speedup = dense_ms / fastest_ms
     if fastest_ms > target_ms:
+        asked = f"speedup {speedup:.3f}x" + (f" (solved as {solve_speedup:.3f}x)" if solve_speedup > speedup else "")
         raise SpdyError(
-            f"speedup {speedup:.3f}x is infeasible on this profile: the best reachable is {max_speedup:.3f}x "
-            f"(every selected layer at its fastest level)"
+            f"{asked} is infeasible on this profile: the best reachable is {max_speedup:.3f}x "
+            f"(every selected layer at its fastest level, {quantile:.2f} quantile of the measured times)"
         )
-    picks = solve_min_error(times, errors, budget_ms, buckets)
+    picks = solve_min_error(planning, errors, budget_ms, buckets)
     if picks is None:  # only possible within rounding of the fastest profile, which fits exactly
         picks = [int(k) for k in fastest]
-    picks_time = {name: float(times[i, k]) for i, (name, k) in enumerate(zip(selected, picks))}
-    predicted_ms = fixed_ms + sum(picks_time.values())
-    if predicted_ms > target_ms * (1 + 1e-12):
-        raise AssertionError(f"solver broke the budget: {predicted_ms} > {target_ms}")
+    rows = range(len(selected))
+    bound_ms = fixed_bound + float(sum(planning[i, k] for i, k in zip(rows, picks)))
+    if bound_ms > target_ms * (1 + 1e-12):
+        raise AssertionError(f"solver broke the budget: {bound_ms} > {target_ms}")
     sparsities = {layer.name: 0.0 for layer in profile.layers}
     times_ms = {layer.name: layer.times_ms[0] for layer in profile.layers}
-    for name, level in zip(selected, picks):
+    for i, (name, level) in enumerate(zip(selected, picks)):
         sparsities[name] = profile.grid[level]
-        times_ms[name] = picks_time[name]
-    total_error = float(sum(errors[i, k] for i, k in enumerate(picks)))
-    return Plan(speedup, dense_ms, budget_ms, predicted_ms, max_speedup, sparsities, times_ms, total_error)
+        times_ms[name] = float(median[i, level])
+    predicted_ms = fixed_median + sum(times_ms[name] for name in selected)
+    total_error = float(sum(errors[i, k] for i, k in zip(rows, picks)))
+    return Plan(speedup, solve_speedup, quantile, dense_ms, budget_ms, bound_ms, predicted_ms, max_speedup,
+                sparsities, times_ms, total_error)

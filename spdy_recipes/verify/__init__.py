@@ -1,6 +1,7 @@
-"""Check a profile for real: prune one-shot, export, and time against dense in the engine."""
+"""Check a profile for real: prune one-shot, export, and time against dense in the engine; tighten if short."""
 
-from .measure import SpeedupMeasurement, measure_speedup
+from .loop import Round, meet_target, meets
+from .measure import PlanTimer, SpeedupMeasurement
 from .oneshot import magnitude_prune, weight_sparsity
 
-__all__ = ["SpeedupMeasurement", "magnitude_prune", "measure_speedup", "weight_sparsity"]
+__all__ = ["PlanTimer", "Round", "SpeedupMeasurement", "magnitude_prune", "meet_target", "meets", "weight_sparsity"]

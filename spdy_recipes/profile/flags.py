@@ -1,0 +1,30 @@
+"""Warnings a profile carries: curves that are not monotone, kernel switches, noisy levels."""
+
+from __future__ import annotations
+
+from .schema import LayerTimes
+
+NOISY_LEVEL = 0.05  # relative max-min spread of the whole-model time across repeats
+
+
+def non_monotone_levels(layer: LayerTimes, floor: float = 0.02) -> list[int]:
+    """Levels where the layer got slower than at the previous (less sparse) level by more than the noise."""
+    medians, spreads = layer.times_ms, layer.spread_ms
+    return [
+        k for k in range(1, len(medians))
+        if medians[k] - medians[k - 1] > max(spreads[k], spreads[k - 1], floor * medians[k - 1])
+    ]
+
+
+def kernel_switches(layer: LayerTimes) -> list[int]:
+    """Levels where the engine runs the layer with another kind of kernel than at the previous level."""
+    return [k for k in range(1, len(layer.kernels)) if layer.kernels[k] != layer.kernels[k - 1]]
+
+
+def profile_flags(layers: list[LayerTimes], level_spread: list[float]) -> dict:
+    """The flags recorded in a profile (level indices refer to the grid)."""
+    return {
+        "non_monotone": {l.name: levels for l in layers if (levels := non_monotone_levels(l))},
+        "kernel_switch": {l.name: levels for l in layers if (levels := kernel_switches(l))},
+        "noisy_levels": [k for k, spread in enumerate(level_spread) if spread > NOISY_LEVEL],
+    }

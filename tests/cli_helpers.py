@@ -1,0 +1,38 @@
+"""Running the CLI in-process, and checking that bad input fails cleanly."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from spdy_recipes.cli import main
+
+from .conftest import CNN_SPEC
+
+CNN_ARGS = ["--model", CNN_SPEC, "--input-shape", "3,128,128", "--batch-size", "8"]
+
+
+def run_cli(args: list[str]) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def assert_clean_failure(args: list[str], message: str, out_path: Path | None = None) -> str:
+    """The command exits non-zero with exactly one ``error:`` line containing ``message``."""
+    code, _, stderr = run_cli(args)
+    assert code != 0
+    lines = [line for line in stderr.strip().splitlines() if line.strip() and not line.startswith(("[", "warning:"))]
+    assert len(lines) == 1 and lines[0].startswith("error:"), stderr
+    assert message in lines[0], lines[0]
+    if out_path is not None:
+        assert not out_path.exists()
+    return lines[0]
+
+
+def measured_speedup(text: str) -> float:
+    """The measured speedup that ``verify`` prints."""
+    match = re.search(r"measured ([0-9.]+)x", text)
+    assert match, text
+    return float(match.group(1))

@@ -1,0 +1,98 @@
+"""verify and generate --verify on a small model, timed for real in DeepSparse."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from spdy_recipes.emit import read_recipe
+from spdy_recipes.pipeline import solve
+from spdy_recipes.verify.loop import meets, tightened
+
+from .cli_helpers import CNN_ARGS, assert_clean_failure, measured_speedup, run_cli
+
+VERIFY_ARGS = ["--model", CNN_ARGS[1], "--input-shape", "3,128,128", "--rounds", "6"]
+
+
+def _set_metadata(path, **values):
+    text = path.read_text()
+    for key, value in values.items():
+        text, count = re.subn(rf"^  {key}: .*$", f"  {key}: {value}", text, flags=re.M)
+        assert count == 1, key
+    path.write_text(text)
+
+
+def _metadata(path):
+    return read_recipe(path).metadata
+
+
+@pytest.fixture
+def recipe(cnn_profile, tmp_path):
+    profile, profile_path = cnn_profile
+    target = round(1 + 0.5 * (solve(profile, 1.0001).max_speedup - 1), 2)
+    out = tmp_path / "recipe.yaml"
+    code, _, stderr = run_cli(["generate", *CNN_ARGS, "--hw", profile_path, "--speedup", target, "-o", out])
+    assert code == 0, stderr
+    return out, target
+
+
+def test_verify_reports_and_exits_by_the_measurement(recipe):
+    path, target = recipe
+    code, stdout, stderr = run_cli(["verify", path, *VERIFY_ARGS])
+    measured = measured_speedup(stdout)
+    assert f"target {target:.3f}x" in stdout and "predicted" in stdout and "batch 8" in stdout
+    assert (code == 0) == meets(measured, target, 0.0), stdout + stderr
+    assert measured > 1.0  # the pruned model really runs faster than dense
+
+
+def test_verify_fails_a_target_the_machine_cannot_reach_and_fix_says_so(recipe, cnn_profile):
+    path, _ = recipe
+    _set_metadata(path, target_speedup=50.0, cpu_model='"Some Other CPU"')
+    before = path.read_text()
+    code, stdout, stderr = run_cli(["verify", path, *VERIFY_ARGS])
+    assert code == 1 and "SHORT" in stdout and "below the target 50.000x" in stderr
+    assert "warning:" in stderr and "Some Other CPU" in stderr
+    _, profile_path = cnn_profile
+    message = assert_clean_failure(["verify", path, *VERIFY_ARGS, "--fix", "--hw", profile_path], "infeasible")
+    assert "speedup 50.000x" in message and "best reachable" in message
+    assert path.read_text() == before
+
+
+def test_verify_fix_tightens_until_the_measurement_meets_the_target(recipe, cnn_profile):
+    path, _ = recipe
+    _, profile_path = cnn_profile
+    code, stdout, _ = run_cli(["verify", path, *VERIFY_ARGS])
+    measured = measured_speedup(stdout)
+    best = solve(cnn_profile[0], 1.0001).max_speedup
+    target = round(min(measured * 1.08, 1 + 0.85 * (best - 1)), 3)
+    if target <= measured:
+        pytest.skip(f"measured {measured:.3f}x is already near the best reachable {best:.3f}x")
+    _set_metadata(path, target_speedup=target)
+    before = path.read_text()
+    code, stdout, stderr = run_cli(["verify", path, *VERIFY_ARGS, "--fix", "--hw", profile_path, "--max-rounds", 5])
+    if code == 0:
+        metadata = _metadata(path)
+        assert metadata["measured_speedup"] >= target and metadata["solve_speedup"] > target
+        assert metadata["target_speedup"] == target and "fixed" in stdout
+    else:  # the engine could not be pushed far enough: a clean error, and the recipe is untouched
+        assert "stays below" in stderr or "cannot meet" in stderr
+        assert path.read_text() == before
+
+
+def test_generate_verify_writes_only_a_recipe_that_measured_up(cnn_profile, tmp_path):
+    profile, profile_path = cnn_profile
+    target = round(1 + 0.4 * (solve(profile, 1.0001).max_speedup - 1), 2)
+    out = tmp_path / "verified.yaml"
+    code, stdout, stderr = run_cli(["generate", *CNN_ARGS, "--hw", profile_path, "--speedup", target, "--verify",
+                                    "--rounds", 6, "-o", out])
+    if code == 0:
+        assert "measured" in stdout and "[verify] round 1" in stderr
+        assert _metadata(out)["measured_speedup"] >= target
+    else:
+        assert not out.exists() and "error:" in stderr
+
+
+def test_tightening_scales_by_the_shortfall():
+    assert tightened(2.0, 2.0, 1.8) == pytest.approx(2.0 * 2.0 / 1.8 * 1.005)
+    assert meets(1.98, 2.0, 0.01) and not meets(1.97, 2.0, 0.01)
