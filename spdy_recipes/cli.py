@@ -120,22 +120,19 @@ def _warn_if_other_machine(recorded: dict, recorded_engine: str | None, backend,
              f"timings here may not match it")
 
 
-def _meet_target(timer, profile_data, settings, target, tolerance, max_rounds, first_plan, first_measurement=None):
-    """Measure ``first_plan`` here (unless measured) and re-solve tighter until it meets ``target``.
+def _meet_target(timer, profile_data, settings, target, tolerance, max_rounds, first_plan):
+    """Measure ``first_plan`` here and re-solve on corrected tables until it meets ``target``.
 
     Returns the final plan and its measured speedup."""
     from .pipeline import solve
-    from .verify import Round, meet_target
+    from .verify import meet_target
 
-    first = Round(first_plan, first_measurement or timer.measure(first_plan.pruned))
-    if first_measurement is None:
-        _log(f"[verify] round 1: {first.describe()}")
-    history = meet_target(lambda s: solve(profile_data, target, settings, s), timer, target, tolerance,
-                          max_rounds, _log, first)
+    history = meet_target(lambda s, context: solve(profile_data, target, settings, s, context), timer, target,
+                          tolerance, max_rounds, _log, first_plan)
     final = history[-1]
     if len(history) > 1:
-        _log(f"[verify] tightened the solve target from {first_plan.solve_speedup:.3f}x to "
-             f"{final.plan.solve_speedup:.3f}x in {len(history)} rounds; measured {final.measurement.speedup:.3f}x")
+        _log(f"[verify] met {target:.3f}x in {len(history)} rounds: solved for {final.plan.solve_speedup:.3f}x with "
+             f"{final.plan.corrections} in-context time(s); measured {final.measurement.speedup:.3f}x")
     return final.plan, final.measurement.speedup
 
 
@@ -313,8 +310,7 @@ def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, hw
         settings = SolveSettings(tuple(metadata.get("include") or ()), tuple(metadata.get("exclude") or ()),
                                  metadata.get("sensitivity"), float(metadata.get("quantile", DEFAULT_QUANTILE)))
         first_plan = solve(profile_data, target, settings, float(metadata.get("solve_speedup") or target))
-        plan, measured = _meet_target(timer, profile_data, settings, target, tolerance, max_rounds, first_plan,
-                                      measurement)
+        plan, measured = _meet_target(timer, profile_data, settings, target, tolerance, max_rounds, first_plan)
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
     text = render_checked_recipe(plan, profile_data, profile_path, recipe.settings, settings, model_layers, measured)
     write_recipe(Path(recipe_path), text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import yaml
 
@@ -83,3 +84,10 @@ def test_malformed_manifest_is_one_clean_line(tmp_path):
                    "    methods: [gmp]\n")
     code, _, stderr = run_cli(["regenerate", "--manifest", bad])
     assert code == 1 and stderr.strip() == f"error: malformed manifest {bad}: entries[0] speedups must be numbers above 1"
+
+
+def test_committed_recipes_are_current():
+    """The repository's own manifest: every recipe matches what its stored profiles give today."""
+    manifest = Path(__file__).resolve().parent.parent / "recipes" / "manifest.yaml"
+    code, stdout, _ = run_cli(["regenerate", "--manifest", manifest, "--check"])
+    assert code == 0, stdout

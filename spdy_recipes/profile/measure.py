@@ -13,13 +13,12 @@ from typing import Callable
 
 from .. import __version__
 from ..errors import SpdyError
-from ..models import ModelBundle, prunable_layers
+from ..models import ModelBundle
 from ..models.fingerprint import graph_hash
-from ..models.layers import layer_flops
-from ..onnx_export import export_onnx, output_to_module
-from .attribution import attribute
+from ..onnx_export import export_onnx
 from .backends import TimingBackend
 from .flags import profile_flags
+from .layer_map import LayerMap
 from .schema import LayerTimes, Profile
 
 
@@ -55,34 +54,27 @@ def measure_profile(
     spread over levels instead of biasing one of them.
     """
     timing.check()
-    layers = prunable_layers(bundle.module)
-    if not layers:
-        raise SpdyError(f"{bundle.spec} has no Conv or Linear layer to prune")
-    flops = layer_flops(bundle.module, bundle.inputs, layers)
-    module_flops = {layer.module: flops[layer.name] for layer in layers}
     inputs = [tensor.numpy() for tensor in bundle.inputs.values()]
     levels = len(grid)
-    samples = {layer.module: [[] for _ in grid] for layer in layers}
-    kernels = {layer.module: [""] * levels for layer in layers}
-    other: list[list[float]] = [[] for _ in grid]
-    total: list[list[float]] = [[] for _ in grid]
-    overheads: list[float] = []
     with tempfile.TemporaryDirectory(prefix="spdy-profile-") as tmp:
         onnx_path = export_onnx(bundle, Path(tmp) / "model.onnx")
-        output_module = output_to_module(onnx_path, set(module_flops))
-        unmapped = sorted(set(module_flops) - set(output_module.values()))
-        if unmapped:
-            raise SpdyError(f"cannot find layer(s) {', '.join(unmapped[:5])} in the exported ONNX graph")
+        layer_map = LayerMap.build(bundle, onnx_path)
+        layers = layer_map.layers
+        samples = {layer.name: [[] for _ in grid] for layer in layers}
+        kernels = {layer.name: [""] * levels for layer in layers}
+        other: list[list[float]] = [[] for _ in grid]
+        total: list[list[float]] = [[] for _ in grid]
+        overheads: list[float] = []
         started = time.monotonic()
         for repeat in range(timing.repeats):
             for index, sparsity in enumerate(grid):
                 run = backend.analyze(str(onnx_path), inputs, bundle.batch_size, num_cores, sparsity,
                                       timing.iterations, timing.warmup)
-                per_module, tail, run_kernels = attribute(run, output_module, module_flops)
-                for module, value in per_module.items():
-                    samples[module][index].append(round(value, 5))
+                per_layer, tail, run_kernels = layer_map.split(run)
+                for name, value in per_layer.items():
+                    samples[name][index].append(round(value, 5))
                     if repeat == 0:
-                        kernels[module][index] = run_kernels[module]
+                        kernels[name][index] = run_kernels[name]
                 other[index].append(round(tail, 5))
                 total[index].append(round(run.total_ms, 5))
                 if sparsity == 0:
@@ -91,8 +83,8 @@ def measure_profile(
                 log(f"[profile] repeat {repeat + 1}/{timing.repeats} level {index + 1}/{levels} sparsity "
                     f"{sparsity:.4f}: {run.total_ms:.2f} ms ({time.monotonic() - started:.0f} s elapsed)")
     layer_times = [
-        LayerTimes(layer.name, layer.module, layer.kind, list(layer.shape), flops[layer.name],
-                   samples[layer.module], kernels[layer.module])
+        LayerTimes(layer.name, layer.module, layer.kind, list(layer.shape), layer_map.flops[layer.name],
+                   samples[layer.name], kernels[layer.name])
         for layer in layers
     ]
     spread = [(max(s) - min(s)) / statistics.median(s) for s in total]

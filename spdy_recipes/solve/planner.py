@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import SpdyError
-from ..profile import Profile
+from ..profile import LayerTimes, Profile
 from .dp import DEFAULT_BUCKETS, solve_min_error
 
 DEFAULT_QUANTILE = 0.9
@@ -31,8 +33,10 @@ class Plan:
     predicted_ms: float
     max_speedup: float
     sparsities: dict[str, float]  # every profile layer; 0.0 = dense (unselected layers are always dense)
-    times_ms: dict[str, float]  # median time of every layer at its chosen level
+    levels: dict[str, int]  # every profile layer's grid level
+    times_ms: dict[str, float]  # median (or in-context) time of every layer at its chosen level
     total_error: float
+    corrections: int = 0  # in-context measurements used in place of uniform-sparsity table entries
 
     @property
     def predicted_speedup(self) -> float:
@@ -49,6 +53,32 @@ class Plan:
         return {name: s for name, s in self.sparsities.items() if s > 0}
 
 
+Context = Mapping[str, Mapping[int, float]]  # layer -> grid level -> time measured in a mixed model
+
+
+def layer_times(layer: LayerTimes, quantile: float, context: Context | None) -> tuple[list[float], list[float]]:
+    """A layer's planning (``quantile``) and median times per level, corrected by in-context measurements.
+
+    A measured level takes the measured time (keeping the level's noise margin); the other sparse levels
+    are scaled by the median ratio of measured to table time over the layer's measured sparse levels, as
+    what changes a layer's cost in a mixed model (fusion with its neighbours, layouts) mostly does not
+    depend on its own sparsity. The dense level changes only when measured.
+    """
+    planning, median = layer.times(quantile), layer.times_ms
+    measured = (context or {}).get(layer.name, {})
+    ratios = [ms / median[k] for k, ms in measured.items() if k > 0 and median[k] > 0]
+    scale = statistics.median(ratios) if ratios else 1.0
+    for level in range(1, len(median)):
+        if level not in measured:
+            planning[level] *= scale
+            median[level] *= scale
+    for level, ms in measured.items():
+        margin = planning[level] / median[level] if median[level] > 0 else 1.0
+        median[level] = ms
+        planning[level] = ms * max(margin, 1.0)
+    return planning, median
+
+
 def plan_profile(
     profile: Profile,
     speedup: float,
@@ -56,13 +86,15 @@ def plan_profile(
     errors: np.ndarray,
     quantile: float = DEFAULT_QUANTILE,
     solve_speedup: float | None = None,
+    context: Context | None = None,
     buckets: int = DEFAULT_BUCKETS,
 ) -> Plan:
     """Solve the SPDY DP for ``speedup`` (or the tighter ``solve_speedup``) over the ``selected`` layers.
 
     All other layers stay dense. Everything is charged to the budget: the fixed (non-layer) time, the
     per-call overhead and the dense time of layers that are not selected, each at its ``quantile`` over
-    repeats, against the median dense latency. ``errors`` is (selected layers x grid levels).
+    repeats, against the median dense latency. ``errors`` is (selected layers x grid levels). ``context``
+    replaces table entries by times measured inside a mixed-sparsity model (see ``verify``).
     """
     if not speedup > 1.0:
         raise SpdyError(f"--speedup must be greater than 1, got {speedup}")
@@ -74,15 +106,16 @@ def plan_profile(
     if unknown:
         raise SpdyError(f"layer(s) {', '.join(unknown[:5])} are not in the profile")
     chosen = set(selected)
-    planning = np.array([by_name[name].times(quantile) for name in selected])
-    median = np.array([by_name[name].times_ms for name in selected])
+    rows = {layer.name: layer_times(layer, quantile, context) for layer in profile.layers}
+    planning = np.array([rows[name][0] for name in selected])
+    median = np.array([rows[name][1] for name in selected])
     if errors.shape != planning.shape:
         raise SpdyError(f"error table shape {errors.shape} does not match {planning.shape} (layers x levels)")
 
     dense_ms = profile.dense_ms
     unselected = [layer for layer in profile.layers if layer.name not in chosen]
-    fixed_bound = profile.fixed(quantile) + sum(layer.times(quantile)[0] for layer in unselected)
-    fixed_median = profile.fixed_ms + sum(layer.times_ms[0] for layer in unselected)
+    fixed_bound = profile.fixed(quantile) + sum(rows[layer.name][0][0] for layer in unselected)
+    fixed_median = profile.fixed_ms + sum(rows[layer.name][1][0] for layer in unselected)
     target_ms = dense_ms / solve_speedup
     budget_ms = target_ms - fixed_bound
     fastest = planning.argmin(axis=1)
@@ -97,16 +130,19 @@ def plan_profile(
     picks = solve_min_error(planning, errors, budget_ms, buckets)
     if picks is None:  # only possible within rounding of the fastest profile, which fits exactly
         picks = [int(k) for k in fastest]
-    rows = range(len(selected))
-    bound_ms = fixed_bound + float(sum(planning[i, k] for i, k in zip(rows, picks)))
+    indices = range(len(selected))
+    bound_ms = fixed_bound + float(sum(planning[i, k] for i, k in zip(indices, picks)))
     if bound_ms > target_ms * (1 + 1e-12):
         raise AssertionError(f"solver broke the budget: {bound_ms} > {target_ms}")
     sparsities = {layer.name: 0.0 for layer in profile.layers}
-    times_ms = {layer.name: layer.times_ms[0] for layer in profile.layers}
+    levels = {layer.name: 0 for layer in profile.layers}
+    times_ms = {layer.name: rows[layer.name][1][0] for layer in profile.layers}
     for i, (name, level) in enumerate(zip(selected, picks)):
         sparsities[name] = profile.grid[level]
+        levels[name] = int(level)
         times_ms[name] = float(median[i, level])
     predicted_ms = fixed_median + sum(times_ms[name] for name in selected)
-    total_error = float(sum(errors[i, k] for i, k in zip(rows, picks)))
+    total_error = float(sum(errors[i, k] for i, k in zip(indices, picks)))
+    corrections = sum(len(levels_measured) for levels_measured in (context or {}).values())
     return Plan(speedup, solve_speedup, quantile, dense_ms, budget_ms, bound_ms, predicted_ms, max_speedup,
-                sparsities, times_ms, total_error)
+                sparsities, levels, times_ms, total_error, corrections)

@@ -1,4 +1,10 @@
-"""Close the loop: measure a solved plan, and tighten the budget until the measurement meets the target."""
+"""Close the loop: measure a solved plan here, learn from the measurement, and re-solve until it meets the target.
+
+Each round prunes the model to the plan, times it against dense, and analyses it: every layer's time
+inside this mixed-sparsity model replaces the uniform-sparsity table entry for that layer and level
+(fusion and kernel choices change when neighbours differ). The next plan is solved on the corrected
+table; whatever shortfall the corrections do not explain (per-call costs, noise) tightens the target.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,10 @@ from typing import Callable
 
 from ..errors import SpdyError
 from ..solve import Plan
+from ..solve.planner import Context
 from .measure import PlanTimer, SpeedupMeasurement
 
-TIGHTEN_MARGIN = 0.005  # aim this much above the target when re-solving after a shortfall
+TIGHTEN_MARGIN = 0.005  # aim this much above what a shortfall calls for
 
 
 @dataclass(frozen=True)
@@ -29,43 +36,73 @@ def meets(measured: float, target: float, tolerance: float) -> bool:
     return measured >= target * (1.0 - tolerance)
 
 
-def tightened(solve_speedup: float, target: float, measured: float) -> float:
-    """The next speedup to solve for: scaled by the shortfall, plus a small margin."""
-    return solve_speedup * (target / measured) * (1.0 + TIGHTEN_MARGIN)
+def corrected_speedup(plan: Plan, in_context: dict[str, float]) -> float:
+    """What the table predicts for ``plan`` once its entries are replaced by in-context times."""
+    corrected_ms = plan.predicted_ms + sum(in_context[name] - plan.times_ms[name] for name in plan.times_ms)
+    return plan.dense_ms / corrected_ms
+
+
+def next_solve_speedup(round_: Round, in_context: dict[str, float], target: float, repeated_plan: bool) -> float:
+    """The speedup to solve for next: the target scaled by the shortfall the corrected table does not
+    explain, never below the last one; when the corrections changed nothing, scaled by the whole shortfall."""
+    measured, last = round_.measurement.speedup, round_.plan.solve_speedup
+    if repeated_plan:
+        return last * (target / measured) * (1.0 + TIGHTEN_MARGIN)
+    unexplained = max(1.0, corrected_speedup(round_.plan, in_context) / measured)
+    return max(last, target * unexplained * (1.0 + TIGHTEN_MARGIN))
 
 
 def meet_target(
-    solve_for: Callable[[float], Plan],
+    solve_for: Callable[[float, Context], Plan],
     timer: PlanTimer,
     target: float,
     tolerance: float,
     max_rounds: int,
     log: Callable[[str], None],
-    first: Round | None = None,
+    first: Plan,
 ) -> list[Round]:
-    """Solve, measure, and re-solve tighter until the measured speedup meets ``target``.
+    """Measure ``first`` and re-solve on corrected tables until the measured speedup meets ``target``.
 
     Returns every round (the last one meets the target); raises SpdyError naming the best measurement
     when ``max_rounds`` pass or the tightened target becomes infeasible.
     """
-    rounds = [first] if first else []
-    solve_speedup = target
+    context: dict[str, dict[int, float]] = {}
+    plan, rounds, seen = first, [], set()
     while True:
-        if rounds:
-            last = rounds[-1]
-            if meets(last.measurement.speedup, target, tolerance):
-                return rounds
-            if len(rounds) >= max_rounds:
-                break
-            solve_speedup = tightened(last.plan.solve_speedup, target, last.measurement.speedup)
-            log(f"[verify] short of {target:.3f}x; re-solving for {solve_speedup:.3f}x")
-        try:
-            plan = solve_for(solve_speedup)
-        except SpdyError as exc:
-            best = max((r.measurement.speedup for r in rounds), default=0.0)
-            raise SpdyError(f"cannot meet {target:.3f}x on this machine: best measured {best:.3f}x; {exc}") from None
-        rounds.append(Round(plan, timer.measure(plan.pruned)))
+        measurement, in_context = timer.measure_in_context(plan.sparsities)
+        rounds.append(Round(plan, measurement))
+        seen.add(tuple(sorted(plan.levels.items())))
         log(f"[verify] round {len(rounds)}: {rounds[-1].describe()}")
+        if meets(measurement.speedup, target, tolerance):
+            return rounds
+        if len(rounds) >= max_rounds:
+            break
+        for name, level in plan.levels.items():
+            context.setdefault(name, {})[level] = in_context[name]
+        solve_speedup = next_solve_speedup(rounds[-1], in_context, target, repeated_plan=False)
+        try:
+            plan = _solve_within_reach(solve_for, solve_speedup, context, target)
+            if tuple(sorted(plan.levels.items())) in seen:
+                solve_speedup = next_solve_speedup(rounds[-1], in_context, target, repeated_plan=True)
+                plan = _solve_within_reach(solve_for, solve_speedup, context, target)
+        except SpdyError as exc:
+            best = max(r.measurement.speedup for r in rounds)
+            raise SpdyError(f"cannot meet {target:.3f}x on this machine: best measured {best:.3f}x; {exc}") from None
+        if tuple(sorted(plan.levels.items())) in seen:
+            break
+        log(f"[verify] short of {target:.3f}x; re-solving for {solve_speedup:.3f}x on {plan.corrections} "
+            f"in-context time(s)")
     best = max(r.measurement.speedup for r in rounds)
-    raise SpdyError(f"measured speedup stays below {target:.3f}x after {max_rounds} round(s) "
+    raise SpdyError(f"measured speedup stays below {target:.3f}x after {len(rounds)} round(s) "
                     f"(best {best:.3f}x); raise --max-rounds or lower --speedup")
+
+
+def _solve_within_reach(solve_for: Callable[[float, Context], Plan], speedup: float, context: Context,
+                        target: float) -> Plan:
+    """Solve for ``speedup``; when that is beyond the corrected table's reach, the fastest plan there is
+    (it may still measure up to ``target``)."""
+    try:
+        return solve_for(speedup, context)
+    except SpdyError:
+        best = solve_for(target, context).max_speedup
+        return solve_for(best * (1 - 1e-9), context)

@@ -11,6 +11,8 @@ from pathlib import Path
 from ..models import ModelBundle
 from ..onnx_export import export_onnx
 from ..profile.backends import TimingBackend
+from ..profile.layer_map import LayerMap
+from ..profile.measure import TimingSettings
 from .oneshot import magnitude_prune
 
 
@@ -33,13 +35,15 @@ class PlanTimer:
     Use as a context manager: the exports live in a temporary folder.
     """
 
-    def __init__(self, bundle: ModelBundle, backend: TimingBackend, cores: int, rounds: int = 10, block: int = 5):
+    def __init__(self, bundle: ModelBundle, backend: TimingBackend, cores: int, rounds: int = 10, block: int = 5,
+                 analysis: TimingSettings = TimingSettings()):
         self.bundle, self.backend, self.cores = bundle, backend, cores
-        self.rounds, self.block = rounds, block
+        self.rounds, self.block, self.analysis = rounds, block, analysis
         self.inputs = [tensor.numpy() for tensor in bundle.inputs.values()]
         self._tmp = tempfile.TemporaryDirectory(prefix="spdy-verify-")
         self._count = 0
-        self.dense_onnx = str(export_onnx(bundle, Path(self._tmp.name) / "dense.onnx"))
+        self.dense_onnx = export_onnx(bundle, Path(self._tmp.name) / "dense.onnx")
+        self._layer_map: LayerMap | None = None
 
     def __enter__(self) -> PlanTimer:
         return self
@@ -58,7 +62,20 @@ class PlanTimer:
         """The measured speedup of the model pruned to ``sparsities``."""
         return self.measure_onnx(self.export_pruned(sparsities))
 
+    def measure_in_context(self, sparsities: dict[str, float]) -> tuple[SpeedupMeasurement, dict[str, float]]:
+        """The measured speedup, and every layer's time inside the pruned model (median of the repeats
+        of one engine analysis each)."""
+        pruned_onnx = self.export_pruned(sparsities)
+        measurement = self.measure_onnx(pruned_onnx)
+        if self._layer_map is None:
+            self._layer_map = LayerMap.build(self.bundle, self.dense_onnx)
+        runs = [self.backend.analyze(pruned_onnx, self.inputs, self.bundle.batch_size, self.cores, 0.0,
+                                     self.analysis.iterations, self.analysis.warmup)
+                for _ in range(self.analysis.repeats)]
+        splits = [self._layer_map.split(run)[0] for run in runs]
+        return measurement, {name: statistics.median(split[name] for split in splits) for name in splits[0]}
+
     def measure_onnx(self, pruned_onnx: str) -> SpeedupMeasurement:
-        dense, pruned = self.backend.time_calls([self.dense_onnx, pruned_onnx], self.inputs,
+        dense, pruned = self.backend.time_calls([str(self.dense_onnx), pruned_onnx], self.inputs,
                                                 self.bundle.batch_size, self.cores, self.rounds, self.block)
         return SpeedupMeasurement(statistics.median(dense), statistics.median(pruned), len(pruned))
