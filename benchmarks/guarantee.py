@@ -5,7 +5,8 @@ magnitude to the solved sparsities, export, and time dense and pruned alternatin
 close the loop as ``generate --verify`` does: while the measurement is short of the target, correct
 the table with in-context layer times, re-solve (tighter if needed) and measure again. Prints, per
 point: predicted and measured for the first solve (the profile alone), their ratios, and for the
-verified plan its predicted (on the corrected table) and measured speedup.
+verified plan its predicted speedup (on the table corrected by the earlier rounds' in-context times,
+divided by the end-to-end shortfall they left unexplained) and its measured speedup.
 
     python benchmarks/guarantee.py                       # the five models of issue 3, batch 16
     python benchmarks/guarantee.py --models resnet18 --speedups 2,3
@@ -43,14 +44,15 @@ def bert_base_dir() -> str:
     return str(folder)
 
 
-# name -> (spec, input shape, profile grid, timing): the large models get a coarser grid and fewer
-# analysed iterations so the whole benchmark fits in about an hour on 2 cores.
+# name -> (spec, input shape, profile grid, timing of profile and in-context analyses, end-to-end timing
+# rounds): the large models get a coarser grid and fewer runs so the whole benchmark fits in about an
+# hour on 2 cores.
 MODELS = {
-    "resnet18": ("torchvision:resnet18", None, "spdy:22", TimingSettings(10, 3, 3)),
-    "resnet50": ("torchvision:resnet50", None, "spdy:16", TimingSettings(6, 2, 3)),
-    "mobilenet_v2": ("torchvision:mobilenet_v2", None, "spdy:22", TimingSettings(10, 3, 3)),
-    "bert-base": (None, "128", "spdy:12", TimingSettings(4, 1, 2)),
-    "yolov5s": ("yolov5:yolov5s.yaml", "3,640,640", "spdy:12", TimingSettings(4, 1, 2)),
+    "resnet18": ("torchvision:resnet18", None, "spdy:22", TimingSettings(10, 3, 3), 8),
+    "resnet50": ("torchvision:resnet50", None, "spdy:16", TimingSettings(6, 2, 3), 6),
+    "mobilenet_v2": ("torchvision:mobilenet_v2", None, "spdy:22", TimingSettings(10, 3, 3), 8),
+    "bert-base": (None, "128", "spdy:12", TimingSettings(4, 1, 2), 4),
+    "yolov5s": ("yolov5:yolov5s.yaml", "3,640,640", "spdy:12", TimingSettings(4, 1, 2), 4),
 }
 
 
@@ -59,7 +61,6 @@ def main() -> int:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--speedups", default="1.5,2.0,2.5,3.0")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=8, help="timing rounds (4 timed calls per model each)")
     parser.add_argument("--max-rounds", type=int, default=4, help="solve-and-measure rounds when short")
     args = parser.parse_args()
     backend = get_backend("deepsparse")
@@ -71,7 +72,7 @@ def main() -> int:
     header = (f"{'model':13} {'target':>6} {'pred':>6} {'meas':>6} {'meas/tgt':>8} {'pred/meas':>9} "
               f"{'ver. pred':>9} {'ver. meas':>8} {'rounds':>6} {'solved for':>10}")
     for name in args.models.split(","):
-        spec, shape, grid, timing = MODELS[name]
+        spec, shape, grid, timing, rounds = MODELS[name]
         spec = spec or f"hf:{bert_base_dir()}"
         started = time.monotonic()
         bundle = load_model(spec, args.batch_size, parse_input_shape(shape))
@@ -79,7 +80,7 @@ def main() -> int:
         print(f"\n{name}: profile dense {profile.dense_ms:.1f} ms, {len(profile.layers)} layers, "
               f"{len(profile.grid)} levels x {profile.repeats} repeats ({time.monotonic() - started:.0f} s)")
         print(header, flush=True)
-        with PlanTimer(bundle, backend, cores, args.rounds) as timer:
+        with PlanTimer(bundle, backend, cores, rounds, analysis=timing) as timer:
             for target in targets:
                 try:
                     plan = solve(profile, target)
@@ -95,10 +96,10 @@ def main() -> int:
                 first, last = history[0], history[-1]
                 measured, verified = first.measurement.speedup, last.measurement.speedup
                 points.append((plan.predicted_speedup / measured, measured / target,
-                               last.plan.predicted_speedup / verified, verified / target))
+                               last.predicted_speedup / verified, verified / target))
                 print(f"{name:13} {target:>6.2f} {plan.predicted_speedup:>6.3f} {measured:>6.3f} "
                       f"{measured / target:>8.3f} {plan.predicted_speedup / measured:>9.3f} "
-                      f"{last.plan.predicted_speedup:>9.3f} {verified:>8.3f} {len(history):>6} "
+                      f"{last.predicted_speedup:>9.3f} {verified:>8.3f} {len(history):>6} "
                       f"{last.plan.solve_speedup:>10.3f}", flush=True)
     if points:
         first_errors = [abs(p[0] - 1) for p in points]

@@ -89,14 +89,21 @@ def _load(model_spec, weights, input_shape, batch_size):
     return load_model(model_spec, batch_size, parse_input_shape(input_shape), weights)
 
 
-def _request(hw, cores, grid, hw_root, iterations, warmup, repeats, backend):
+def _request(hw, cores, grid, hw_root, backend, timing=None):
+    """What a command asks of the profile store; ``timing`` (a TimingSettings) defaults to the defaults."""
     from .grid import parse_grid
     from .profile.measure import TimingSettings
     from .profile.store import ProfileRequest, hardware_root
 
-    timing = TimingSettings(iterations, warmup, repeats)
+    timing = timing or TimingSettings()
     timing.check()
     return ProfileRequest(hw, parse_grid(grid), cores, hardware_root(hw_root), timing, backend)
+
+
+def _timing(iterations, warmup, repeats):
+    from .profile.measure import TimingSettings
+
+    return TimingSettings(iterations, warmup, repeats)
 
 
 def _refuse_existing(path: Path, force: bool) -> None:
@@ -146,7 +153,8 @@ def main() -> None:
 @model_options
 @profile_options
 @click.option("--instance-type", default=None, help="recorded in a new named hardware's description")
-@click.option("-o", "--output", default=None, help="profile file [default: recipes/hardware/HW/<model>-bs<B>-c<C>.json]")
+@click.option("-o", "--output", default=None,
+              help="profile file [default: recipes/hardware/HW/<model>-bs<B>-c<C>.json]")
 @click.option("--force", is_flag=True, help="measure again and overwrite an existing profile")
 @_fail_cleanly
 def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, backend,
@@ -164,10 +172,10 @@ def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
     if is_path(hw):
         raise SpdyError("profile --hw takes 'local' or a hardware NAME; use -o for a file path")
     bundle = _load(model_spec, None, input_shape, batch_size)
-    request = _request(hw, cores, grid, hw_root, iterations, warmup, repeats, backend)
-    timer = get_backend(request.backend)
-    cores = check_cores(cores or timer.max_cores(), timer.max_cores())
-    host, engine = timer.describe_host(), f"{timer.name} {timer.version()}"
+    request = _request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats))
+    measurer = get_backend(request.backend)
+    cores = check_cores(cores or measurer.max_cores(), measurer.max_cores())
+    host, engine = measurer.describe_host(), f"{measurer.name} {measurer.version()}"
     if output:
         path = Path(output)
     elif hw == LOCAL:
@@ -186,7 +194,7 @@ def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
         if not description:
             write_description(folder, hw, instance_type, host, engine)
     _refuse_existing(path, force)
-    profile_data = measure_profile(bundle, request.grid, cores, hw, timer, request.timing)
+    profile_data = measure_profile(bundle, request.grid, cores, hw, measurer, request.timing)
     save_profile(profile_data, path)
     flags = profile_data.flags
     click.echo(f"profile of {len(profile_data.layers)} layers x {len(profile_data.grid)} levels x "
@@ -226,7 +234,7 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
         raise SpdyError(f"--epochs must be positive, got {epochs}")
     _check_verify_args(tolerance, rounds, max_rounds)
     bundle = _load(model_spec, weights, input_shape, batch_size)
-    request = _request(hw, cores, grid, hw_root, iterations, warmup, repeats, backend)
+    request = _request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats))
     profile_data, profile_path = obtain_profile(bundle, request)
     settings = SolveSettings(include, exclude, sensitivity, quantile)
     plan = solve(profile_data, speedup, settings)
@@ -263,7 +271,8 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
 @click.option("--grid", default="spdy", show_default=True, help="grid of a local profile measured for --fix")
 @click.option("--backend", default="deepsparse", show_default=True, help="timing backend that measures")
 @verify_options
-@click.option("--fix", is_flag=True, help="when short, re-solve tighter and rewrite the recipe until it meets the target")
+@click.option("--fix", is_flag=True,
+              help="when short, re-solve on corrected times and rewrite the recipe until it meets the target")
 @_fail_cleanly
 def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, hw, cores, hw_root, grid, backend,
                    tolerance, rounds, max_rounds, fix):
@@ -271,7 +280,7 @@ def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, hw
     from .emit import read_recipe
     from .models import prunable_layers
     from .models.fingerprint import graph_hash
-    from .pipeline import SolveSettings, render_checked_recipe, solve, write_recipe
+    from .pipeline import render_checked_recipe, solve, write_recipe
     from .profile.backends import get_backend
     from .profile.store import check_cores, obtain_profile
     from .verify import PlanTimer, meets
@@ -293,12 +302,13 @@ def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, hw
     _warn_if_other_machine(metadata, metadata.get("engine"), backend_here, f"recipe {recipe_path}")
     profile_data = None
     if fix:  # before any timing, so that a missing profile fails fast
-        request = _request(hw, cores, grid, hw_root, 5, 2, 3, backend)
+        request = _request(hw, cores, grid, hw_root, backend)
         profile_data, profile_path = obtain_profile(bundle, request)
     with PlanTimer(bundle, backend_here, cores, rounds) as timer:
         measurement = timer.measure({name: float(s) for name, s in recipe.targets.items()})
         ok = meets(measurement.speedup, target, tolerance)
-        click.echo(f"{recipe_path}: target {target:.3f}x, predicted {float(metadata.get('predicted_speedup') or 0):.3f}x, "
+        predicted = float(metadata.get("predicted_speedup") or 0)
+        click.echo(f"{recipe_path}: target {target:.3f}x, predicted {predicted:.3f}x, "
                    f"measured {measurement.speedup:.3f}x (dense {measurement.dense_ms:.2f} ms, pruned "
                    f"{measurement.pruned_ms:.2f} ms, batch {bundle.batch_size}, {cores} cores): "
                    f"{'OK' if ok else 'SHORT'}")
@@ -307,8 +317,7 @@ def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, hw
         if not fix:
             raise SpdyError(f"measured {measurement.speedup:.3f}x is below the target {target:.3f}x"
                             + (f" x (1 - {tolerance})" if tolerance else "") + "; use --fix to re-solve tighter")
-        settings = SolveSettings(tuple(metadata.get("include") or ()), tuple(metadata.get("exclude") or ()),
-                                 metadata.get("sensitivity"), float(metadata.get("quantile", DEFAULT_QUANTILE)))
+        settings = _recorded_solve_settings(metadata)
         first_plan = solve(profile_data, target, settings, float(metadata.get("solve_speedup") or target))
         plan, measured = _meet_target(timer, profile_data, settings, target, tolerance, max_rounds, first_plan)
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
@@ -316,6 +325,14 @@ def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, hw
     write_recipe(Path(recipe_path), text)
     click.echo(f"fixed {recipe_path}: solved for {plan.solve_speedup:.3f}x, measured {measured:.3f}x "
                f"(target {target:.3f}x)")
+
+
+def _recorded_solve_settings(metadata: dict):
+    """The solver settings a recipe's metadata records."""
+    from .pipeline import SolveSettings
+
+    return SolveSettings(tuple(metadata.get("include") or ()), tuple(metadata.get("exclude") or ()),
+                         metadata.get("sensitivity"), float(metadata.get("quantile", DEFAULT_QUANTILE)))
 
 
 @main.command(name="solve")

@@ -12,6 +12,7 @@ from spdy_recipes.pipeline import SolveSettings, solve
 from spdy_recipes.profile import load_profile, save_profile
 from spdy_recipes.profile.flags import profile_flags
 from spdy_recipes.profile.schema import profile_from_dict
+from spdy_recipes.report import profile_report
 
 
 def test_recorded_profile_keeps_every_repeat(cnn_profile, tmp_path):
@@ -74,3 +75,10 @@ def test_flags_find_bumps_switches_and_noisy_levels(cnn_profile):
     assert 4 in flags["noisy_levels"]
     json.dumps(flags)  # recorded in the profile as JSON
     assert set(profile.flags) == {"non_monotone", "kernel_switch", "noisy_levels"}
+
+
+def test_inspect_shows_noise_and_flags(cnn_profile):
+    profile, _ = cnn_profile
+    report = profile_report(profile)
+    assert f"{profile.repeats} repeat(s)" in report and "flags:" in report and "call overhead" in report
+    assert "max spread ms" in report and "kernel switches at" in report

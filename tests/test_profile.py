@@ -71,7 +71,8 @@ def test_module_of_node_rebuilds_module_paths():
     assert module_of_node("/features/features.1/conv/conv.0/conv.0.0/Conv") == "features.1.conv.0.0"
     assert module_of_node("/layer1/layer1.0/conv1/Conv") == "layer1.0.conv1"
     assert module_of_node("/model.2/m/m.0/cv1/conv/Conv") == "model.2.m.0.cv1.conv"
-    assert module_of_node("/bert/encoder/layer.0/attention/self/query/MatMul") == "bert.encoder.layer.0.attention.self.query"
+    query = "bert.encoder.layer.0.attention.self.query"
+    assert module_of_node("/bert/encoder/layer.0/attention/self/query/MatMul") == query
 
 
 @pytest.mark.parametrize(

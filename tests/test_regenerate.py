@@ -83,7 +83,8 @@ def test_malformed_manifest_is_one_clean_line(tmp_path):
     bad.write_text("format: spdy-recipes/manifest\nentries:\n  - model: x:y\n    hardware: [a]\n    speedups: [0.5]\n"
                    "    methods: [gmp]\n")
     code, _, stderr = run_cli(["regenerate", "--manifest", bad])
-    assert code == 1 and stderr.strip() == f"error: malformed manifest {bad}: entries[0] speedups must be numbers above 1"
+    expected = f"error: malformed manifest {bad}: entries[0] speedups must be numbers above 1"
+    assert code == 1 and stderr.strip() == expected
 
 
 def test_committed_recipes_are_current():

@@ -108,9 +108,10 @@ def test_in_context_times_correct_the_table_and_steer_the_next_solve(cnn_profile
             assert corrected.times_ms[name] == pytest.approx(slower[name])
     assert corrected.bound_ms <= profile.dense_ms / target * (1 + 1e-9)
     measurement = SpeedupMeasurement(100.0, 100.0 / (target * 0.9), 10)
-    explained = next_solve_speedup(Round(plan, measurement), slower, target, repeated_plan=False)
+    short = Round(plan, measurement, plan.predicted_speedup)
+    explained = next_solve_speedup(short, slower, target, repeated_plan=False)
     assert explained >= target and explained == pytest.approx(
         target * max(1.0, corrected_speedup(plan, slower) / measurement.speedup) * 1.005)
-    assert next_solve_speedup(Round(plan, measurement), slower, target, repeated_plan=True) == pytest.approx(
+    assert next_solve_speedup(short, slower, target, repeated_plan=True) == pytest.approx(
         plan.solve_speedup / 0.9 * 1.005)
     assert meets(1.98, 2.0, 0.01) and not meets(1.97, 2.0, 0.01)

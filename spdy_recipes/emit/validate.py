@@ -21,7 +21,8 @@ def recipe_targets(recipe: str, recipe_args: dict | None = None) -> tuple[dict[s
     try:
         manager = ScheduledModifierManager.from_yaml(recipe, recipe_variables=recipe_args)
     except Exception as exc:  # sparseml raises many types for a bad recipe
-        raise SpdyError(f"SparseML cannot load the recipe: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SpdyError(f"SparseML cannot load the recipe: {reason}") from None
     targets: dict[str, float | None] = {}
     for modifier in manager.modifiers:
         params = getattr(modifier, "params", None)

@@ -21,13 +21,15 @@ TIGHTEN_MARGIN = 0.005  # aim this much above what a shortfall calls for
 
 @dataclass(frozen=True)
 class Round:
-    """One measured plan."""
+    """One measured plan, and the speedup predicted for it before measuring (on the corrected table,
+    divided by the end-to-end shortfall that earlier rounds left unexplained)."""
 
     plan: Plan
     measurement: SpeedupMeasurement
+    predicted_speedup: float
 
     def describe(self) -> str:
-        return (f"solved for {self.plan.solve_speedup:.3f}x: predicted {self.plan.predicted_speedup:.3f}x, "
+        return (f"solved for {self.plan.solve_speedup:.3f}x: predicted {self.predicted_speedup:.3f}x, "
                 f"measured {self.measurement.speedup:.3f}x (dense {self.measurement.dense_ms:.2f} ms, "
                 f"pruned {self.measurement.pruned_ms:.2f} ms)")
 
@@ -67,34 +69,38 @@ def meet_target(
     when ``max_rounds`` pass or the tightened target becomes infeasible.
     """
     context: dict[str, dict[int, float]] = {}
-    plan, rounds, seen = first, [], set()
+    plan, rounds, seen, unexplained = first, [], set(), 1.0
     while True:
         measurement, in_context = timer.measure_in_context(plan.sparsities)
-        rounds.append(Round(plan, measurement))
-        seen.add(tuple(sorted(plan.levels.items())))
+        rounds.append(Round(plan, measurement, plan.predicted_speedup / unexplained))
+        seen.add(_key(plan))
         log(f"[verify] round {len(rounds)}: {rounds[-1].describe()}")
         if meets(measurement.speedup, target, tolerance):
             return rounds
+        best = max(r.measurement.speedup for r in rounds)
         if len(rounds) >= max_rounds:
-            break
+            raise SpdyError(f"measured speedup stays below {target:.3f}x after {len(rounds)} round(s) "
+                            f"(best {best:.3f}x); raise --max-rounds or lower --speedup")
         for name, level in plan.levels.items():
             context.setdefault(name, {})[level] = in_context[name]
+        unexplained = corrected_speedup(plan, in_context) / measurement.speedup
         solve_speedup = next_solve_speedup(rounds[-1], in_context, target, repeated_plan=False)
         try:
             plan = _solve_within_reach(solve_for, solve_speedup, context, target)
-            if tuple(sorted(plan.levels.items())) in seen:
+            if _key(plan) in seen:
                 solve_speedup = next_solve_speedup(rounds[-1], in_context, target, repeated_plan=True)
                 plan = _solve_within_reach(solve_for, solve_speedup, context, target)
         except SpdyError as exc:
-            best = max(r.measurement.speedup for r in rounds)
             raise SpdyError(f"cannot meet {target:.3f}x on this machine: best measured {best:.3f}x; {exc}") from None
-        if tuple(sorted(plan.levels.items())) in seen:
-            break
+        if _key(plan) in seen:
+            raise SpdyError(f"cannot meet {target:.3f}x on this machine: best measured {best:.3f}x, and the "
+                            f"fastest plan the corrected profile allows was already measured")
         log(f"[verify] short of {target:.3f}x; re-solving for {solve_speedup:.3f}x on {plan.corrections} "
             f"in-context time(s)")
-    best = max(r.measurement.speedup for r in rounds)
-    raise SpdyError(f"measured speedup stays below {target:.3f}x after {len(rounds)} round(s) "
-                    f"(best {best:.3f}x); raise --max-rounds or lower --speedup")
+
+
+def _key(plan: Plan) -> tuple:
+    return tuple(sorted(plan.levels.items()))
 
 
 def _solve_within_reach(solve_for: Callable[[float, Context], Plan], speedup: float, context: Context,
