@@ -29,7 +29,7 @@ from spdy_recipes.pipeline import solve
 from spdy_recipes.profile.backends import get_backend
 from spdy_recipes.profile.measure import TimingSettings
 from spdy_recipes.profile.store import ProfileRequest, obtain_profile
-from spdy_recipes.verify import PlanTimer, meet_target
+from spdy_recipes.verify import PlanTimer, ShortOfTarget, meet_target
 
 
 def bert_base_dir() -> str:
@@ -90,9 +90,9 @@ def main() -> int:
                 try:
                     history = meet_target(lambda s, context: solve(profile, target, solve_speedup=s, context=context),
                                           timer, target, 0.0, args.max_rounds, lambda _: None, plan)
-                except SpdyError as exc:
-                    print(f"{name:13} {target:>6.2f}  not met: {exc}", flush=True)
-                    continue
+                except ShortOfTarget as exc:
+                    history = exc.rounds
+                    print(f"  not met: {exc}", flush=True)
                 first, last = history[0], history[-1]
                 measured, verified = first.measurement.speedup, last.measurement.speedup
                 points.append((plan.predicted_speedup / measured, measured / target,
@@ -104,7 +104,7 @@ def main() -> int:
     if points:
         first_errors = [abs(p[0] - 1) for p in points]
         final_errors = [abs(p[2] - 1) for p in points]
-        print(f"\n{len(points)} feasible points. First solve: median |pred/meas - 1| = "
+        print(f"\n{len(points)} points feasible on the profile. First solve: median |pred/meas - 1| = "
               f"{statistics.median(first_errors):.3f} (max {max(first_errors):.3f}), measured >= target on "
               f"{sum(p[1] >= 1 for p in points)}/{len(points)}, min measured/target {min(p[1] for p in points):.3f}. "
               f"Verified: median |pred/meas - 1| = {statistics.median(final_errors):.3f}, measured >= target on "

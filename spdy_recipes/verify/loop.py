@@ -34,6 +34,14 @@ class Round:
                 f"pruned {self.measurement.pruned_ms:.2f} ms)")
 
 
+class ShortOfTarget(SpdyError):
+    """The target was not met; ``rounds`` holds every measured round."""
+
+    def __init__(self, message: str, rounds: list[Round]) -> None:
+        super().__init__(message)
+        self.rounds = rounds
+
+
 def meets(measured: float, target: float, tolerance: float) -> bool:
     return measured >= target * (1.0 - tolerance)
 
@@ -79,8 +87,8 @@ def meet_target(
             return rounds
         best = max(r.measurement.speedup for r in rounds)
         if len(rounds) >= max_rounds:
-            raise SpdyError(f"measured speedup stays below {target:.3f}x after {len(rounds)} round(s) "
-                            f"(best {best:.3f}x); raise --max-rounds or lower --speedup")
+            raise ShortOfTarget(f"measured speedup stays below {target:.3f}x after {len(rounds)} round(s) "
+                                f"(best {best:.3f}x); raise --max-rounds or lower --speedup", rounds)
         for name, level in plan.levels.items():
             context.setdefault(name, {})[level] = in_context[name]
         unexplained = corrected_speedup(plan, in_context) / measurement.speedup
@@ -91,10 +99,11 @@ def meet_target(
                 solve_speedup = next_solve_speedup(rounds[-1], in_context, target, repeated_plan=True)
                 plan = _solve_within_reach(solve_for, solve_speedup, context, target)
         except SpdyError as exc:
-            raise SpdyError(f"cannot meet {target:.3f}x on this machine: best measured {best:.3f}x; {exc}") from None
+            raise ShortOfTarget(f"cannot meet {target:.3f}x on this machine: best measured {best:.3f}x; {exc}",
+                                rounds) from None
         if _key(plan) in seen:
-            raise SpdyError(f"cannot meet {target:.3f}x on this machine: best measured {best:.3f}x, and the "
-                            f"fastest plan the corrected profile allows was already measured")
+            raise ShortOfTarget(f"cannot meet {target:.3f}x on this machine: best measured {best:.3f}x, and the "
+                                f"fastest plan the corrected profile allows was already measured", rounds)
         log(f"[verify] short of {target:.3f}x; re-solving for {solve_speedup:.3f}x on {plan.corrections} "
             f"in-context time(s)")
 
