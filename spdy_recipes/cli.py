@@ -90,7 +90,7 @@ def _load(model_spec, weights, input_shape, batch_size):
 
 
 def _request(hw, cores, grid, hw_root, backend, timing=None):
-    """What a command asks of the profile store; ``timing`` (a TimingSettings) defaults to the defaults."""
+    """What a command asks of the profile store (``timing``: a TimingSettings, default TimingSettings())."""
     from .grid import parse_grid
     from .profile.measure import TimingSettings
     from .profile.store import ProfileRequest, hardware_root
