@@ -118,10 +118,10 @@ def _check_verify_args(tolerance: float, rounds: int, max_rounds: int) -> None:
 
 def _warn_if_other_machine(recorded: dict, recorded_engine: str | None, backend, what: str) -> None:
     """Measuring here against numbers from another CPU or engine version: say so."""
+    from .profile.backends import engine_label
     from .profile.hardware import host_differences
 
-    engine = f"{backend.name} {backend.version()}"
-    differences = host_differences(recorded, backend.describe_host(), engine, recorded_engine)
+    differences = host_differences(recorded, backend.describe_host(), engine_label(backend), recorded_engine)
     if differences:
         warn(f"{what} was measured on another machine or engine ({'; '.join(differences)}); "
              f"timings here may not match it")
@@ -164,7 +164,7 @@ def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
     Only the architecture matters: the engine imposes each sparsity on freshly initialised weights.
     """
     from .profile import save_profile
-    from .profile.backends import get_backend
+    from .profile.backends import engine_label, get_backend
     from .profile.hardware import host_differences, read_description, write_description
     from .profile.measure import measure_profile
     from .profile.store import LOCAL, check_cores, is_path, local_cache_path, profile_filename
@@ -175,16 +175,16 @@ def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
     request = _request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats))
     measurer = get_backend(request.backend)
     cores = check_cores(cores or measurer.max_cores(), measurer.max_cores())
-    host, engine = measurer.describe_host(), f"{measurer.name} {measurer.version()}"
     if output:
         path = Path(output)
     elif hw == LOCAL:
-        path = local_cache_path(bundle, cores, request, f"{host['cpu_model']}|{engine}")
+        path = local_cache_path(bundle, cores, request, measurer)
         if path.is_file() and not force:
             click.echo(f"cached profile {path} (use --force to measure again)")
             return
     else:
         folder = request.hw_root / hw
+        host, engine = measurer.describe_host(), engine_label(measurer)
         description = read_description(folder)
         differences = host_differences(description, host, engine, description.get("engine"))
         if differences:

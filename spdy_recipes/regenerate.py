@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -14,6 +13,7 @@ from .manifest import RecipeJob, load_manifest
 from .models import ModelBundle, load_model, prunable_layers
 from .models.spec import parse_input_shape
 from .pipeline import SolveSettings, render_checked_recipe, solve
+from .profile import Profile
 from .profile.store import ProfileRequest, obtain_profile
 
 
@@ -30,20 +30,38 @@ class Outcome:
         return self.status == "current"
 
 
-@lru_cache(maxsize=8)
-def _model(spec: str, batch_size: int, input_shape: str | None) -> ModelBundle:
-    return load_model(spec, batch_size, parse_input_shape(input_shape))
+class _Sources:
+    """The models and stored profiles of one regeneration run, each loaded once for all its jobs."""
+
+    def __init__(self, hw_root: Path) -> None:
+        self.hw_root = hw_root
+        self._models: dict[tuple, tuple[ModelBundle, set[str]]] = {}
+        self._profiles: dict[tuple, tuple[Profile, Path]] = {}
+
+    def model(self, job: RecipeJob) -> tuple[ModelBundle, set[str]]:
+        """The job's model and the names of its prunable layers."""
+        key = (job.model, job.batch_size, job.input_shape)
+        if key not in self._models:
+            bundle = load_model(job.model, job.batch_size, parse_input_shape(job.input_shape))
+            self._models[key] = bundle, {layer.name for layer in prunable_layers(bundle.module)}
+        return self._models[key]
+
+    def profile(self, job: RecipeJob, bundle: ModelBundle) -> tuple[Profile, Path]:
+        """The stored profile of the job's hardware for its model (no engine needed)."""
+        key = (job.model, job.batch_size, job.input_shape, job.hardware, job.cores)
+        if key not in self._profiles:
+            request = ProfileRequest(job.hardware, cores=job.cores, hw_root=self.hw_root)
+            self._profiles[key] = obtain_profile(bundle, request)
+        return self._profiles[key]
 
 
-def build_recipe(job: RecipeJob, hw_root: Path, base: Path) -> str:
-    """The recipe text ``job`` asks for, from the stored profile of its hardware (no engine needed)."""
-    bundle = _model(job.model, job.batch_size, job.input_shape)
-    request = ProfileRequest(job.hardware, cores=job.cores, hw_root=hw_root)
-    profile, profile_path = obtain_profile(bundle, request)
+def build_recipe(job: RecipeJob, sources: _Sources, base: Path) -> str:
+    """The recipe text ``job`` asks for, from the stored profile of its hardware."""
+    bundle, model_layers = sources.model(job)
+    profile, profile_path = sources.profile(job, bundle)
     sensitivity = str(base / job.sensitivity) if job.sensitivity else None
     settings = SolveSettings(job.include, job.exclude, sensitivity, job.quantile)
     plan = solve(profile, job.speedup, settings)
-    model_layers = {layer.name for layer in prunable_layers(bundle.module)}
     recipe = RecipeSettings(method=job.method, epochs=job.epochs)
     return render_checked_recipe(plan, profile, profile_path, recipe, settings, model_layers)
 
@@ -52,10 +70,11 @@ def regenerate(manifest: str | Path, check: bool, log: Callable[[str], None]) ->
     """Build every recipe; write changed ones unless ``check``. Every job is tried even after a failure."""
     jobs, hw_root = load_manifest(manifest)
     base = Path(manifest).parent
+    sources = _Sources(hw_root)
     outcomes = []
     for number, job in enumerate(jobs, 1):
         try:
-            text = build_recipe(job, hw_root, base)
+            text = build_recipe(job, sources, base)
         except SpdyError as exc:
             outcomes.append(Outcome(job.output, "error", str(exc)))
         else:

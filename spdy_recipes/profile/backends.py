@@ -56,6 +56,11 @@ class TimingBackend(Protocol):
         """Milliseconds per call of each model, alternating models in blocks of ``block`` calls."""
 
 
+def engine_label(backend: TimingBackend) -> str:
+    """``<name> <version>``, as profiles, descriptions and recipes record the engine."""
+    return f"{backend.name} {backend.version()}"
+
+
 def backend_names() -> list[str]:
     return ["deepsparse"]
 

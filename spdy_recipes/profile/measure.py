@@ -87,8 +87,7 @@ def measure_profile(
                    samples[layer.name], kernels[layer.name])
         for layer in layers
     ]
-    spread = [(max(s) - min(s)) / statistics.median(s) for s in total]
-    return Profile(
+    profile = Profile(
         model={
             "spec": bundle.spec,
             "graph_hash": graph_hash(bundle),
@@ -111,10 +110,12 @@ def measure_profile(
         layers=layer_times,
         other_samples_ms=other,
         total_samples_ms=total,
-        flags=profile_flags(layer_times, spread),
+        flags={},
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         tool_version=__version__,
     )
+    profile.flags = profile_flags(profile.layers, profile.level_spread())
+    return profile
 
 
 def call_overhead(backend: TimingBackend, onnx_path: str, inputs: list, batch_size: int, num_cores: int,

@@ -16,7 +16,7 @@ from ..errors import SpdyError
 from ..grid import spdy_grid
 from ..models import ModelBundle
 from ..models.fingerprint import graph_hash
-from .backends import get_backend
+from .backends import TimingBackend, engine_label, get_backend
 from .hardware import read_description
 from .measure import TimingSettings, measure_profile
 from .schema import Profile, load_profile, save_profile
@@ -62,9 +62,10 @@ def check_cores(cores: int, available: int) -> int:
     return cores
 
 
-def local_cache_path(bundle: ModelBundle, cores: int, request: ProfileRequest, host_key: str) -> Path:
-    """The cache file for a profile measured here with these settings."""
+def local_cache_path(bundle: ModelBundle, cores: int, request: ProfileRequest, backend: TimingBackend) -> Path:
+    """The cache file for a profile measured here, with these settings, by this engine on this CPU."""
     timing = request.timing
+    host_key = f"{backend.describe_host()['cpu_model']}|{engine_label(backend)}"
     key = json.dumps([graph_hash(bundle), bundle.batch_size, cores, request.grid, host_key, timing.iterations,
                       timing.warmup, timing.repeats])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -124,8 +125,7 @@ def obtain_profile(bundle: ModelBundle, request: ProfileRequest) -> tuple[Profil
     if hw == LOCAL:
         backend = get_backend(request.backend)
         cores = check_cores(cores or backend.max_cores(), backend.max_cores())
-        host = backend.describe_host()
-        path = local_cache_path(bundle, cores, request, f"{host['cpu_model']}|{backend.name} {backend.version()}")
+        path = local_cache_path(bundle, cores, request, backend)
         if not path.is_file():
             save_profile(measure_profile(bundle, request.grid, cores, LOCAL, backend, request.timing), path)
     elif is_path(hw):
