@@ -60,9 +60,8 @@ def test_check_reports_a_changed_profile_without_writing(tmp_path, cnn_profile):
     assert run_cli(["regenerate", "--manifest", manifest])[0] == 0
     before = _recipes(manifest.parent)
     data = json.loads(profile_file.read_text())
-    for layer in data["layers"]:  # the machine got slower on sparse kernels of every layer
-        layer["samples_ms"] = [level if k == 0 else [t * 1.5 for t in level]
-                               for k, level in enumerate(layer["samples_ms"])]
+    for layer in data["layers"]:  # the machine got slower on dense kernels: every target stays reachable
+        layer["samples_ms"][0] = [t * 1.2 for t in layer["samples_ms"][0]]
     profile_file.write_text(json.dumps(data))
     code, stdout, _ = run_cli(["regenerate", "--manifest", manifest, "--check"])
     assert code == 1 and "changed: " in stdout
