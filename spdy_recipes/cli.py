@@ -73,6 +73,18 @@ solve_options = _options(
                  help="plan on this quantile of the repeated timings (0.5 = median; higher = safer)"),
 )
 
+calibration_options = _options(
+    click.option("--calib", default=None,
+                 help="calibration data, which turns on SPDY's search: an image folder, a .pt/.npy tensor file, "
+                      "a .txt file (one sample per line), a saved dataset folder, builtin:images or builtin:text"),
+    click.option("--calib-samples", default=64, show_default=True, type=int, help="calibration samples"),
+    click.option("--database", default="obs", show_default=True, type=click.Choice(["obs", "magnitude"]),
+                 help="per-level layer weights: magnitude mask + least-squares re-fit (obs), or the mask alone"),
+    click.option("--search-budget", default="150", show_default=True,
+                 help="candidates to score (e.g. 300) or minutes (e.g. 10m)"),
+    click.option("--seed", default=0, show_default=True, type=int, help="seeds data sampling and the search"),
+)
+
 verify_options = _options(
     click.option("--tolerance", default=0.0, show_default=True, type=float,
                  help="accept a measured speedup down to target x (1 - tolerance)"),
@@ -143,6 +155,39 @@ def _meet_target(timer, profile_data, settings, target, tolerance, max_rounds, f
     return final.plan, final.measurement.speedup
 
 
+def _searched_settings(bundle, profile_data, speedup, include, exclude, quantile, calibration, search_budget,
+                       holdout=0):
+    """Run SPDY's search on calibration data; returns the solver settings with its coefficients, the
+    search summary for the metadata, and the prepared setup."""
+    from tqdm import tqdm
+
+    from .accuracy import CalibrationSettings, prepare, search_coefficients, search_summary
+    from .models import select_names
+    from .pipeline import SolveSettings, solve
+    from .solve.search import SearchSettings, parse_budget
+
+    source, samples, database, seed = calibration
+    steps, minutes = parse_budget(search_budget)
+    calib = CalibrationSettings(source, samples, holdout, seed, database)
+    selected = select_names(profile_data.layer_names, include, exclude)
+    solve(profile_data, speedup, SolveSettings(include, exclude, None, quantile))  # infeasible: fail before work
+    setup = prepare(bundle, profile_data.grid, selected, calib, _log)
+    search = SearchSettings(seed=seed, steps=steps, minutes=minutes)
+    with tqdm(total=steps, desc="[search]", unit="candidate", file=sys.stderr, disable=None) as bar:
+        def progress(state):
+            bar.n = state.step
+            bar.set_postfix_str(f"best {state.best_loss:.5g}", refresh=False)
+            bar.refresh()
+            if bar.disable and state.curve[-1][0] == state.step:  # no terminal: a line per improvement
+                _log(f"[search] candidate {state.step}: best calibration loss {state.best_loss:.5g}")
+
+        state, checkpoint = search_coefficients(setup, profile_data, speedup, quantile, search, progress, _log)
+    _log(f"[search] {state.step} candidates{' (finished)' if state.finished else ''}: calibration loss "
+         f"({setup.scorer.kind}) {state.best_loss:.5g}, prior alone {state.curve[0][1]:.5g}; checkpoint {checkpoint}")
+    settings = SolveSettings(include, exclude, None, quantile, tuple(state.best))
+    return settings, search_summary(setup, calib, state), setup
+
+
 @click.group()
 @click.version_option(__version__, prog_name="spdy-recipe")
 def main() -> None:
@@ -207,6 +252,7 @@ def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
 @model_options
 @profile_options
 @solve_options
+@calibration_options
 @verify_options
 @click.option("--weights", default=None, help="state_dict file to load (checked against the model)")
 @click.option("--speedup", required=True, type=float, help="target end-to-end speedup over dense, e.g. 2.0")
@@ -220,9 +266,12 @@ def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
 @click.option("--force", is_flag=True, help="overwrite an existing recipe")
 @_fail_cleanly
 def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, backend,
-             include, exclude, sensitivity, quantile, tolerance, rounds, max_rounds, weights, speedup, method,
-             output, epochs, init_lr, final_lr, verify_here, force):
-    """Profile (or load a profile), solve SPDY for --speedup, and write a SparseML recipe."""
+             include, exclude, sensitivity, quantile, calib, calib_samples, database, search_budget, seed,
+             tolerance, rounds, max_rounds, weights, speedup, method, output, epochs, init_lr, final_lr,
+             verify_here, force):
+    """Profile (or load a profile), solve SPDY for --speedup, and write a SparseML recipe.
+
+    With --calib, the per-layer errors come from SPDY's search scored on the calibration data."""
     from .models import prunable_layers
     from .pipeline import SolveSettings, check_recipe_path, render_checked_recipe, solve, write_recipe
     from .profile.store import obtain_profile
@@ -235,8 +284,14 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
     _check_verify_args(tolerance, rounds, max_rounds)
     bundle = _load(model_spec, weights, input_shape, batch_size)
     request = _request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats))
+    if calib and sensitivity:
+        raise SpdyError("--calib (search the errors) and --sensitivity (read them) exclude each other")
     profile_data, profile_path = obtain_profile(bundle, request)
-    settings = SolveSettings(include, exclude, sensitivity, quantile)
+    settings, search = SolveSettings(include, exclude, sensitivity, quantile), None
+    if calib:
+        calibration = (calib, calib_samples, database, seed)
+        settings, search, _ = _searched_settings(bundle, profile_data, speedup, include, exclude, quantile,
+                                                 calibration, search_budget)
     plan = solve(profile_data, speedup, settings)
     measured = None
     if verify_here:
@@ -250,12 +305,57 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
             plan, measured = _meet_target(timer, profile_data, settings, speedup, tolerance, max_rounds, plan)
     recipe = RecipeSettings(method=method, epochs=epochs, init_lr=init_lr, final_lr=final_lr)
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
-    text = render_checked_recipe(plan, profile_data, profile_path, recipe, settings, model_layers, measured)
+    text = render_checked_recipe(plan, profile_data, profile_path, recipe, settings, model_layers, measured, search)
     write_recipe(path, text)
     verified = f", measured {measured:.3f}x here" if measured else ""
     click.echo(f"predicted speedup {plan.predicted_speedup:.3f}x (target {speedup:.3f}x, best reachable "
                f"{plan.max_speedup:.3f}x){verified}: {len(plan.pruned)} of {len(plan.sparsities)} layers pruned; "
                f"wrote {path}")
+
+
+@main.command(name="compare")
+@model_options
+@profile_options
+@click.option("--include", multiple=True, help="regex of layers to prune (repeatable) [default: all Conv/Linear]")
+@click.option("--exclude", multiple=True, help="regex of layers to keep dense (repeatable)")
+@click.option("--quantile", default=DEFAULT_QUANTILE, show_default=True, type=float,
+              help="plan on this quantile of the repeated timings")
+@calibration_options
+@click.option("--holdout", default=64, show_default=True, type=int,
+              help="held-out samples (never seen by the search) for the final evaluation")
+@click.option("--weights", default=None, help="state_dict file to load (checked against the model)")
+@click.option("--speedup", required=True, type=float, help="target end-to-end speedup over dense")
+@click.option("--rounds", default=10, show_default=True, type=int, help="timing rounds per method (0: do not measure)")
+@_fail_cleanly
+def compare(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, backend,
+            include, exclude, quantile, calib, calib_samples, database, search_budget, seed, holdout, weights, speedup,
+            rounds):
+    """SPDY against uniform, global magnitude, LAMP and ERK at the same predicted latency.
+
+    Prints per method: predicted and measured speedup, calibration loss and held-out loss/accuracy
+    after one-shot pruning."""
+    from .compare import compare_methods, format_results
+    from .pipeline import solve
+    from .profile.backends import get_backend
+    from .profile.store import obtain_profile
+    from .verify import PlanTimer
+
+    if not calib:
+        raise SpdyError("compare needs --calib (calibration data to search and score on)")
+    if holdout < 1 or rounds < 0:
+        raise SpdyError("--holdout must be at least 1 and --rounds at least 0")
+    bundle = _load(model_spec, weights, input_shape, batch_size)
+    request = _request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats))
+    profile_data, _ = obtain_profile(bundle, request)
+    settings, _, setup = _searched_settings(bundle, profile_data, speedup, include, exclude, quantile,
+                                            (calib, calib_samples, database, seed), search_budget, holdout)
+    plan = solve(profile_data, speedup, settings)
+    if rounds:
+        with PlanTimer(bundle, get_backend(request.backend), profile_data.cores, rounds) as timer:
+            results = compare_methods(setup, profile_data, plan, timer, _log)
+    else:
+        results = compare_methods(setup, profile_data, plan, None, _log)
+    click.echo(format_results(results, setup.scorer.kind))
 
 
 @main.command(name="verify")
@@ -321,7 +421,8 @@ def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, hw
         first_plan = solve(profile_data, target, settings, float(metadata.get("solve_speedup") or target))
         plan, measured = _meet_target(timer, profile_data, settings, target, tolerance, max_rounds, first_plan)
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
-    text = render_checked_recipe(plan, profile_data, profile_path, recipe.settings, settings, model_layers, measured)
+    text = render_checked_recipe(plan, profile_data, profile_path, recipe.settings, settings, model_layers, measured,
+                                 metadata.get("search"))
     write_recipe(Path(recipe_path), text)
     click.echo(f"fixed {recipe_path}: solved for {plan.solve_speedup:.3f}x, measured {measured:.3f}x "
                f"(target {target:.3f}x)")
@@ -332,7 +433,8 @@ def _recorded_solve_settings(metadata: dict):
     from .pipeline import SolveSettings
 
     return SolveSettings(tuple(metadata.get("include") or ()), tuple(metadata.get("exclude") or ()),
-                         metadata.get("sensitivity"), float(metadata.get("quantile", DEFAULT_QUANTILE)))
+                         metadata.get("sensitivity"), float(metadata.get("quantile", DEFAULT_QUANTILE)),
+                         tuple(float(c) for c in metadata.get("coefficients") or ()))
 
 
 @main.command(name="solve")

@@ -47,3 +47,9 @@ def read_json(path: Path, what: str) -> Any:
         raise SpdyError(f"{what} {path} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SpdyError(f"malformed {what} {path}: not JSON ({exc})") from None
+
+
+def cache_dir() -> Path:
+    """The cache for measured profiles, databases and searches (``$SPDY_RECIPES_CACHE`` or
+    ~/.cache/spdy-recipes)."""
+    return Path(os.environ.get("SPDY_RECIPES_CACHE") or Path.home() / ".cache" / "spdy-recipes")

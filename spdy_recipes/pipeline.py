@@ -26,13 +26,16 @@ class SolveSettings:
     exclude: tuple[str, ...] = ()
     sensitivity: str | None = None
     quantile: float = DEFAULT_QUANTILE
+    coefficients: tuple[float, ...] = ()  # SPDY search result: one per selected layer, scaling the prior
 
 
-def error_table(profile: Profile, selected: list[str], sensitivity: str | None) -> np.ndarray:
-    """Measured errors from a sensitivity table, or SPDY's prior."""
-    if sensitivity:
-        return load_sensitivity(sensitivity, selected, profile.grid)
-    return prior_errors(len(selected), len(profile.grid))
+def error_table(profile: Profile, selected: list[str], settings: SolveSettings) -> np.ndarray:
+    """Measured errors from a sensitivity table, or SPDY's prior scaled by searched coefficients."""
+    if settings.sensitivity:
+        return load_sensitivity(settings.sensitivity, selected, profile.grid)
+    if settings.coefficients and len(settings.coefficients) != len(selected):
+        raise SpdyError(f"{len(settings.coefficients)} searched coefficients for {len(selected)} selected layers")
+    return prior_errors(len(selected), len(profile.grid), settings.coefficients or None)
 
 
 def solve(profile: Profile, speedup: float, settings: SolveSettings = SolveSettings(),
@@ -40,12 +43,12 @@ def solve(profile: Profile, speedup: float, settings: SolveSettings = SolveSetti
     """Pick per-layer levels for ``speedup`` (solved for ``solve_speedup`` when tightened, on table
     entries corrected by in-context measurements) over the selected layers of ``profile``."""
     selected = select_names(profile.layer_names, settings.include, settings.exclude)
-    errors = error_table(profile, selected, settings.sensitivity)
+    errors = error_table(profile, selected, settings)
     return plan_profile(profile, speedup, selected, errors, settings.quantile, solve_speedup, context)
 
 
 def recipe_metadata(profile: Profile, profile_path: Path, plan: Plan, method: str, settings: SolveSettings,
-                    measured_speedup: float | None) -> dict:
+                    measured_speedup: float | None, search: dict | None = None) -> dict:
     """The ``__metadata__`` block: where the numbers came from, and how to make them again."""
     hardware = profile.hardware
     regime = "latency" if profile.batch_size == 1 else "throughput"
@@ -64,7 +67,7 @@ def recipe_metadata(profile: Profile, profile_path: Path, plan: Plan, method: st
         "objective": f"{regime} at batch {profile.batch_size} on {profile.cores} cores",
         "profile_file": profile_path.name,
         "profile_hash": profile.content_hash(),
-        "errors": "sensitivity table" if settings.sensitivity else "SPDY prior",
+        "errors": _errors_label(settings),
         "sensitivity": settings.sensitivity,
         "include": list(settings.include),
         "exclude": list(settings.exclude),
@@ -77,20 +80,29 @@ def recipe_metadata(profile: Profile, profile_path: Path, plan: Plan, method: st
         "predicted_ms": round(plan.predicted_ms, 4),
         "dense_ms": round(plan.dense_ms, 4),
     }
+    if settings.coefficients:
+        metadata["coefficients"] = [round(c, 6) for c in settings.coefficients]
+        metadata["search"] = search
     if measured_speedup is not None:
         metadata["measured_speedup"] = round(measured_speedup, 4)
     return metadata
 
 
+def _errors_label(settings: SolveSettings) -> str:
+    if settings.sensitivity:
+        return "sensitivity table"
+    return "SPDY prior x searched coefficients" if settings.coefficients else "SPDY prior"
+
+
 def render_checked_recipe(
     plan: Plan, profile: Profile, profile_path: Path, recipe: RecipeSettings, settings: SolveSettings,
-    model_layers: set[str], measured_speedup: float | None = None,
+    model_layers: set[str], measured_speedup: float | None = None, search: dict | None = None,
 ) -> str:
     """The recipe text for ``plan``, loaded with SparseML and checked layer by layer."""
     pruned = plan.pruned
     if not pruned:
         raise SpdyError("the solved profile prunes no layer; nothing to write")
-    metadata = recipe_metadata(profile, profile_path, plan, recipe.method, settings, measured_speedup)
+    metadata = recipe_metadata(profile, profile_path, plan, recipe.method, settings, measured_speedup, search)
     header = [
         f"SPDY recipe by spdy-recipes {__version__} for {profile.model['spec']} ({recipe.method})",
         f"target {plan.target_speedup:.3f}x, predicted {plan.predicted_speedup:.3f}x in "

@@ -42,6 +42,15 @@ def prunable_layers(model: nn.Module) -> list[PrunableLayer]:
     return layers
 
 
+def parameters_by_name(model: nn.Module) -> dict[str, nn.Parameter]:
+    """Every parameter by its SparseML name (module path + direct parameter name)."""
+    return {
+        f"{module_name}.{param_name}": param
+        for module_name, module in model.named_modules()
+        for param_name, param in module.named_parameters(recurse=False)
+    }
+
+
 def select_names(
     names: list[str], include: list[str] | tuple[str, ...] = (), exclude: list[str] | tuple[str, ...] = ()
 ) -> list[str]:

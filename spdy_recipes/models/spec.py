@@ -66,6 +66,7 @@ def load_model(
     if kind not in KINDS or not target:
         raise SpdyError(f"unknown model spec {spec!r}: expected one of {', '.join(k + ':...' for k in KINDS)}")
     builders = {"torchvision": _torchvision, "hf": _huggingface, "yolov5": _yolov5, "python": _python}
+    torch.manual_seed(0)  # models without --weights get the same initial weights in every run
     module, shape, inputs_for = builders[kind](target, input_shape)
     if weights:
         _load_weights(module, weights)

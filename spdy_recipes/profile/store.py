@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SpdyError
+from ..files import cache_dir
 from ..grid import spdy_grid
 from ..models import ModelBundle
 from ..models.fingerprint import graph_hash
@@ -34,11 +35,6 @@ class ProfileRequest:
     hw_root: Path = field(default_factory=lambda: hardware_root())
     timing: TimingSettings = TimingSettings()
     backend: str = "deepsparse"
-
-
-def cache_dir() -> Path:
-    """The cache for locally measured profiles (``$SPDY_RECIPES_CACHE`` or ~/.cache/spdy-recipes)."""
-    return Path(os.environ.get("SPDY_RECIPES_CACHE") or Path.home() / ".cache" / "spdy-recipes")
 
 
 def hardware_root(override: str | None = None) -> Path:

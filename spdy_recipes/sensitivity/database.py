@@ -1,0 +1,177 @@
+"""The reconstruction database: every selected layer's weights at every grid level, cached on disk.
+
+Level k of a layer is its magnitude mask at ``grid[k]`` sparsity with the kept weights re-fitted to the
+dense layer's outputs (``obs``) or left as they are (``magnitude``). Stored per level as a packed bit
+mask plus the kept values, so the file is about (1 + Σ densities) times the layers' size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import SpdyError
+from ..files import cache_dir
+from ..masks import magnitude_mask
+from ..models import ModelBundle, PrunableLayer
+from ..models.fingerprint import graph_hash
+from ..models.layers import parameters_by_name
+from .calibration import CalibrationSet
+from .hessians import collect_hessians, weight_matrix
+from .reconstruct import LayerReconstructor
+
+DATABASES = ("obs", "magnitude")
+FORMAT_VERSION = 1
+CHUNK_ELEMENTS = 1 << 24  # levels reconstructed together per layer, bounded in memory
+
+
+@dataclass
+class PackedWeight:
+    """One layer at one level: a packed keep-mask and the kept values in flat order."""
+
+    mask: np.ndarray
+    values: torch.Tensor
+
+    @classmethod
+    def pack(cls, weight: torch.Tensor, keep: torch.Tensor) -> PackedWeight:
+        flat_keep = keep.flatten()
+        return cls(np.packbits(flat_keep.numpy()), weight.flatten()[flat_keep].clone())
+
+    def unpack(self, shape: torch.Size) -> torch.Tensor:
+        count = int(np.prod(shape))
+        keep = torch.from_numpy(np.unpackbits(self.mask, count=count).astype(bool))
+        weight = torch.zeros(count)
+        weight[keep] = self.values
+        return weight.view(shape)
+
+
+@dataclass
+class Database:
+    """Per-layer weights at every grid level, and each level's relative output error on calibration data."""
+
+    key: str
+    method: str
+    grid: list[float]
+    shapes: dict[str, torch.Size]
+    errors: dict[str, list[float]]  # after reconstruction (or magnitude alone)
+    magnitude_errors: dict[str, list[float]]
+    weights: dict[str, list[PackedWeight]]
+
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self.weights)
+
+    def weight(self, name: str, level: int) -> torch.Tensor:
+        return self.weights[name][level].unpack(self.shapes[name])
+
+    def save(self, path: Path) -> None:
+        """Write atomically (torch format)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"format_version": FORMAT_VERSION, "key": self.key, "method": self.method, "grid": self.grid,
+                   "shapes": {n: list(s) for n, s in self.shapes.items()}, "errors": self.errors,
+                   "magnitude_errors": self.magnitude_errors,
+                   "weights": {n: [(torch.from_numpy(p.mask), p.values) for p in levels]
+                               for n, levels in self.weights.items()}}
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> Database:
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+            if data.get("format_version") != FORMAT_VERSION:
+                raise ValueError("another format version")
+            return cls(data["key"], data["method"], list(data["grid"]),
+                       {n: torch.Size(s) for n, s in data["shapes"].items()}, data["errors"],
+                       data["magnitude_errors"],
+                       {n: [PackedWeight(m.numpy(), v) for m, v in levels] for n, levels in data["weights"].items()})
+        except Exception as exc:  # a truncated or foreign file: torch raises many types
+            raise SpdyError(f"malformed database {path}: {exc}") from None
+
+
+def weights_hash(bundle: ModelBundle) -> str:
+    """A hash of every weight and buffer value."""
+    digest = hashlib.sha256()
+    for name, tensor in bundle.module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+    return "sha256:" + digest.hexdigest()[:32]
+
+
+def database_key(bundle: ModelBundle, layers: list[PrunableLayer], grid: list[float], calibration: CalibrationSet,
+                 method: str) -> str:
+    """What a database depends on: model graph and weights, calibration data, grid, method, layers."""
+    payload = {"graph": graph_hash(bundle), "weights": weights_hash(bundle), "data": calibration.fingerprint(),
+               "grid": [round(s, 6) for s in grid], "method": method, "layers": [layer.name for layer in layers],
+               "format_version": FORMAT_VERSION}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def build_database(bundle: ModelBundle, layers: list[PrunableLayer], grid: list[float],
+                   calibration: CalibrationSet, method: str, key: str,
+                   log: Callable[[str], None] = lambda _: None) -> Database:
+    """Mask every layer at every level and (``obs``) re-fit the kept weights; record each level's error."""
+    if method not in DATABASES:
+        raise SpdyError(f"unknown --database {method!r}: expected one of {', '.join(DATABASES)}")
+    hessians = collect_hessians(bundle.module, layers, calibration, bundle.batch_size, log)
+    params = parameters_by_name(bundle.module)
+    shapes, errors, magnitude_errors, weights = {}, {}, {}, {}
+    for index, layer in enumerate(layers):
+        weight = params[layer.name].detach().float()
+        dense = weight_matrix(weight)
+        keeps = [weight_matrix(magnitude_mask(weight, sparsity)) for sparsity in grid]
+        hessian = hessians.get(layer.name)
+        reconstructor = LayerReconstructor(hessian) if hessian is not None else None
+        fitted = [dense * keep for keep in keeps]
+        if reconstructor is not None and method == "obs":
+            fitted = _reconstruct_levels(reconstructor, dense, keeps)
+        if reconstructor is not None:
+            magnitude_errors[layer.name] = [reconstructor.relative_error(dense, dense * k) for k in keeps]
+            errors[layer.name] = [reconstructor.relative_error(dense, f) for f in fitted]
+        else:  # not a plain matrix product (e.g. a grouped convolution): relative weight error instead
+            weight_errors = [float(((dense - f) ** 2).sum() / (dense ** 2).sum().clamp_min(1e-30)) for f in fitted]
+            magnitude_errors[layer.name] = errors[layer.name] = weight_errors
+        shapes[layer.name] = weight.shape
+        weights[layer.name] = [PackedWeight.pack(f.view(weight.shape), k.view(weight.shape))
+                               for f, k in zip(fitted, keeps)]
+        log(f"[database] {method} {index + 1}/{len(layers)} {layer.name}")
+    return Database(key, method, list(grid), shapes, errors, magnitude_errors, weights)
+
+
+def _reconstruct_levels(reconstructor: LayerReconstructor, dense: torch.Tensor,
+                        keeps: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Re-fit every level, several levels stacked into one matrix per pass."""
+    per_chunk = max(1, CHUNK_ELEMENTS // dense.numel())
+    fitted: list[torch.Tensor] = []
+    for start in range(0, len(keeps), per_chunk):
+        chunk = keeps[start:start + per_chunk]
+        stacked = reconstructor.reconstruct(dense.repeat(len(chunk), 1), torch.cat(chunk))
+        fitted.extend(stacked.split(dense.shape[0]))
+    return fitted
+
+
+def obtain_database(bundle: ModelBundle, layers: list[PrunableLayer], grid: list[float],
+                    calibration: CalibrationSet, method: str,
+                    log: Callable[[str], None] = lambda _: None) -> tuple[Database, Path, bool]:
+    """The cached database for these inputs, or a new one built and cached. Returns (database, path, hit)."""
+    key = database_key(bundle, layers, grid, calibration, method)
+    path = cache_dir() / "databases" / f"{bundle.slug}-{method}-{key}.pt"
+    if path.is_file():
+        return Database.load(path), path, True
+    database = build_database(bundle, layers, grid, calibration, method, key, log)
+    database.save(path)
+    return database, path, False

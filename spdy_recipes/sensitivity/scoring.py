@@ -1,0 +1,64 @@
+"""How good a pruned model is on calibration data: the task loss with labels, else distillation to dense."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .calibration import CalibrationSet
+from .outputs import model_output
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Mean loss over the set and, for classifiers, top-1 accuracy (or agreement with dense without labels)."""
+
+    loss: float
+    accuracy: float | None
+
+
+class Scorer:
+    """Scores the model's current weights on one data set.
+
+    With labels: cross-entropy. Without: KL divergence from the dense model's class distribution for
+    classifier logits (batch x classes), else the relative squared error of the outputs against dense
+    (sum |y - y_dense|² / sum |y_dense|²). Create it while the model is still dense.
+    """
+
+    def __init__(self, model: nn.Module, data: CalibrationSet, batch_size: int) -> None:
+        self.model, self.data, self.batch_size = model, data, batch_size
+        with torch.no_grad():
+            self.reference = [model_output(model, inputs).float() for inputs, _ in data.batches(batch_size)]
+        classifier = all(out.ndim == 2 for out in self.reference)
+        if data.labels is not None and classifier:
+            self.kind = "cross-entropy"
+        else:
+            self.kind = "KL to dense" if classifier else "relative MSE to dense"
+
+    def evaluate(self) -> Evaluation:
+        losses, correct, count, squared, reference_squared = 0.0, 0, 0, 0.0, 0.0
+        with torch.no_grad():
+            for (inputs, labels), dense in zip(self.data.batches(self.batch_size), self.reference):
+                output = model_output(self.model, inputs).float()
+                count += output.shape[0]
+                if self.kind == "relative MSE to dense":
+                    squared += float(((output - dense) ** 2).sum())
+                    reference_squared += float((dense ** 2).sum())
+                    continue
+                if self.kind == "cross-entropy":
+                    losses += float(F.cross_entropy(output, labels, reduction="sum"))
+                    truth = labels
+                else:
+                    losses += float(F.kl_div(output.log_softmax(-1), dense.log_softmax(-1), log_target=True,
+                                             reduction="sum"))
+                    truth = dense.argmax(-1)
+                correct += int((output.argmax(-1) == truth).sum())
+        if self.kind == "relative MSE to dense":
+            return Evaluation(squared / max(reference_squared, 1e-30), None)
+        return Evaluation(losses / count, correct / count)
+
+    def loss(self) -> float:
+        return self.evaluate().loss

@@ -1,0 +1,154 @@
+"""SPDY's search over per-layer sensitivity coefficients, seeded and resumable from a checkpoint.
+
+A candidate is a coefficient per layer; the DP turns it into a profile within the latency budget (layer
+l at level i costs c_l · prior_i) and the objective scores that profile on calibration data. First
+random candidates (the first is all ones, the plain prior), then first-improvement local search that
+re-draws k random coefficients, k starting at ``layer_fraction`` of the layers and dropping by one after
+``max_failures`` candidates in a row fail to improve. After every candidate the whole state, random
+generator included, goes to the checkpoint, so an interrupted search resumes exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import SpdyError
+from ..files import atomic_write_json, read_json
+
+
+class Objective(Protocol):
+    def levels(self, coefficients: np.ndarray) -> tuple[int, ...]:
+        """The DP's grid level per layer for these coefficients (always within the budget)."""
+
+    def loss(self, levels: tuple[int, ...]) -> float:
+        """Calibration loss of the model stitched at these levels."""
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How the search runs; the budget (``steps`` candidates and/or ``minutes``) is not part of its identity."""
+
+    seed: int = 0
+    steps: int | None = 150
+    minutes: float | None = None
+    random_inits: int = 25
+    max_failures: int = 100
+    layer_fraction: float = 0.1
+
+    def identity(self) -> dict:
+        return {"seed": self.seed, "random_inits": self.random_inits, "max_failures": self.max_failures,
+                "layer_fraction": self.layer_fraction}
+
+
+def parse_budget(text: str) -> tuple[int | None, float | None]:
+    """``300`` (candidates) or ``10m`` (minutes) into (steps, minutes)."""
+    value = text.strip().lower()
+    try:
+        if value.endswith(("m", "min")):
+            minutes = float(value.rstrip("min"))
+            if minutes > 0:
+                return None, minutes
+        elif int(value) > 0:
+            return int(value), None
+    except ValueError:
+        pass
+    raise SpdyError(f"bad --search-budget {text!r}: expected a number of candidates (300) or minutes (10m)")
+
+
+@dataclass
+class SearchState:
+    """Everything the search needs to continue: JSON-serialisable."""
+
+    key: str
+    layers: int
+    step: int = 0
+    elapsed_s: float = 0.0
+    inits_done: int = 0
+    k: int = 0
+    failures: int = 0
+    best: list[float] | None = None
+    best_levels: list[int] | None = None
+    best_loss: float = math.inf
+    curve: list[list[float]] = field(default_factory=list)  # [step, best loss] after each improvement
+    scores: dict[str, float] = field(default_factory=dict)  # loss by profile, so repeats cost nothing
+    rng: dict = field(default_factory=dict)
+    finished: bool = False
+
+
+def _load_state(path: Path, key: str) -> SearchState | None:
+    if not path.is_file():
+        return None
+    data = read_json(path, "search checkpoint")
+    if not isinstance(data, dict) or data.get("key") != key:
+        return None
+    try:
+        return SearchState(**data)
+    except TypeError:
+        raise SpdyError(f"malformed search checkpoint {path}; delete it to start again") from None
+
+
+def search(objective: Objective, layers: int, settings: SearchSettings, key: str, checkpoint: Path | None,
+           progress: Callable[[SearchState], None] = lambda _: None) -> SearchState:
+    """Run (or resume) the search until its budget is spent or it finishes; returns the final state."""
+    state = _load_state(checkpoint, key) if checkpoint else None
+    if state is None:
+        rng = np.random.default_rng(settings.seed)
+        state = SearchState(key, layers, k=max(1, round(settings.layer_fraction * layers)))
+    else:
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state.rng
+    started = time.monotonic() - state.elapsed_s
+    while not state.finished and not _spent(state, settings):
+        candidate = _next_candidate(state, settings, rng)
+        levels = objective.levels(candidate)
+        label = ",".join(map(str, levels))
+        if label not in state.scores:
+            state.scores[label] = objective.loss(levels)
+        _record(state, settings, candidate, levels, state.scores[label])
+        state.rng = rng.bit_generator.state
+        state.elapsed_s = time.monotonic() - started
+        if checkpoint:
+            atomic_write_json(checkpoint, asdict(state))
+        progress(state)
+    return state
+
+
+def _spent(state: SearchState, settings: SearchSettings) -> bool:
+    over_steps = settings.steps is not None and state.step >= settings.steps
+    over_time = settings.minutes is not None and state.elapsed_s >= settings.minutes * 60
+    return over_steps or over_time
+
+
+def _next_candidate(state: SearchState, settings: SearchSettings, rng: np.random.Generator) -> np.ndarray:
+    if state.inits_done == 0:
+        return np.ones(state.layers)
+    if state.inits_done < settings.random_inits:
+        return rng.uniform(size=state.layers)
+    candidate = np.array(state.best)
+    chosen = rng.integers(0, state.layers, size=state.k)
+    candidate[chosen] = rng.uniform(size=state.k)
+    return candidate
+
+
+def _record(state: SearchState, settings: SearchSettings, candidate: np.ndarray, levels: tuple[int, ...],
+            loss: float) -> None:
+    """Count the step, keep the candidate if it strictly improves, and advance the schedule."""
+    state.step += 1
+    improved = loss < state.best_loss
+    if improved:
+        state.best, state.best_levels, state.best_loss = candidate.tolist(), list(levels), loss
+        state.curve.append([state.step, loss])
+    if state.inits_done < settings.random_inits:
+        state.inits_done += 1
+        return
+    state.failures = 0 if improved else state.failures + 1
+    if state.failures >= settings.max_failures:
+        state.k, state.failures = state.k - 1, 0
+        state.finished = state.k == 0

@@ -1,0 +1,66 @@
+"""generate --calib (SPDY's search) and compare, through the command line."""
+
+from __future__ import annotations
+
+from spdy_recipes.emit import read_recipe
+from spdy_recipes.pipeline import SolveSettings, solve
+
+from .cli_helpers import CNN_ARGS, assert_clean_failure, run_cli
+
+CALIB = ["--calib", "builtin:images", "--calib-samples", "16"]
+
+
+def _speedup(profile):
+    return round(1 + 0.5 * (solve(profile, 1.0001).max_speedup - 1), 3)
+
+
+def test_generate_with_calibration_searches_and_records_it(tmp_path, cnn_profile):
+    profile, profile_path = cnn_profile
+    out = tmp_path / "r.yaml"
+    args = ["generate", *CNN_ARGS, "--hw", profile_path, "--speedup", _speedup(profile), *CALIB,
+            "--search-budget", "12", "-o", out]
+    code, stdout, stderr = run_cli(args)
+    assert code == 0, stderr
+    assert "[database] built" in stderr and "[search] 12 candidates" in stderr
+    recipe = read_recipe(out)
+    metadata = recipe.metadata
+    search = metadata["search"]
+    assert metadata["errors"] == "SPDY prior x searched coefficients"
+    assert len(metadata["coefficients"]) == len(profile.layers) and search["candidates"] == 12
+    assert search["calibration_loss"] <= search["prior_loss"] and search["database"] == "obs"
+    assert search["curve"][0][0] == 1 and search["loss"] == "KL to dense"
+    plan = solve(profile, metadata["target_speedup"], SolveSettings(coefficients=tuple(metadata["coefficients"])))
+    assert recipe.targets == {name: s for name, s in plan.pruned.items()}
+    # a second run reuses the database and the finished search, and writes the same recipe
+    code, _, stderr = run_cli([*args, "--force"])
+    assert code == 0 and "[database] reused" in stderr and "continuing from checkpoint" in stderr
+    first = read_recipe(out)
+    assert first.targets == recipe.targets and first.metadata["coefficients"] == metadata["coefficients"]
+
+
+def test_compare_prints_every_method_at_the_same_latency(cnn_profile):
+    profile, profile_path = cnn_profile
+    code, stdout, stderr = run_cli(["compare", *CNN_ARGS, "--hw", profile_path, "--speedup", _speedup(profile),
+                                    *CALIB, "--holdout", "8", "--search-budget", "6", "--rounds", "2"])
+    assert code == 0, stderr
+    rows = {line.split()[0]: line for line in stdout.splitlines()[2:]}
+    assert list(rows) == ["dense", "spdy", "uniform", "global_magnitude", "lamp", "erk"]
+    spdy = rows["spdy"].split()
+    assert spdy[1].endswith("x") and spdy[2].endswith("x") and float(spdy[2][:-1]) > 0
+    for method in ("uniform", "global_magnitude", "lamp", "erk"):  # tuned within 0.5%, or says why not
+        fields = rows[method].split()
+        if "cannot" in rows[method]:
+            assert "best reachable" in rows[method]
+        else:
+            assert abs(float(fields[1][:-1]) / float(spdy[1][:-1]) - 1) <= 0.006
+
+
+def test_bad_calibration_input_fails_cleanly(tmp_path, cnn_profile):
+    profile, profile_path = cnn_profile
+    base = ["generate", *CNN_ARGS, "--hw", profile_path, "--speedup", _speedup(profile), "-o", tmp_path / "r.yaml"]
+    assert_clean_failure([*base, "--calib", tmp_path / "nope"], "nope", tmp_path / "r.yaml")
+    assert_clean_failure([*base, *CALIB, "--search-budget", "soon"], "--search-budget", tmp_path / "r.yaml")
+    assert_clean_failure([*base, *CALIB, "--sensitivity", tmp_path / "s.json"], "exclude each other")
+    assert_clean_failure(["generate", *CNN_ARGS, "--hw", profile_path, "--speedup", "50", *CALIB, "-o",
+                          tmp_path / "r.yaml"], "best reachable", tmp_path / "r.yaml")
+    assert_clean_failure(["compare", *CNN_ARGS, "--hw", profile_path, "--speedup", "1.1"], "needs --calib")

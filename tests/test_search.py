@@ -1,0 +1,105 @@
+"""SPDY's search: seeded, within the latency budget for every candidate, and resumable after interruption."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from spdy_recipes.accuracy import CalibrationSettings, ProfileObjective, prepare
+from spdy_recipes.errors import SpdyError
+from spdy_recipes.models import load_model
+from spdy_recipes.pipeline import SolveSettings, solve
+from spdy_recipes.solve.search import SearchSettings, parse_budget, search
+
+from .conftest import CNN_SHAPE, CNN_SPEC
+
+QUANTILE = 0.9
+
+
+@pytest.fixture(scope="module")
+def setup(cnn_profile):
+    profile, _ = cnn_profile
+    bundle = load_model(CNN_SPEC, 8, CNN_SHAPE)
+    return prepare(bundle, profile.grid, profile.layer_names, CalibrationSettings("builtin:images", 16), print)
+
+
+def _speedup(profile):
+    return 1 + 0.6 * (solve(profile, 1.0001).max_speedup - 1)
+
+
+class Recording(ProfileObjective):
+    """The real objective, remembering every profile it scored; optionally interrupted at one call."""
+
+    def __init__(self, *args, interrupt_at=None):
+        super().__init__(*args)
+        self.scored, self.interrupt_at = [], interrupt_at
+
+    def loss(self, levels):
+        if len(self.scored) + 1 == self.interrupt_at:
+            raise KeyboardInterrupt
+        self.scored.append(levels)
+        return super().loss(levels)
+
+
+SETTINGS = SearchSettings(seed=3, steps=14, random_inits=5, max_failures=20)
+
+
+def test_search_is_reproducible_and_every_candidate_meets_the_budget(setup, cnn_profile):
+    profile, _ = cnn_profile
+    speedup = _speedup(profile)
+    runs = []
+    for seed in (3, 3, 4):
+        objective = Recording(setup, profile, speedup, QUANTILE)
+        runs.append((search(objective, len(setup.selected), dataclasses.replace(SETTINGS, seed=seed), "k", None),
+                     objective.scored))
+    (first, scored), (second, _), (other, other_scored) = runs
+    assert first.best == second.best and first.curve == second.curve and first.scores == second.scores
+    assert other.scores != first.scores or other_scored != scored
+    assert first.step == 14 and first.best_loss == min(first.scores.values())
+    assert [c[1] for c in first.curve] == sorted((c[1] for c in first.curve), reverse=True)
+    times = {layer.name: layer.times(QUANTILE) for layer in profile.layers}
+    budget = profile.dense_ms / speedup - profile.fixed(QUANTILE)
+    for levels in scored:  # every scored profile is within the budget on the conservative times
+        assert sum(times[name][level] for name, level in zip(setup.selected, levels)) <= budget * (1 + 1e-9)
+    plan = solve(profile, speedup, SolveSettings(quantile=QUANTILE, coefficients=tuple(first.best)))
+    assert plan.guaranteed_speedup >= speedup and [plan.levels[n] for n in setup.selected] == first.best_levels
+
+
+def test_an_interrupted_search_resumes_exactly(setup, cnn_profile, tmp_path):
+    profile, _ = cnn_profile
+    speedup = _speedup(profile)
+    whole = search(Recording(setup, profile, speedup, QUANTILE), len(setup.selected), SETTINGS, "k",
+                   tmp_path / "whole.json")
+    checkpoint = tmp_path / "cut.json"
+    interrupted = Recording(setup, profile, speedup, QUANTILE, interrupt_at=3)
+    with pytest.raises(KeyboardInterrupt):
+        search(interrupted, len(setup.selected), SETTINGS, "k", checkpoint)
+    assert checkpoint.is_file() and len(interrupted.scored) == 2 and len(whole.scores) > 3
+    resumed_objective = Recording(setup, profile, speedup, QUANTILE)
+    resumed = search(resumed_objective, len(setup.selected), SETTINGS, "k", checkpoint)
+    assert (resumed.best, resumed.curve, resumed.scores, resumed.step) == (whole.best, whole.curve, whole.scores,
+                                                                          whole.step)
+    assert len(resumed_objective.scored) + 2 == len(set(whole.scores))  # nothing scored twice
+    # a checkpoint of other inputs (another key) is not resumed
+    fresh = search(Recording(setup, profile, speedup, QUANTILE), len(setup.selected), SETTINGS, "other", checkpoint)
+    assert fresh.key == "other" and fresh.step == SETTINGS.steps
+
+
+def test_budget_parsing():
+    assert parse_budget("300") == (300, None) and parse_budget("2.5m") == (None, 2.5)
+    for bad in ("0", "-3", "ten", "5h"):
+        with pytest.raises(SpdyError, match="--search-budget"):
+            parse_budget(bad)
+
+
+def test_prior_coefficients_scale_the_dp_choice(cnn_profile):
+    profile, _ = cnn_profile
+    speedup = _speedup(profile)
+    names = profile.layer_names
+    protected = np.ones(len(names))
+    protected[0] = 1000.0  # the first layer made very sensitive stays dense or nearly so
+    plan = solve(profile, speedup, SolveSettings(coefficients=tuple(protected)))
+    base = solve(profile, speedup, SolveSettings(coefficients=tuple(np.ones(len(names)))))
+    assert plan.levels[names[0]] <= base.levels[names[0]]
