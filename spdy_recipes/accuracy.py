@@ -1,7 +1,8 @@
 """The accuracy side of the job: calibration data -> reconstruction database -> SPDY search.
 
 ``prepare`` loads the data, builds or reuses the database and readies in-place stitching and scoring;
-``search_coefficients`` runs (or resumes, or reuses) the search for one target on one profile.
+``search_coefficients`` runs (or resumes, or reuses) the search for one target on one profile;
+``SearchedSolver`` solves plans whose sensitivities are searched for the speed they are solved for.
 """
 
 from __future__ import annotations
@@ -9,23 +10,28 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from .files import cache_dir
 from .models import ModelBundle, prunable_layers
+from .pipeline import SolveSettings, solve
 from .profile import Profile
 from .sensitivity import prior_errors
 from .sensitivity.calibration import CalibrationSet, load_calibration
 from .sensitivity.database import Database, obtain_database
 from .sensitivity.scoring import Scorer
 from .sensitivity.stitch import Stitcher
-from .solve import plan_profile
+from .solve import Plan, plan_profile
+from .solve.planner import Context
 from .solve.search import SearchSettings, SearchState, search
 
 Log = Callable[[str], None]
+Progress = Callable[[SearchState], None]
+LOSS_VERSION = 2  # bumped when the calibration loss changes meaning (2: padding tokens left out)
 
 
 @dataclass(frozen=True)
@@ -72,14 +78,18 @@ def prepare(bundle: ModelBundle, grid: list[float], selected: list[str], setting
 
 
 class ProfileObjective:
-    """Coefficients -> DP profile on the hardware profile -> stitched calibration loss."""
+    """Coefficients -> DP profile on the hardware profile (solved for ``solve_speedup`` on a table
+    corrected by in-context times, when given) -> stitched calibration loss."""
 
-    def __init__(self, setup: AccuracySetup, profile: Profile, speedup: float, quantile: float) -> None:
+    def __init__(self, setup: AccuracySetup, profile: Profile, speedup: float, quantile: float,
+                 solve_speedup: float | None = None, context: Context | None = None) -> None:
         self.setup, self.profile, self.speedup, self.quantile = setup, profile, speedup, quantile
+        self.solve_speedup, self.context = solve_speedup, context
 
     def levels(self, coefficients: np.ndarray) -> tuple[int, ...]:
         errors = prior_errors(len(self.setup.selected), len(self.profile.grid), coefficients)
-        plan = plan_profile(self.profile, self.speedup, self.setup.selected, errors, self.quantile)
+        plan = plan_profile(self.profile, self.speedup, self.setup.selected, errors, self.quantile,
+                            self.solve_speedup, self.context)
         return tuple(plan.levels[name] for name in self.setup.selected)
 
     def loss(self, levels: tuple[int, ...]) -> float:
@@ -87,25 +97,29 @@ class ProfileObjective:
         return self.setup.scorer.loss()
 
 
-def search_key(setup: AccuracySetup, profile: Profile, speedup: float, quantile: float,
-               settings: SearchSettings) -> str:
-    payload = {"profile": profile.content_hash(), "database": setup.database.key, "speedup": round(speedup, 6),
-               "quantile": quantile, "layers": setup.selected, "search": settings.identity(),
-               "loss": setup.scorer.kind}
+def search_key(objective: ProfileObjective, settings: SearchSettings) -> str:
+    """What a search depends on (not its budget): the table, database, target, layers, loss and settings."""
+    setup = objective.setup
+    payload = {"profile": objective.profile.content_hash(), "database": setup.database.key,
+               "speedup": round(objective.speedup, 6), "quantile": objective.quantile, "layers": setup.selected,
+               "search": settings.identity(), "loss": setup.scorer.kind, "loss_version": LOSS_VERSION,
+               "solve_speedup": round(objective.solve_speedup or objective.speedup, 6),
+               "context": objective.context or {}}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def search_coefficients(setup: AccuracySetup, profile: Profile, speedup: float, quantile: float,
-                        settings: SearchSettings, progress: Callable[[SearchState], None],
-                        log: Log) -> tuple[SearchState, Path]:
+                        settings: SearchSettings, progress: Callable[[SearchState], None], log: Log,
+                        solve_speedup: float | None = None,
+                        context: Context | None = None) -> tuple[SearchState, Path]:
     """Search (resuming a checkpoint of the same inputs); the model is left dense afterwards."""
-    key = search_key(setup, profile, speedup, quantile, settings)
+    objective = ProfileObjective(setup, profile, speedup, quantile, solve_speedup, context)
+    key = search_key(objective, settings)
     checkpoint = cache_dir() / "searches" / f"{setup.bundle.slug}-{key}.json"
     if checkpoint.is_file():
         log(f"[search] continuing from checkpoint {checkpoint}")
     try:
-        state = search(ProfileObjective(setup, profile, speedup, quantile), len(setup.selected), settings, key,
-                       checkpoint, progress)
+        state = search(objective, len(setup.selected), settings, key, checkpoint, progress)
     finally:
         setup.stitcher.restore()
     return state, checkpoint
@@ -126,3 +140,36 @@ def search_summary(setup: AccuracySetup, settings: CalibrationSettings, state: S
         "prior_loss": round(state.curve[0][1], 6),
         "curve": [[int(step), round(loss, 6)] for step, loss in state.curve],
     }
+
+
+class SearchedSolver:
+    """``solver(solve_speedup, context)``: a plan for ``target`` whose layer sensitivities were searched
+    on calibration data for exactly that solve speedup and (in-context corrected) table, so a plan that
+    verification tightens is searched again rather than re-solved with coefficients found for another
+    budget. Searches are checkpointed, so asking again costs nothing. ``progress()`` gives a context
+    manager yielding the callback that follows one search."""
+
+    def __init__(self, setup: AccuracySetup, profile: Profile, target: float, settings: SolveSettings,
+                 search: SearchSettings, progress: Callable[[], AbstractContextManager[Progress]], log: Log) -> None:
+        self.setup, self.profile, self.target, self.settings = setup, profile, target, settings
+        self.search, self.progress, self.log = search, progress, log
+        self.states: dict[int, SearchState] = {}
+
+    def __call__(self, solve_speedup: float | None = None, context: Context | None = None) -> Plan:
+        solve(self.profile, self.target, self.settings, solve_speedup, context)  # infeasible: fail before searching
+        with self.progress() as progress:
+            state, checkpoint = search_coefficients(self.setup, self.profile, self.target, self.settings.quantile,
+                                                    self.search, progress, self.log, solve_speedup, context)
+        self.log(f"[search] {state.step} candidates{' (finished)' if state.finished else ''}: calibration loss "
+                 f"({self.setup.scorer.kind}) {state.best_loss:.5g}, prior alone {state.curve[0][1]:.5g}; "
+                 f"checkpoint {checkpoint}")
+        plan = solve(self.profile, self.target, self.settings_of(state), solve_speedup, context)
+        self.states[id(plan)] = state
+        return plan
+
+    def settings_of(self, state: SearchState) -> SolveSettings:
+        return replace(self.settings, coefficients=tuple(state.best))
+
+    def state_of(self, plan: Plan) -> SearchState:
+        """The search that produced ``plan``."""
+        return self.states[id(plan)]

@@ -6,6 +6,7 @@ import functools
 import os
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -139,15 +140,12 @@ def _warn_if_other_machine(recorded: dict, recorded_engine: str | None, backend,
              f"timings here may not match it")
 
 
-def _meet_target(timer, profile_data, settings, target, tolerance, max_rounds, first_plan):
-    """Measure ``first_plan`` here and re-solve on corrected tables until it meets ``target``.
-
-    Returns the final plan and its measured speedup."""
-    from .pipeline import solve
+def _meet_target(timer, solve_for, target, tolerance, max_rounds, first_plan):
+    """Measure ``first_plan`` here and re-solve (``solve_for(speedup, context)``) on corrected tables
+    until it meets ``target``. Returns the final plan and its measured speedup."""
     from .verify import meet_target
 
-    history = meet_target(lambda s, context: solve(profile_data, target, settings, s, context), timer, target,
-                          tolerance, max_rounds, _log, first_plan)
+    history = meet_target(solve_for, timer, target, tolerance, max_rounds, _log, first_plan)
     final = history[-1]
     if len(history) > 1:
         _log(f"[verify] met {target:.3f}x in {len(history)} rounds: solved for {final.plan.solve_speedup:.3f}x with "
@@ -155,37 +153,44 @@ def _meet_target(timer, profile_data, settings, target, tolerance, max_rounds, f
     return final.plan, final.measurement.speedup
 
 
-def _searched_settings(bundle, profile_data, speedup, include, exclude, quantile, calibration, search_budget,
-                       holdout=0):
-    """Run SPDY's search on calibration data; returns the solver settings with its coefficients, the
-    search summary for the metadata, and the prepared setup."""
+def _plain_solver(profile_data, target, settings):
+    from .pipeline import solve
+
+    return lambda speedup, context: solve(profile_data, target, settings, speedup, context)
+
+
+@contextmanager
+def _search_progress(total):
+    """A progress bar on a terminal, else a line per improvement; yields the search's callback."""
     from tqdm import tqdm
 
-    from .accuracy import CalibrationSettings, prepare, search_coefficients, search_summary
+    with tqdm(total=total, desc="[search]", unit="candidate", file=sys.stderr, disable=None) as bar:
+        def progress(state):
+            bar.n = state.step
+            bar.set_postfix_str(f"best {state.best_loss:.5g}", refresh=False)
+            bar.refresh()
+            if bar.disable and state.curve[-1][0] == state.step:
+                _log(f"[search] candidate {state.step}: best calibration loss {state.best_loss:.5g}")
+
+        yield progress
+
+
+def _searched_solver(bundle, profile_data, speedup, settings, calibration, search_budget, holdout=0):
+    """Prepare calibration data and the database; returns a SearchedSolver for ``speedup`` and the
+    calibration settings."""
+    from .accuracy import CalibrationSettings, SearchedSolver, prepare
     from .models import select_names
-    from .pipeline import SolveSettings, solve
+    from .pipeline import solve
     from .solve.search import SearchSettings, parse_budget
 
     source, samples, database, seed = calibration
     steps, minutes = parse_budget(search_budget)
     calib = CalibrationSettings(source, samples, holdout, seed, database)
-    selected = select_names(profile_data.layer_names, include, exclude)
-    solve(profile_data, speedup, SolveSettings(include, exclude, None, quantile))  # infeasible: fail before work
+    selected = select_names(profile_data.layer_names, settings.include, settings.exclude)
+    solve(profile_data, speedup, settings)  # infeasible: fail before any work
     setup = prepare(bundle, profile_data.grid, selected, calib, _log)
     search = SearchSettings(seed=seed, steps=steps, minutes=minutes)
-    with tqdm(total=steps, desc="[search]", unit="candidate", file=sys.stderr, disable=None) as bar:
-        def progress(state):
-            bar.n = state.step
-            bar.set_postfix_str(f"best {state.best_loss:.5g}", refresh=False)
-            bar.refresh()
-            if bar.disable and state.curve[-1][0] == state.step:  # no terminal: a line per improvement
-                _log(f"[search] candidate {state.step}: best calibration loss {state.best_loss:.5g}")
-
-        state, checkpoint = search_coefficients(setup, profile_data, speedup, quantile, search, progress, _log)
-    _log(f"[search] {state.step} candidates{' (finished)' if state.finished else ''}: calibration loss "
-         f"({setup.scorer.kind}) {state.best_loss:.5g}, prior alone {state.curve[0][1]:.5g}; checkpoint {checkpoint}")
-    settings = SolveSettings(include, exclude, None, quantile, tuple(state.best))
-    return settings, search_summary(setup, calib, state), setup
+    return SearchedSolver(setup, profile_data, speedup, settings, search, lambda: _search_progress(steps), _log), calib
 
 
 @click.group()
@@ -273,7 +278,7 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
 
     With --calib, the per-layer errors come from SPDY's search scored on the calibration data."""
     from .models import prunable_layers
-    from .pipeline import SolveSettings, check_recipe_path, render_checked_recipe, solve, write_recipe
+    from .pipeline import SolveSettings, check_recipe_path, render_checked_recipe, write_recipe
     from .profile.store import obtain_profile
 
     path = Path(output)
@@ -287,12 +292,13 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
     if calib and sensitivity:
         raise SpdyError("--calib (search the errors) and --sensitivity (read them) exclude each other")
     profile_data, profile_path = obtain_profile(bundle, request)
-    settings, search = SolveSettings(include, exclude, sensitivity, quantile), None
+    settings, searched = SolveSettings(include, exclude, sensitivity, quantile), None
+    solve_for = _plain_solver(profile_data, speedup, settings)
     if calib:
-        calibration = (calib, calib_samples, database, seed)
-        settings, search, _ = _searched_settings(bundle, profile_data, speedup, include, exclude, quantile,
-                                                 calibration, search_budget)
-    plan = solve(profile_data, speedup, settings)
+        searched, calibration = _searched_solver(bundle, profile_data, speedup, settings,
+                                                 (calib, calib_samples, database, seed), search_budget)
+        solve_for = searched
+    plan = solve_for(None, None)
     measured = None
     if verify_here:
         from .profile.backends import get_backend
@@ -302,7 +308,13 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
         _warn_if_other_machine(profile_data.hardware, f"{profile_data.engine.get('name')} "
                                f"{profile_data.engine.get('version')}", backend_here, f"profile {profile_path}")
         with PlanTimer(bundle, backend_here, profile_data.cores, rounds) as timer:
-            plan, measured = _meet_target(timer, profile_data, settings, speedup, tolerance, max_rounds, plan)
+            plan, measured = _meet_target(timer, solve_for, speedup, tolerance, max_rounds, plan)
+    search = None
+    if searched:
+        from .accuracy import search_summary
+
+        state = searched.state_of(plan)
+        settings, search = searched.settings_of(state), search_summary(searched.setup, calibration, state)
     recipe = RecipeSettings(method=method, epochs=epochs, init_lr=init_lr, final_lr=final_lr)
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
     text = render_checked_recipe(plan, profile_data, profile_path, recipe, settings, model_layers, measured, search)
@@ -326,36 +338,42 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
 @click.option("--weights", default=None, help="state_dict file to load (checked against the model)")
 @click.option("--speedup", required=True, type=float, help="target end-to-end speedup over dense")
 @click.option("--rounds", default=10, show_default=True, type=int, help="timing rounds per method (0: do not measure)")
+@click.option("--match", default="predicted", show_default=True, type=click.Choice(["predicted", "measured"]),
+              help="compare at SPDY's predicted latency, or re-aim every method until its measured speedup is "
+                   "within 1% of the target (3 measurements at most)")
+@click.option("--global-refit", default=0, show_default=True, type=int,
+              help="Adam steps re-fitting all kept weights against the dense model (SPDY's gAP) before evaluating")
 @_fail_cleanly
 def compare(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, backend,
             include, exclude, quantile, calib, calib_samples, database, search_budget, seed, holdout, weights, speedup,
-            rounds):
+            rounds, match, global_refit):
     """SPDY against uniform, global magnitude, LAMP and ERK at the same predicted latency.
 
     Prints per method: predicted and measured speedup, calibration loss and held-out loss/accuracy
     after one-shot pruning."""
+    from contextlib import nullcontext
+
     from .compare import compare_methods, format_results
-    from .pipeline import solve
+    from .pipeline import SolveSettings
     from .profile.backends import get_backend
     from .profile.store import obtain_profile
     from .verify import PlanTimer
 
     if not calib:
         raise SpdyError("compare needs --calib (calibration data to search and score on)")
-    if holdout < 1 or rounds < 0:
-        raise SpdyError("--holdout must be at least 1 and --rounds at least 0")
+    if holdout < 1 or rounds < 0 or global_refit < 0:
+        raise SpdyError("--holdout must be at least 1, --rounds and --global-refit at least 0")
     bundle = _load(model_spec, weights, input_shape, batch_size)
     request = _request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats))
     profile_data, _ = obtain_profile(bundle, request)
-    settings, _, setup = _searched_settings(bundle, profile_data, speedup, include, exclude, quantile,
-                                            (calib, calib_samples, database, seed), search_budget, holdout)
-    plan = solve(profile_data, speedup, settings)
-    if rounds:
-        with PlanTimer(bundle, get_backend(request.backend), profile_data.cores, rounds) as timer:
-            results = compare_methods(setup, profile_data, plan, timer, _log)
-    else:
-        results = compare_methods(setup, profile_data, plan, None, _log)
-    click.echo(format_results(results, setup.scorer.kind))
+    if match == "measured" and not rounds:
+        raise SpdyError("--match measured needs timing rounds (--rounds > 0)")
+    solver, _ = _searched_solver(bundle, profile_data, speedup, SolveSettings(include, exclude, None, quantile),
+                                 (calib, calib_samples, database, seed), search_budget, holdout)
+    timing = PlanTimer(bundle, get_backend(request.backend), profile_data.cores, rounds) if rounds else nullcontext()
+    with timing as timer:
+        results = compare_methods(solver, timer, _log, match, refit_steps=global_refit)
+    click.echo(format_results(results, solver.setup.scorer.kind))
 
 
 @main.command(name="verify")
@@ -419,7 +437,8 @@ def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, hw
                             + (f" x (1 - {tolerance})" if tolerance else "") + "; use --fix to re-solve tighter")
         settings = _recorded_solve_settings(metadata)
         first_plan = solve(profile_data, target, settings, float(metadata.get("solve_speedup") or target))
-        plan, measured = _meet_target(timer, profile_data, settings, target, tolerance, max_rounds, first_plan)
+        plan, measured = _meet_target(timer, _plain_solver(profile_data, target, settings), target, tolerance,
+                                      max_rounds, first_plan)
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
     text = render_checked_recipe(plan, profile_data, profile_path, recipe.settings, settings, model_layers, measured,
                                  metadata.get("search"))

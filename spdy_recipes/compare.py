@@ -1,9 +1,10 @@
-"""SPDY against the baselines at equal predicted latency: speed measured in the engine, loss on data.
+"""SPDY against the baselines at equal speed (predicted, or measured in the engine), loss on data.
 
 Every method's sparsities are applied one-shot the same way: magnitude masks, and with the ``obs``
 database the kept weights re-fitted layer-wise on the calibration data (SPDY takes its levels from the
-database, the baselines are re-fitted at their own sparsities). Losses are the search's calibration loss
-and the same loss on the held-out split, which the search never sees.
+database, the baselines are re-fitted at their own sparsities), then optionally a global re-fit of all
+kept weights against the dense model. Losses are the search's calibration loss and the same loss on
+the held-out split, which the search never sees.
 """
 
 from __future__ import annotations
@@ -13,18 +14,20 @@ from dataclasses import dataclass
 
 import torch
 
-from .accuracy import AccuracySetup
+from .accuracy import AccuracySetup, SearchedSolver
 from .errors import SpdyError
 from .masks import magnitude_mask
 from .models import prunable_layers
-from .models.layers import parameters_by_name
 from .profile import Profile
+from .sensitivity.global_refit import dense_copy, global_refit
 from .sensitivity.hessians import collect_hessians, weight_matrix
 from .sensitivity.reconstruct import LayerReconstructor
 from .sensitivity.scoring import Evaluation
-from .solve import Plan
-from .solve.baselines import BASELINES, BaselinePlan, tune_baseline
-from .verify import PlanTimer
+from .solve.baselines import BASELINES, fastest_baseline, tune_baseline
+from .verify import PlanTimer, ShortOfTarget, meet_target
+
+MATCHES = ("predicted", "measured")
+MATCH_ROUNDS = 3
 
 
 @dataclass
@@ -40,18 +43,90 @@ class MethodResult:
     unreachable: str = ""
 
 
-def baseline_plans(setup: AccuracySetup, profile: Profile, plan: Plan,
-                   methods: tuple[str, ...] = BASELINES) -> list[BaselinePlan | SpdyError]:
-    """Each baseline tuned to the SPDY plan's predicted latency (within 0.5%), or why it cannot be."""
-    params = parameters_by_name(setup.bundle.module)
-    weights = {name: params[name].detach() for name in setup.selected}
-    plans: list[BaselinePlan | SpdyError] = []
+@dataclass
+class Allocation:
+    """Per-layer sparsities of one method at one speed; SPDY's also name their database levels."""
+
+    method: str
+    sparsities: dict[str, float]
+    predicted_speedup: float
+    levels: dict[str, int] | None = None
+    measured_speedup: float | None = None
+
+
+def baseline_at(method: str, speedup: float, setup: AccuracySetup, profile: Profile) -> Allocation:
+    """A baseline tuned to the predicted ``speedup`` within 0.5%; SpdyError when out of its reach."""
+    weights = {name: setup.stitcher.dense[name] for name in setup.selected}
+    baseline = tune_baseline(method, profile, setup.selected, weights, profile.dense_ms / speedup)
+    return Allocation(method, baseline.sparsities, baseline.predicted_speedup)
+
+
+def _measure(allocation: Allocation, timer: PlanTimer | None, aim: float, log: Callable[[str], None]) -> None:
+    if timer:
+        allocation.measured_speedup = timer.measure({n: s for n, s in allocation.sparsities.items() if s > 0}).speedup
+        log(f"[compare] {allocation.method}: aimed at {aim:.3f}x, predicted {allocation.predicted_speedup:.3f}x, "
+            f"measured {allocation.measured_speedup:.3f}x")
+
+
+def _spdy_at_measured(solver: SearchedSolver, timer: PlanTimer, log: Callable[[str], None]) -> Allocation:
+    """SPDY verified as ``generate --verify`` does (searched again on in-context corrected tables) until
+    it measures at least the target; the fastest measured plan when it cannot."""
+    try:
+        rounds = meet_target(solver, timer, solver.target, 0.0, MATCH_ROUNDS, log, solver())
+    except ShortOfTarget as exc:
+        rounds = [max(exc.rounds, key=lambda r: r.measurement.speedup)]
+    plan, measured = rounds[-1].plan, rounds[-1].measurement.speedup
+    return Allocation("spdy", plan.sparsities, plan.predicted_speedup, plan.levels, measured)
+
+
+def _baseline_at_measured(method: str, target: float, setup: AccuracySetup, profile: Profile, timer: PlanTimer,
+                          log: Callable[[str], None]) -> Allocation:
+    """A baseline re-aimed by target/measured until it measures within 1% of ``target`` (the closest of at
+    most ``MATCH_ROUNDS`` measurements)."""
+    weights = {name: setup.stitcher.dense[name] for name in setup.selected}
+    top = fastest_baseline(method, profile, setup.selected, weights).predicted_speedup * (1 - 1e-6)
+    aim, tries = min(target, top), []
+    for _ in range(MATCH_ROUNDS):
+        allocation = baseline_at(method, aim, setup, profile)
+        _measure(allocation, timer, aim, log)
+        tries.append(allocation)
+        close = abs(allocation.measured_speedup / target - 1) <= 0.01
+        if close or (aim == top and allocation.measured_speedup < target):  # on target, or as fast as it gets
+            break
+        aim = min(aim * target / allocation.measured_speedup, top)
+    closest = min(tries, key=lambda a: abs(a.measured_speedup / target - 1))
+    if closest.measured_speedup < target * 0.99:
+        raise SpdyError(f"{method} measures at most {max(a.measured_speedup for a in tries):.3f}x here "
+                        f"(its fastest predicted plan is {top:.3f}x)")
+    return closest
+
+
+def matched_allocations(solver: SearchedSolver, timer: PlanTimer | None, match: str, log: Callable[[str], None],
+                        methods: tuple[str, ...] = BASELINES) -> list[Allocation | SpdyError]:
+    """SPDY's allocation for the solver's target and every baseline's at the same speed, or why not.
+
+    ``match="predicted"``: SPDY as searched; baselines tuned to its predicted latency; each measured once
+    (if ``timer``). ``match="measured"``: SPDY verified until it measures at least the target (see
+    ``_spdy_at_measured``), every baseline re-aimed until it measures within 1% of the target."""
+    setup, profile, target = solver.setup, solver.profile, solver.target
+    if match == "measured":
+        spdy = _spdy_at_measured(solver, timer, log)
+    else:
+        plan = solver()
+        spdy = Allocation("spdy", plan.sparsities, plan.predicted_speedup, plan.levels)
+        _measure(spdy, timer, target, log)
+    results: list[Allocation | SpdyError] = [spdy]
     for method in methods:
         try:
-            plans.append(tune_baseline(method, profile, setup.selected, weights, plan.predicted_ms))
+            if match == "measured":
+                results.append(_baseline_at_measured(method, target, setup, profile, timer, log))
+            else:
+                results.append(baseline_at(method, spdy.predicted_speedup, setup, profile))
+                _measure(results[-1], timer, spdy.predicted_speedup, log)
         except SpdyError as exc:
-            plans.append(exc)
-    return plans
+            log(f"[compare] {exc}")
+            results.append(exc)
+    return results
 
 
 def _evaluate(setup: AccuracySetup) -> tuple[Evaluation, Evaluation | None]:
@@ -64,7 +139,6 @@ class OneShot:
 
     def __init__(self, setup: AccuracySetup) -> None:
         self.setup = setup
-        self.params = parameters_by_name(setup.bundle.module)
         self.reconstructors: dict[str, LayerReconstructor] = {}
         if setup.database.method == "obs":
             layers = [layer for layer in prunable_layers(setup.bundle.module) if layer.name in set(setup.selected)]
@@ -75,9 +149,12 @@ class OneShot:
         pruned = {}
         for name in self.setup.selected:
             dense = self.setup.stitcher.dense[name]
-            keep = magnitude_mask(dense, sparsities.get(name, 0.0))
+            sparsity = sparsities.get(name, 0.0)
+            keep = magnitude_mask(dense, sparsity)
             reconstructor = self.reconstructors.get(name)
-            if reconstructor is None:
+            if sparsity == 0.0:
+                pruned[name] = dense
+            elif reconstructor is None:
                 pruned[name] = dense * keep
             else:
                 fitted = reconstructor.reconstruct(weight_matrix(dense), weight_matrix(keep))
@@ -85,37 +162,41 @@ class OneShot:
         return pruned
 
 
-def compare_methods(setup: AccuracySetup, profile: Profile, plan: Plan, timer: PlanTimer | None,
-                    log: Callable[[str], None], methods: tuple[str, ...] = BASELINES) -> list[MethodResult]:
-    """Dense, SPDY and each baseline: predicted and measured speedup, calibration and held-out evaluation."""
+def compare_methods(solver: SearchedSolver, timer: PlanTimer | None, log: Callable[[str], None],
+                    match: str = "predicted", methods: tuple[str, ...] = BASELINES,
+                    refit_steps: int = 0) -> list[MethodResult]:
+    """Dense, SPDY and each baseline at the same speed (see ``matched_allocations``): predicted and
+    measured speedup, calibration and held-out evaluation after one-shot pruning (and ``refit_steps``
+    of global re-fitting, the same for every method)."""
+    setup = solver.setup
     stitcher = setup.stitcher
     stitcher.restore()
     calibration, heldout = _evaluate(setup)
     results = [MethodResult("dense", {}, 1.0, 1.0, calibration, heldout)]
+    allocations = matched_allocations(solver, timer, match, log, methods)
     oneshot = OneShot(setup)
-    allocations = [("spdy", plan.sparsities, plan.predicted_speedup)]
-    for method, baseline in zip(methods, baseline_plans(setup, profile, plan, methods)):
-        if isinstance(baseline, SpdyError):
-            log(f"[compare] {baseline}")
-            results.append(MethodResult(method, {}, None, None, None, None, str(baseline)))
-        else:
-            allocations.append((method, baseline.sparsities, baseline.predicted_speedup))
+    dense_model = dense_copy(setup.bundle.module) if refit_steps else None
     try:
-        for method, sparsities, predicted in allocations:
-            if method == "spdy":
-                stitcher.apply_levels({name: plan.levels[name] for name in setup.selected})
+        for method, allocation in zip(("spdy", *methods), allocations):
+            if isinstance(allocation, SpdyError):
+                results.append(MethodResult(method, {}, None, None, None, None, str(allocation)))
+                continue
+            if allocation.levels is not None:
+                stitcher.apply_levels({name: allocation.levels[name] for name in setup.selected})
             else:
-                stitcher.load(oneshot.weights(sparsities))
+                stitcher.load(oneshot.weights(allocation.sparsities))
+            if dense_model is not None:
+                global_refit(setup.bundle.module, dense_model, setup.selected, setup.calibration,
+                             setup.bundle.batch_size, refit_steps)
+                stitcher.weights_changed()
             calibration, heldout = _evaluate(setup)
             stitcher.restore()
-            measured = timer.measure({n: s for n, s in sparsities.items() if s > 0}).speedup if timer else None
-            log(f"[compare] {method}: predicted {predicted:.3f}x" + (f", measured {measured:.3f}x" if measured else "")
-                + f", calibration loss {calibration.loss:.5g}")
-            results.append(MethodResult(method, sparsities, predicted, measured, calibration, heldout))
+            log(f"[compare] {method}: calibration loss {calibration.loss:.5g}")
+            results.append(MethodResult(method, allocation.sparsities, allocation.predicted_speedup,
+                                        allocation.measured_speedup, calibration, heldout))
     finally:
         stitcher.restore()
-    order = ("dense", "spdy") + tuple(methods)
-    return sorted(results, key=lambda r: order.index(r.method))
+    return results
 
 
 def format_results(results: list[MethodResult], loss_kind: str) -> str:

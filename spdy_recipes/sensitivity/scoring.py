@@ -25,7 +25,7 @@ class Scorer:
 
     With labels: cross-entropy. Without: KL divergence from the dense model's class distribution for
     classifier logits (batch x classes), else the relative squared error of the outputs against dense
-    (sum |y - y_dense|² / sum |y_dense|²). Create it while the model is still dense.
+    (sum |y - y_dense|² / sum |y_dense|², padding tokens left out). Create it while the model is dense.
     """
 
     def __init__(self, model: nn.Module, data: CalibrationSet, batch_size: int) -> None:
@@ -45,8 +45,9 @@ class Scorer:
                 output = model_output(self.model, inputs).float()
                 count += output.shape[0]
                 if self.kind == "relative MSE to dense":
-                    squared += float(((output - dense) ** 2).sum())
-                    reference_squared += float((dense ** 2).sum())
+                    weight = _token_weights(inputs, output)
+                    squared += float((((output - dense) ** 2) * weight).sum())
+                    reference_squared += float(((dense ** 2) * weight).sum())
                     continue
                 if self.kind == "cross-entropy":
                     losses += float(F.cross_entropy(output, labels, reduction="sum"))
@@ -62,3 +63,11 @@ class Scorer:
 
     def loss(self) -> float:
         return self.evaluate().loss
+
+
+def _token_weights(inputs: dict[str, torch.Tensor], output: torch.Tensor) -> torch.Tensor | float:
+    """1 for real tokens and 0 for padding when the output is per token (batch x sequence x ...), else 1."""
+    mask = inputs.get("attention_mask")
+    if mask is None or output.ndim < 3 or tuple(output.shape[:2]) != tuple(mask.shape):
+        return 1.0
+    return mask.to(output.dtype).reshape(*mask.shape, *([1] * (output.ndim - 2)))

@@ -34,6 +34,10 @@ class Stitcher:
                     self.params[name].copy_(self.dense[name] if level == 0 else self.database.weight(name, level))
                     self.levels[name] = level
 
+    def weights_changed(self) -> None:
+        """The layers were modified in place (e.g. re-fitted): no layer is at a database level any more."""
+        self.levels = {name: -1 for name in self.params}
+
     def restore(self) -> None:
         """Every layer dense again."""
         self.apply_levels({name: 0 for name in self.params})
