@@ -7,13 +7,13 @@ documentation (``builtin:text``). Neither has labels here, so the loss is distil
 model: KL divergence of the class distribution for MobileNetV2, relative squared error of the hidden
 states for MiniLM. For every target: search on the calibration split and verify SPDY's plan as
 ``generate --verify`` does (measured in DeepSparse; while short, the table is corrected with
-in-context layer times and the search runs again on it, tighter if needed; 3 rounds at most); re-aim
-every baseline by the ratio of target to measured speedup until DeepSparse measures it within 1% of
-the target (3 measurements at most, the closest kept). So all are compared at about the same measured
-speed, SPDY at least at the target. Each is pruned one-shot the same way (magnitude masks + layer-wise
-re-fit from the same calibration data) and evaluated on the held-out split, which the search never
-sees. Prints the held-out loss increase over dense per method and SPDY's increase over the best
-baseline's (goal <= 0.7).
+in-context layer times and the search runs again on it, tighter if needed; 4 rounds at most); re-aim
+every baseline (target/measured, then the secant) until DeepSparse measures it within 1% of the target
+(4 measurements at most; the slowest of those at 99% of the target or more is kept). So all are
+compared at about the same measured speed, SPDY at least at the target. Each is pruned one-shot the
+same way (magnitude masks + layer-wise re-fit from the same calibration data) and evaluated on the
+held-out split, which the search never sees. Prints the held-out loss increase over dense per method
+and SPDY's increase over the best baseline's (goal <= 0.7).
 
 ``--timing`` adds the wall time of a full ``generate --calib`` for ResNet50 from an empty cache
 (profile, database, search) and of the same command again from the cache (a re-solve).

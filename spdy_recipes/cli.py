@@ -340,7 +340,7 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
 @click.option("--rounds", default=10, show_default=True, type=int, help="timing rounds per method (0: do not measure)")
 @click.option("--match", default="predicted", show_default=True, type=click.Choice(["predicted", "measured"]),
               help="compare at SPDY's predicted latency, or re-aim every method until its measured speedup is "
-                   "within 1% of the target (3 measurements at most)")
+                   "within 1% of the target (4 measurements at most)")
 @click.option("--global-refit", default=0, show_default=True, type=int,
               help="Adam steps re-fitting all kept weights against the dense model (SPDY's gAP) before evaluating")
 @_fail_cleanly

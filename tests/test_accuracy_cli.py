@@ -38,6 +38,24 @@ def test_generate_with_calibration_searches_and_records_it(tmp_path, cnn_profile
     assert first.targets == recipe.targets and first.metadata["coefficients"] == metadata["coefficients"]
 
 
+def test_generate_verify_searches_again_on_corrected_tables(tmp_path, cnn_profile):
+    profile, profile_path = cnn_profile
+    out = tmp_path / "v.yaml"
+    code, stdout, stderr = run_cli(["generate", *CNN_ARGS, "--hw", profile_path, "--speedup", _speedup(profile),
+                                    *CALIB, "--search-budget", "6", "--verify", "--rounds", "3", "--max-rounds", "3",
+                                    "--tolerance", "0.1", "-o", out])
+    if code != 0:  # the toy model on a shared machine may not measure up; then nothing is written
+        assert "error:" in stderr and not out.exists()
+        return
+    metadata = read_recipe(out).metadata
+    searches = stderr.count("[search] 6 candidates")
+    assert searches >= stderr.count("[verify] round") >= 1 and "measured_speedup" in metadata
+    plan = solve(profile, metadata["target_speedup"], SolveSettings(coefficients=tuple(metadata["coefficients"])),
+                 metadata["solve_speedup"]) if metadata["in_context_times"] == 0 else None
+    if plan:  # met in the first round: the recorded coefficients reproduce the recipe
+        assert read_recipe(out).targets == plan.pruned
+
+
 def test_compare_prints_every_method_at_the_same_latency(cnn_profile):
     profile, profile_path = cnn_profile
     code, stdout, stderr = run_cli(["compare", *CNN_ARGS, "--hw", profile_path, "--speedup", _speedup(profile),
