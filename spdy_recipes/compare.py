@@ -24,10 +24,12 @@ from .sensitivity.hessians import collect_hessians, weight_matrix
 from .sensitivity.reconstruct import LayerReconstructor
 from .sensitivity.scoring import Evaluation
 from .solve.baselines import BASELINES, fastest_baseline, tune_baseline
-from .verify import PlanTimer, ShortOfTarget, meet_target
+from .pipeline import solve
+from .verify import PlanTimer
 
 MATCHES = ("predicted", "measured")
 MATCH_ROUNDS = 4
+SEARCHED_ROUNDS = 2  # SPDY's first aims each get their own search; later (small) corrections reuse the last
 
 
 @dataclass
@@ -68,27 +70,24 @@ def _measure(allocation: Allocation, timer: PlanTimer | None, aim: float, log: C
             f"measured {allocation.measured_speedup:.3f}x")
 
 
-def _spdy_at_measured(solver: SearchedSolver, timer: PlanTimer, log: Callable[[str], None]) -> Allocation:
-    """SPDY verified as ``generate --verify`` does (searched again on in-context corrected tables) until
-    it measures at least the target; the fastest measured plan when it cannot."""
-    try:
-        rounds = meet_target(solver, timer, solver.target, 0.0, MATCH_ROUNDS, log, solver())
-    except ShortOfTarget as exc:
-        rounds = [max(exc.rounds, key=lambda r: r.measurement.speedup)]
-    plan, measured = rounds[-1].plan, rounds[-1].measurement.speedup
-    return Allocation("spdy", plan.sparsities, plan.predicted_speedup, plan.levels, measured)
+def _spdy_at(solver: SearchedSolver, speedup: float, search: bool) -> Allocation:
+    """SPDY's plan for a predicted ``speedup``: searched for it, or solved with the last search's coefficients."""
+    if search or solver.last is None:
+        plan = solver(speedup)
+    else:
+        plan = solve(solver.profile, speedup, solver.settings_of(solver.last))
+    return Allocation("spdy", plan.sparsities, plan.predicted_speedup, plan.levels)
 
 
-def _baseline_at_measured(method: str, target: float, setup: AccuracySetup, profile: Profile, timer: PlanTimer,
-                          log: Callable[[str], None]) -> Allocation:
-    """A baseline re-aimed until it measures within 1% of ``target``: first by target/measured, then by
-    the secant through the last two measurements; of at most ``MATCH_ROUNDS`` measurements, the slowest
-    that measures at least 99% of the target. SpdyError when none does."""
-    weights = {name: setup.stitcher.dense[name] for name in setup.selected}
-    top = fastest_baseline(method, profile, setup.selected, weights).predicted_speedup * (1 - 1e-6)
+def _at_measured(allocate: Callable[[float, int], Allocation], top: float, target: float, timer: PlanTimer,
+                 log: Callable[[str], None]) -> Allocation:
+    """Re-aim ``allocate(predicted speedup, round)`` until it measures within 1% of ``target``: first by
+    target/measured, then by the secant through the last two measurements (never beyond ``top``, the
+    fastest it predicts); of at most ``MATCH_ROUNDS`` measurements, the slowest at 99% of the target or
+    more. SpdyError when none is that fast."""
     aims, tries = [min(target, top)], []
-    for _ in range(MATCH_ROUNDS):
-        allocation = baseline_at(method, aims[-1], setup, profile)
+    for round_index in range(MATCH_ROUNDS):
+        allocation = allocate(aims[-1], round_index)
         _measure(allocation, timer, aims[-1], log)
         tries.append(allocation)
         measured = allocation.measured_speedup
@@ -101,7 +100,7 @@ def _baseline_at_measured(method: str, target: float, setup: AccuracySetup, prof
         aims.append(min(max(aim, 1.0 + 1e-6), top))
     fast_enough = [a for a in tries if a.measured_speedup >= target * 0.99]
     if not fast_enough:
-        raise SpdyError(f"{method} measures at most {max(a.measured_speedup for a in tries):.3f}x here "
+        raise SpdyError(f"{tries[0].method} measures at most {max(a.measured_speedup for a in tries):.3f}x here "
                         f"(its fastest predicted plan is {top:.3f}x)")
     return min(fast_enough, key=lambda a: a.measured_speedup)
 
@@ -111,11 +110,13 @@ def matched_allocations(solver: SearchedSolver, timer: PlanTimer | None, match: 
     """SPDY's allocation for the solver's target and every baseline's at the same speed, or why not.
 
     ``match="predicted"``: SPDY as searched; baselines tuned to its predicted latency; each measured once
-    (if ``timer``). ``match="measured"``: SPDY verified until it measures at least the target (see
-    ``_spdy_at_measured``), every baseline re-aimed until it measures within 1% of the target."""
+    (if ``timer``). ``match="measured"``: every method re-aimed until it measures within 1% of the target
+    (``_at_measured``); SPDY is searched again for its second aim (``SEARCHED_ROUNDS``), later aims reuse
+    those coefficients."""
     setup, profile, target = solver.setup, solver.profile, solver.target
     if match == "measured":
-        spdy = _spdy_at_measured(solver, timer, log)
+        top = solve(profile, 1.0 + 1e-6, solver.settings).max_speedup * (1 - 1e-6)
+        spdy = _at_measured(lambda aim, r: _spdy_at(solver, aim, r < SEARCHED_ROUNDS), top, target, timer, log)
     else:
         plan = solver()
         spdy = Allocation("spdy", plan.sparsities, plan.predicted_speedup, plan.levels)
@@ -124,7 +125,10 @@ def matched_allocations(solver: SearchedSolver, timer: PlanTimer | None, match: 
     for method in methods:
         try:
             if match == "measured":
-                results.append(_baseline_at_measured(method, target, setup, profile, timer, log))
+                weights = {name: setup.stitcher.dense[name] for name in setup.selected}
+                top = fastest_baseline(method, profile, setup.selected, weights).predicted_speedup * (1 - 1e-6)
+                results.append(_at_measured(lambda aim, _: baseline_at(method, aim, setup, profile), top, target,
+                                            timer, log))
             else:
                 results.append(baseline_at(method, spdy.predicted_speedup, setup, profile))
                 _measure(results[-1], timer, spdy.predicted_speedup, log)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from spdy_recipes.emit import read_recipe
 from spdy_recipes.pipeline import SolveSettings, solve
 
@@ -48,7 +50,7 @@ def test_generate_verify_searches_again_on_corrected_tables(tmp_path, cnn_profil
         assert "error:" in stderr and not out.exists()
         return
     metadata = read_recipe(out).metadata
-    searches = stderr.count("[search] 6 candidates")
+    searches = len(re.findall(r"\[search\] \d+ candidates", stderr))  # (a finished longer search is reused)
     assert searches >= stderr.count("[verify] round") >= 1 and "measured_speedup" in metadata
     plan = solve(profile, metadata["target_speedup"], SolveSettings(coefficients=tuple(metadata["coefficients"])),
                  metadata["solve_speedup"]) if metadata["in_context_times"] == 0 else None
@@ -91,6 +93,6 @@ def test_compare_at_equal_measured_speed_measures_every_method(cnn_profile):
                                     *CALIB, "--holdout", "8", "--search-budget", "6", "--rounds", "2",
                                     "--match", "measured", "--global-refit", "2"])
     assert code == 0, stderr
-    assert "[verify] round 1:" in stderr  # SPDY verified as generate --verify does
+    assert "[compare] spdy: aimed at" in stderr
     for line in stdout.splitlines()[3:]:  # every reachable method was measured
         assert "cannot" in line or line.split()[2].endswith("x")
