@@ -287,10 +287,10 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
     if epochs <= 0:
         raise SpdyError(f"--epochs must be positive, got {epochs}")
     _check_verify_args(tolerance, rounds, max_rounds)
-    bundle = _load(model_spec, weights, input_shape, batch_size)
-    request = _request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats))
     if calib and sensitivity:
         raise SpdyError("--calib (search the errors) and --sensitivity (read them) exclude each other")
+    bundle = _load(model_spec, weights, input_shape, batch_size)
+    request = _request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats))
     profile_data, profile_path = obtain_profile(bundle, request)
     settings, searched = SolveSettings(include, exclude, sensitivity, quantile), None
     solve_for = _plain_solver(profile_data, speedup, settings)
