@@ -54,7 +54,6 @@ class AccuracySetup:
     calibration: CalibrationSet
     heldout: CalibrationSet
     database: Database
-    database_path: Path
     database_reused: bool
     stitcher: Stitcher
     scorer: Scorer
@@ -73,7 +72,7 @@ def prepare(bundle: ModelBundle, grid: list[float], selected: list[str], setting
     log(f"[database] {'reused' if reused else 'built'} {path}")
     scorer = Scorer(bundle.module, calibration, bundle.batch_size)
     heldout_scorer = Scorer(bundle.module, heldout, bundle.batch_size) if len(heldout) else None
-    return AccuracySetup(bundle, selected, calibration, heldout, database, path, reused,
+    return AccuracySetup(bundle, selected, calibration, heldout, database, reused,
                          Stitcher(bundle.module, database), scorer, heldout_scorer)
 
 

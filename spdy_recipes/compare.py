@@ -27,7 +27,6 @@ from .solve.baselines import BASELINES, fastest_baseline, tune_baseline
 from .pipeline import solve
 from .verify import PlanTimer
 
-MATCHES = ("predicted", "measured")
 MATCH_ROUNDS = 4
 SEARCHED_ROUNDS = 2  # SPDY's first aims each get their own search; later (small) corrections reuse the last
 
