@@ -18,13 +18,13 @@ from .accuracy import AccuracySetup, SearchedSolver
 from .errors import SpdyError
 from .masks import magnitude_mask
 from .models import prunable_layers
+from .pipeline import solve
 from .profile import Profile
 from .sensitivity.global_refit import dense_copy, global_refit
 from .sensitivity.hessians import collect_hessians, weight_matrix
 from .sensitivity.reconstruct import LayerReconstructor
 from .sensitivity.scoring import Evaluation
 from .solve.baselines import BASELINES, fastest_baseline, tune_baseline
-from .pipeline import solve
 from .verify import PlanTimer
 
 MATCH_ROUNDS = 4
@@ -57,14 +57,13 @@ class Allocation:
 
 def baseline_at(method: str, speedup: float, setup: AccuracySetup, profile: Profile) -> Allocation:
     """A baseline tuned to the predicted ``speedup`` within 0.5%; SpdyError when out of its reach."""
-    weights = {name: setup.stitcher.dense[name] for name in setup.selected}
-    baseline = tune_baseline(method, profile, setup.selected, weights, profile.dense_ms / speedup)
+    baseline = tune_baseline(method, profile, setup.selected, setup.stitcher.dense, profile.dense_ms / speedup)
     return Allocation(method, baseline.sparsities, baseline.predicted_speedup)
 
 
 def _measure(allocation: Allocation, timer: PlanTimer | None, aim: float, log: Callable[[str], None]) -> None:
     if timer:
-        allocation.measured_speedup = timer.measure({n: s for n, s in allocation.sparsities.items() if s > 0}).speedup
+        allocation.measured_speedup = timer.measure(allocation.sparsities).speedup
         log(f"[compare] {allocation.method}: aimed at {aim:.3f}x, predicted {allocation.predicted_speedup:.3f}x, "
             f"measured {allocation.measured_speedup:.3f}x")
 
@@ -124,8 +123,8 @@ def matched_allocations(solver: SearchedSolver, timer: PlanTimer | None, match: 
     for method in methods:
         try:
             if match == "measured":
-                weights = {name: setup.stitcher.dense[name] for name in setup.selected}
-                top = fastest_baseline(method, profile, setup.selected, weights).predicted_speedup * (1 - 1e-6)
+                fastest = fastest_baseline(method, profile, setup.selected, setup.stitcher.dense)
+                top = fastest.predicted_speedup * (1 - 1e-6)
                 results.append(_at_measured(lambda aim, _: baseline_at(method, aim, setup, profile), top, target,
                                             timer, log))
             else:

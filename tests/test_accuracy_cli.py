@@ -16,7 +16,8 @@ def _speedup(profile):
     return round(1 + 0.5 * (solve(profile, 1.0001).max_speedup - 1), 3)
 
 
-def test_generate_with_calibration_searches_and_records_it(tmp_path, cnn_profile):
+def test_generate_with_calibration_searches_and_records_it(tmp_path, cnn_profile, monkeypatch):
+    monkeypatch.setenv("SPDY_RECIPES_CACHE", str(tmp_path / "cache"))  # an empty cache, whatever ran before
     profile, profile_path = cnn_profile
     out = tmp_path / "r.yaml"
     args = ["generate", *CNN_ARGS, "--hw", profile_path, "--speedup", _speedup(profile), *CALIB,

@@ -136,12 +136,13 @@ def build_database(bundle: ModelBundle, layers: list[PrunableLayer], grid: list[
         keeps = [weight_matrix(magnitude_mask(weight, sparsity)) for sparsity in grid]
         hessian = hessians.get(layer.name)
         reconstructor = LayerReconstructor(hessian) if hessian is not None else None
-        fitted = [dense * keep for keep in keeps]
-        if reconstructor is not None and method == "obs":
-            fitted = _reconstruct_levels(reconstructor, dense, keeps)
+        masked = [dense * keep for keep in keeps]
+        refit = reconstructor is not None and method == "obs"
+        fitted = _reconstruct_levels(reconstructor, dense, keeps) if refit else masked
         if reconstructor is not None:
-            magnitude_errors[layer.name] = [reconstructor.relative_error(dense, dense * k) for k in keeps]
-            errors[layer.name] = [reconstructor.relative_error(dense, f) for f in fitted]
+            magnitude_errors[layer.name] = [reconstructor.relative_error(dense, m) for m in masked]
+            errors[layer.name] = ([reconstructor.relative_error(dense, f) for f in fitted] if refit
+                                  else magnitude_errors[layer.name])
         else:  # not a plain matrix product (e.g. a grouped convolution): relative weight error instead
             weight_errors = [float(((dense - f) ** 2).sum() / (dense ** 2).sum().clamp_min(1e-30)) for f in fitted]
             magnitude_errors[layer.name] = errors[layer.name] = weight_errors
