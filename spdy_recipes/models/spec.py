@@ -97,9 +97,18 @@ def _torchvision(name: str, shape: tuple[int, ...] | None):
     return module, shape, _image_inputs(shape)
 
 
-def _huggingface(directory: str, shape: tuple[int, ...] | None):
+def _split_hf_class(target: str) -> tuple[str, str | None]:
+    """``DIR`` or ``DIR:ClassName`` (a transformers model class, e.g. BertForSequenceClassification)."""
+    directory, _, name = target.rpartition(":")
+    if directory and name.isidentifier() and not Path(target).exists():
+        return directory, name
+    return target, None
+
+
+def _huggingface(target: str, shape: tuple[int, ...] | None):
     import transformers
 
+    directory, class_name = _split_hf_class(target)
     path = Path(directory)
     config_file = path / "config.json" if path.is_dir() else path
     if not config_file.is_file():
@@ -109,11 +118,18 @@ def _huggingface(directory: str, shape: tuple[int, ...] | None):
     except (OSError, ValueError) as exc:
         raise SpdyError(f"hf model {directory!r}: cannot read its config ({exc})") from None
     architectures = getattr(config, "architectures", None) or []
-    model_class = getattr(transformers, architectures[0], None) if architectures else None
+    model_class = getattr(transformers, class_name or (architectures[0] if architectures else ""), None)
+    if class_name and not (isinstance(model_class, type) and issubclass(model_class, transformers.PreTrainedModel)):
+        raise SpdyError(f"hf model {target!r}: transformers has no model class {class_name!r}")
     model_class = model_class or transformers.AutoModel
     has_weights = path.is_dir() and any((path / f).is_file() for f in ("model.safetensors", "pytorch_model.bin"))
     if has_weights:
-        module = model_class.from_pretrained(str(path), local_files_only=True)
+        verbosity = transformers.logging.get_verbosity()
+        transformers.logging.set_verbosity_error()  # a new task head warns that it is newly initialised
+        try:
+            module = model_class.from_pretrained(str(path), local_files_only=True)
+        finally:
+            transformers.logging.set_verbosity(verbosity)
     elif model_class is transformers.AutoModel:
         module = transformers.AutoModel.from_config(config)
     else:

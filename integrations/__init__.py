@@ -1,0 +1,1 @@
+"""Training integrations that apply spdy-recipes' SparseML recipes: torchvision, HuggingFace, YOLOv5."""

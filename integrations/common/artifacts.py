@@ -1,0 +1,58 @@
+"""What a training run leaves behind: checkpoints, the final weights, the final recipe and an ONNX export."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from spdy_recipes.files import atomic_write_text
+from spdy_recipes.models import ModelBundle
+from spdy_recipes.onnx_export import export_onnx
+
+
+def atomic_torch_save(obj: object, path: str | Path) -> Path:
+    """``torch.save`` through a temporary file and a rename, so a crash never leaves half a file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, epoch: int, manager: object, loss: float) -> Path:
+    """The weights after ``epoch`` with the recipe that made them (SparseML's serialised form)."""
+    return atomic_torch_save({"state_dict": model.state_dict(), "epoch": epoch, "loss": loss,
+                              "recipe": str(manager)}, path)
+
+
+def save_final(out_dir: Path, model: nn.Module, manager: object) -> Path:
+    """``model.pt`` (the state_dict, loadable by ``spdy-recipe verify --trained``) and ``final_recipe.yaml``."""
+    atomic_write_text(out_dir / "final_recipe.yaml", str(manager))
+    return atomic_torch_save(model.state_dict(), out_dir / "model.pt")
+
+
+def export_model(model: nn.Module, inputs: dict[str, torch.Tensor], path: str | Path, name: str,
+                 output_names: list[str] | None = None) -> Path:
+    """Export ``model`` (eval mode) to ONNX for DeepSparse, atomically."""
+    target = Path(path)
+    was_training = model.training
+    model.eval()
+    try:
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
+            bundle = ModelBundle(name, "trained", model, inputs, tuple(next(iter(inputs.values())).shape[1:]),
+                                 int(next(iter(inputs.values())).shape[0]), output_names or ["output"])
+            written = export_onnx(bundle, Path(tmp) / target.name)
+            os.replace(written, target)
+    finally:
+        model.train(was_training)
+    return target

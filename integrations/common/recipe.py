@@ -1,0 +1,72 @@
+"""Load a recipe with SparseML for one model, and refuse it before training when its layers do not fit."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from spdy_recipes.emit.validate import recipe_targets
+from spdy_recipes.errors import SpdyError
+from spdy_recipes.models.layers import parameters_by_name
+
+
+@dataclass
+class LoadedRecipe:
+    """A recipe loaded for training: SparseML's manager and every layer's final sparsity."""
+
+    path: Path
+    manager: object  # sparseml ScheduledModifierManager
+    targets: dict[str, float | None]  # None: constant pruning (keeps the zeros the weights have)
+    args: dict
+
+    @property
+    def epochs(self) -> float:
+        """Training length in epochs, as the recipe (after --recipe-args) sets it."""
+        return float(self.manager.max_epochs)
+
+    def total_steps(self, steps_per_epoch: int) -> int:
+        """Optimizer steps the recipe's epochs take."""
+        return max(1, math.ceil(round(self.epochs * steps_per_epoch, 6)))
+
+
+def parse_recipe_args(text: str | None) -> dict:
+    """``--recipe-args`` as a dict: a JSON object such as '{"num_epochs": 3}'."""
+    if not text:
+        return {}
+    try:
+        args = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpdyError(f"bad --recipe-args {text!r}: not JSON ({exc.msg})") from None
+    if not isinstance(args, dict):
+        raise SpdyError(f"bad --recipe-args {text!r}: expected a JSON object like '{{\"num_epochs\": 3}}'")
+    return args
+
+
+def load_recipe(path: str | Path, recipe_args: dict, model: nn.Module) -> LoadedRecipe:
+    """Load ``path`` with ``recipe_args`` overrides; a SpdyError naming the missing layers if the
+    recipe targets weights that ``model`` (unwrapped) does not have."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpdyError(f"recipe {path} does not exist")
+    try:
+        targets, manager = recipe_targets(str(path), recipe_args or None)
+    except SpdyError as exc:
+        raise SpdyError(f"recipe {path}: {exc}") from None
+    check_layers(targets, model, path)
+    return LoadedRecipe(path, manager, targets, dict(recipe_args))
+
+
+def check_layers(targets: dict[str, float | None], model: nn.Module, path: Path) -> None:
+    """Raise unless every recipe layer is a parameter of ``model``, naming the ones that are not."""
+    params = parameters_by_name(model)
+    missing = [name for name in targets if name not in params]
+    if not missing:
+        return
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    example = next((name for name in params if name.endswith(".weight")), next(iter(params), "?"))
+    raise SpdyError(f"recipe {path} names {len(missing)} layer(s) that {type(model).__name__} does not have: "
+                    f"{shown} (its weights are named like {example}); generate the recipe for the model you train")
