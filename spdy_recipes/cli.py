@@ -391,19 +391,24 @@ def compare(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
 @verify_options
 @click.option("--fix", is_flag=True,
               help="when short, re-solve on corrected times and rewrite the recipe until it meets the target")
+@click.option("--trained", default=None,
+              help="weights trained with RECIPE (file or folder): check their sparsity and measure them as they are")
 @_fail_cleanly
 def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, hw, cores, hw_root, grid, backend,
-                   tolerance, rounds, max_rounds, fix):
-    """Prune the model one-shot to RECIPE's sparsities and measure its speedup against dense here."""
+                   tolerance, rounds, max_rounds, fix, trained):
+    """Prune the model one-shot to RECIPE's sparsities (or load --trained weights) and measure its speedup
+    against the dense model here."""
     from .emit import read_recipe
     from .models import prunable_layers
     from .models.fingerprint import graph_hash
     from .pipeline import render_checked_recipe, solve, write_recipe
     from .profile.backends import get_backend
     from .profile.store import check_cores, obtain_profile
-    from .verify import PlanTimer, meets
+    from .verify import PlanTimer, check_trained_sparsity, load_trained, meets
 
     _check_verify_args(tolerance, rounds, max_rounds)
+    if trained and fix:
+        raise SpdyError("--fix re-solves the recipe; it cannot be combined with --trained weights")
     recipe = read_recipe(recipe_path)
     metadata = recipe.metadata
     if any(value is None for value in recipe.targets.values()):
@@ -418,12 +423,18 @@ def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, hw
     backend_here = get_backend(backend)
     cores = check_cores(cores or int(metadata.get("cores") or backend_here.max_cores()), backend_here.max_cores())
     _warn_if_other_machine(metadata, metadata.get("engine"), backend_here, f"recipe {recipe_path}")
+    trained_bundle = None
+    if trained:
+        trained_bundle = load_trained(bundle, trained)
+        check_trained_sparsity(trained_bundle, {name: float(s) for name, s in recipe.targets.items()})
+        click.echo(f"{trained}: all {len(recipe.targets)} recipe layers at their target sparsity (within 0.5%)")
     profile_data = None
     if fix:  # before any timing, so that a missing profile fails fast
         request = _request(hw, cores, grid, hw_root, backend)
         profile_data, profile_path = obtain_profile(bundle, request)
     with PlanTimer(bundle, backend_here, cores, rounds) as timer:
-        measurement = timer.measure({name: float(s) for name, s in recipe.targets.items()})
+        measurement = (timer.measure_model(trained_bundle) if trained_bundle
+                       else timer.measure({name: float(s) for name, s in recipe.targets.items()}))
         ok = meets(measurement.speedup, target, tolerance)
         predicted = float(metadata.get("predicted_speedup") or 0)
         click.echo(f"{recipe_path}: target {target:.3f}x, predicted {predicted:.3f}x, "

@@ -54,11 +54,12 @@ class Distributed:
         return float(tensor) / self.world_size
 
     def replicas_agree(self, model: nn.Module) -> bool:
-        """Whether every process holds bit-identical weights (DDP keeps masks and values in sync)."""
+        """Whether every process holds bit-identical parameters (DDP keeps masks and values in sync; buffers
+        such as BatchNorm statistics are left out, each process updates them from its own shard)."""
         if not self.active:
             return True
         digest = hashlib.sha256()
-        for tensor in model.state_dict().values():
+        for tensor in model.parameters():
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         digests: list[str | None] = [None] * self.world_size
         dist.all_gather_object(digests, digest.hexdigest())

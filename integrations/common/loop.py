@@ -28,6 +28,7 @@ def train_with_recipe(model: nn.Module, recipe: LoadedRecipe, optimizer: torch.o
     ``model`` is the unwrapped model: the recipe's layer names are its names. ``set_epoch`` reshuffles
     the loader (a DistributedSampler's ``set_epoch``, or a no-op).
     """
+    recipe.check_schedule(steps_per_epoch)
     manager = recipe.manager
     optimizer = manager.modify(model, optimizer, steps_per_epoch=steps_per_epoch)
     wrapped = dist.wrap(model)
@@ -43,11 +44,11 @@ def train_with_recipe(model: nn.Module, recipe: LoadedRecipe, optimizer: torch.o
                 break
             loss = step_loss(wrapped, batch)
             if not torch.isfinite(loss):
-                raise SpdyError(f"the training loss became {float(loss)} at epoch {epoch + 1}, step {step + 1}")
+                raise SpdyError(f"the training loss became {loss.detach().item()} at epoch {epoch + 1}, step {step + 1}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            summed, count, step = summed + float(loss), count + 1, step + 1
+            summed, count, step = summed + loss.detach().item(), count + 1, step + 1
         mean = dist.mean(summed / max(count, 1))
         losses.append(mean)
         if dist.is_main:

@@ -32,6 +32,27 @@ class LoadedRecipe:
         """Optimizer steps the recipe's epochs take."""
         return max(1, math.ceil(round(self.epochs * steps_per_epoch, 6)))
 
+    def check_schedule(self, steps_per_epoch: int) -> None:
+        """Raise before training when ``steps_per_epoch`` cannot carry the pruning schedule to its targets:
+        SparseML updates masks only at step starts, and M-FAC needs ``num_grads`` steps between updates."""
+        last_epoch = (self.total_steps(steps_per_epoch) - 1) / steps_per_epoch
+        for modifier in self.manager.modifiers:
+            kind = type(modifier).__name__
+            if not kind.endswith("PruningModifier") or kind == "ConstantPruningModifier":
+                continue
+            final = modifier.end_epoch - (modifier.update_frequency if kind == "ACDCPruningModifier" else 0)
+            if last_epoch < final:
+                raise SpdyError(f"{kind} reaches its targets at epoch {final:g}, but {self.epochs:g} epochs of "
+                                f"{steps_per_epoch} steps start their last step at epoch {last_epoch:g}; "
+                                f"train more steps per epoch (more data, a smaller batch) or more epochs")
+            if kind == "MFACPruningModifier":
+                grads = max(modifier.num_grads.values()) if isinstance(modifier.num_grads, dict) else modifier.num_grads
+                between = min(modifier.start_epoch, modifier.update_frequency) * steps_per_epoch
+                if between < grads:
+                    raise SpdyError(f"M-FAC collects num_grads={grads} gradients before each mask update, but the "
+                                    f"recipe leaves {between:g} steps for it ({steps_per_epoch} steps per epoch); "
+                                    f"lower num_grads with --recipe-args or train more steps per epoch")
+
 
 def parse_recipe_args(text: str | None) -> dict:
     """``--recipe-args`` as a dict: a JSON object such as '{"num_epochs": 3}'."""

@@ -9,9 +9,8 @@ from torch import nn
 
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.files import atomic_write_json
+from spdy_recipes.verify import SPARSITY_TOLERANCE as TOLERANCE
 from spdy_recipes.verify import weight_sparsity
-
-TOLERANCE = 0.005  # a layer within half a percent of its target has reached it
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ def load_model(
     torch.manual_seed(0)  # models without --weights get the same initial weights in every run
     module, shape, inputs_for = builders[kind](target, input_shape)
     if weights:
-        _load_weights(module, weights)
+        load_weights(module, weights)
     module.eval()
     torch.manual_seed(0)
     inputs = inputs_for(batch_size)
@@ -182,14 +182,26 @@ def _python(target: str, shape: tuple[int, ...] | None):
     return module, shape, _image_inputs(shape)
 
 
-def _load_weights(module: nn.Module, weights: str) -> None:
+_WEIGHT_FILES = ("model.pt", "model.safetensors", "pytorch_model.bin")
+
+
+def load_weights(module: nn.Module, weights: str | Path) -> None:
+    """Load a state_dict into ``module`` (strict): a torch file (a checkpoint's ``state_dict`` or ``model``
+    entry too), a ``.safetensors`` file, or a folder holding model.pt, model.safetensors or pytorch_model.bin."""
     path = Path(weights)
+    if path.is_dir():
+        path = next((path / name for name in _WEIGHT_FILES if (path / name).is_file()), path)
     if not path.is_file():
-        raise SpdyError(f"weights file {weights!r} does not exist")
+        raise SpdyError(f"weights {str(weights)!r}: no such file (or folder with {', '.join(_WEIGHT_FILES)})")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a corrupt file
-        raise SpdyError(f"cannot read weights {weights!r}: {exc}") from None
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch and safetensors raise many types for a corrupt file
+        raise SpdyError(f"cannot read weights {str(path)!r}: {exc}") from None
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -197,4 +209,4 @@ def _load_weights(module: nn.Module, weights: str) -> None:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "mismatch"
-        raise SpdyError(f"weights {weights!r} do not fit the model: {first}") from None
+        raise SpdyError(f"weights {str(path)!r} do not fit the model: {first}") from None

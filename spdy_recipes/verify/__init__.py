@@ -3,8 +3,9 @@
 from .loop import Round, ShortOfTarget, meet_target, meets
 from .measure import PlanTimer, SpeedupMeasurement
 from .oneshot import magnitude_prune, weight_sparsity
+from .trained import SPARSITY_TOLERANCE, check_trained_sparsity, load_trained
 
 __all__ = [
-    "PlanTimer", "Round", "ShortOfTarget", "SpeedupMeasurement", "magnitude_prune", "meet_target", "meets",
-    "weight_sparsity",
+    "SPARSITY_TOLERANCE", "PlanTimer", "Round", "ShortOfTarget", "SpeedupMeasurement", "check_trained_sparsity",
+    "load_trained", "magnitude_prune", "meet_target", "meets", "weight_sparsity",
 ]

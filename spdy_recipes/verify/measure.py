@@ -58,6 +58,11 @@ class PlanTimer:
         self._count += 1
         return str(export_onnx(pruned, Path(self._tmp.name) / f"pruned-{self._count}.onnx"))
 
+    def measure_model(self, model: ModelBundle) -> SpeedupMeasurement:
+        """The measured speedup of ``model`` (already sparse, e.g. trained with a recipe) over the dense one."""
+        self._count += 1
+        return self.measure_onnx(str(export_onnx(model, Path(self._tmp.name) / f"pruned-{self._count}.onnx")))
+
     def measure(self, sparsities: dict[str, float]) -> SpeedupMeasurement:
         """The measured speedup of the model pruned to ``sparsities``."""
         return self.measure_onnx(self.export_pruned(sparsities))

@@ -1,0 +1,1 @@
+"""Image classification with torchvision models, pruned by a spdy-recipes recipe."""

@@ -1,0 +1,161 @@
+"""spdy-train-torchvision: real torchvision ResNet18, real SparseML, recipes from a real DeepSparse profile."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from integrations.torchvision.data import make_image_folder
+from integrations.torchvision.train import main
+
+from .conftest import CNN_SHAPE, CNN_SPEC
+from .integration_helpers import torchrun, write_test_recipe
+
+SPEC, SHAPE = "torchvision:resnet18", (3, 32, 32)
+EPOCHS = 4  # 80 images, batch 8: 10 steps an epoch, mask updates every 5 steps (>= num_grads 4 for M-FAC)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    return make_image_folder(tmp_path_factory.mktemp("images"), classes=5, per_class=16, size=32)
+
+
+@pytest.fixture(scope="module")
+def profiles(tmp_path_factory):
+    return tmp_path_factory.mktemp("tv-profiles")
+
+
+def _recipe(method, folder, profiles, **settings):
+    path = folder / f"{method}.yaml"
+    extra = {"num_grads": 4, "pruning_start_fraction": 0.25} if method == "mfac" else {}
+    targets = write_test_recipe(SPEC, SHAPE, method, path, profiles, epochs=EPOCHS, **extra, **settings)
+    return path, targets
+
+
+def _train(recipe, images, out, *extra):
+    args = ["--model", "resnet18", "--img-size", "32", "--batch-size", "8", "--recipe", recipe, "--data", images,
+            "-o", out, *extra]
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _zeros(state_path, names):
+    state = torch.load(state_path, weights_only=True)
+    return {name: float((state[name] == 0).float().mean()) for name in names}
+
+
+@pytest.fixture(scope="module")
+def gmp_run(images, profiles, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gmp")
+    recipe, targets = _recipe("gmp", folder, profiles)
+    result = _train(recipe, images, folder / "out")
+    assert result.exit_code == 0, result.stderr
+    return recipe, targets, folder / "out"
+
+
+def _assert_reached(out, targets):
+    reached = _zeros(out / "model.pt", list(targets))
+    for name, target in targets.items():
+        assert reached[name] == pytest.approx(target, abs=0.005), name
+    report = json.loads((out / "sparsity_report.json").read_text())
+    assert report["missed"] == [] and set(report["layers"]) == set(targets)
+    assert all(math.isfinite(loss) for loss in report["losses"])
+    return report
+
+
+def test_gmp_reaches_targets_and_exports(gmp_run):
+    _, targets, out = gmp_run
+    report = _assert_reached(out, targets)
+    assert report["epochs"] == EPOCHS and report["processes"] == 1
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [f"epoch-{e:03d}.pt" for e in range(1, 5)]
+    assert report["losses"][-1] < report["losses"][0]
+    import onnx
+
+    graph = onnx.load(str(out / "model.onnx")).graph
+    assert [i.name for i in graph.input] == ["input"]
+    assert "GMPruningModifier" in (out / "final_recipe.yaml").read_text()
+
+
+@pytest.mark.parametrize("method", ["acdc", "mfac"])
+def test_other_methods_reach_targets(method, images, profiles, tmp_path):
+    recipe, targets = _recipe(method, tmp_path, profiles)
+    result = _train(recipe, images, tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    _assert_reached(tmp_path / "out", targets)
+
+
+def test_two_processes_match_one(gmp_run, images, tmp_path):
+    recipe, targets, single = gmp_run
+    result = torchrun("integrations.torchvision.train",
+                      ["--model", "resnet18", "--img-size", "32", "--batch-size", "4", "--recipe", recipe,
+                       "--data", images, "-o", tmp_path / "ddp"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = _assert_reached(tmp_path / "ddp", targets)
+    assert report["processes"] == 2 and report["replicas_agree"] is True
+    one = json.loads((single / "sparsity_report.json").read_text())["layers"]
+    assert {k: v["reached"] for k, v in report["layers"].items()} == pytest.approx(
+        {k: v["reached"] for k, v in one.items()}, abs=1e-4)
+
+
+def test_recipe_args_override_epochs(gmp_run, images, tmp_path):
+    recipe, targets, _ = gmp_run
+    result = _train(recipe, images, tmp_path / "out", "--recipe-args", '{"num_epochs": 2}')
+    assert result.exit_code == 0, result.stderr
+    report = _assert_reached(tmp_path / "out", targets)
+    assert report["epochs"] == 2 and len(list((tmp_path / "out" / "checkpoints").iterdir())) == 2
+
+
+def test_tensor_dataset(gmp_run, tmp_path):
+    recipe, targets, _ = gmp_run
+    generator = torch.Generator().manual_seed(0)
+    data = tmp_path / "data.pt"
+    torch.save({"images": torch.randn(16, 3, 32, 32, generator=generator),
+                "labels": torch.randint(0, 3, (16,), generator=generator)}, data)
+    result = _train(recipe, data, tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    _assert_reached(tmp_path / "out", targets)
+
+
+def _single_error(result):
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def test_recipe_for_another_model_fails_before_training(images, profiles, tmp_path):
+    recipe = tmp_path / "cnn.yaml"
+    targets = write_test_recipe(CNN_SPEC, CNN_SHAPE, "gmp", recipe, profiles)
+    result = _train(recipe, images, tmp_path / "out")
+    error = _single_error(result)
+    assert "does not have" in error and next(iter(targets)) in error
+    assert not (tmp_path / "out" / "model.pt").exists() and not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_too_few_steps_fail_before_training(gmp_run, images, tmp_path):
+    recipe = gmp_run[0]
+    result = _train(recipe, images, tmp_path / "out", "--batch-size", "40", "--recipe-args", '{"num_epochs": 1}')
+    assert "train more steps per epoch" in _single_error(result)
+    assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_mfac_without_enough_gradients_fails_before_training(images, profiles, tmp_path):
+    recipe, _ = _recipe("mfac", tmp_path, profiles)
+    result = _train(recipe, images, tmp_path / "out", "--recipe-args", '{"num_grads": 64}')
+    assert "num_grads=64" in _single_error(result)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--recipe-args", "{num_epochs: 2}"], "not JSON"),
+    (["--recipe-args", '{"no_such_variable": 2}'], "no_such_variable"),
+    (["--data", "missing-folder"], "neither an image folder"),
+])
+def test_bad_input_fails_cleanly(gmp_run, images, tmp_path, args, message):
+    recipe = gmp_run[0]
+    base = ["--model", "resnet18", "--img-size", "32", "--recipe", str(recipe), "--data", str(images),
+            "-o", str(tmp_path / "out")]
+    assert message in _single_error(CliRunner().invoke(main, base + args))
