@@ -159,3 +159,27 @@ def test_bad_input_fails_cleanly(gmp_run, images, tmp_path, args, message):
     base = ["--model", "resnet18", "--img-size", "32", "--recipe", str(recipe), "--data", str(images),
             "-o", str(tmp_path / "out")]
     assert message in _single_error(CliRunner().invoke(main, base + args))
+
+
+def test_verify_measures_the_trained_model(gmp_run):
+    from .cli_helpers import measured_speedup, run_cli
+
+    recipe, targets, out = gmp_run
+    code, stdout, stderr = run_cli(["verify", recipe, "--model", SPEC, "--input-shape", "3,32,32",
+                                    "--trained", out / "model.pt", "--rounds", "4", "--tolerance", "0.75"])
+    assert code == 0, stderr  # the speedup itself is the benchmark's business: timings here share the CPU
+    assert f"all {len(targets)} recipe layers at their target" in stdout
+    assert measured_speedup(stdout) > 0
+
+
+def test_verify_refuses_weights_that_miss_the_recipe(gmp_run, tmp_path):
+    from spdy_recipes.models import load_model
+
+    from .cli_helpers import assert_clean_failure
+
+    recipe, targets, out = gmp_run
+    dense = tmp_path / "dense.pt"
+    torch.save(load_model(SPEC, 1, SHAPE).module.state_dict(), dense)
+    args = ["verify", recipe, "--model", SPEC, "--input-shape", "3,32,32", "--trained"]
+    assert_clean_failure(args + [dense], f"miss the recipe's sparsity on {len(targets)} of {len(targets)} layers")
+    assert_clean_failure(args + [out / "model.pt", "--fix"], "cannot be combined with --trained")
