@@ -99,7 +99,6 @@ def _draw(draw: ImageDraw.ImageDraw, shape: str, box: tuple[int, int, int, int],
 class DetectionData:
     """What training needs from a data.yaml: the training images and the classes."""
 
-    yaml: Path
     train: list[Path]
     names: list[str]
 
@@ -129,7 +128,7 @@ def read_data_yaml(path: str | Path) -> DetectionData:
     missing = [image for image in train if not image.is_file()]
     if missing:
         raise SpdyError(f"data file {path}: {len(missing)} training image(s) do not exist, e.g. {missing[0]}")
-    return DetectionData(path, train, names)
+    return DetectionData(train, names)
 
 
 def _names(config: dict, path: Path) -> list[str]:

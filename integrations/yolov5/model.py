@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import warnings
 from collections.abc import Callable, Iterator
@@ -32,7 +33,7 @@ def quiet_yolov5() -> Iterator[None]:
     """Import yolov5 without its warnings, and silence its INFO logging (layer summaries, class overrides)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # yolov5 imports pkg_resources, which warns
-        import yolov5.utils.general  # noqa: F401  (configures the "yolov5" logger on first import)
+        importlib.import_module("yolov5.utils.general")  # configures the "yolov5" logger on first import
     logger = logging.getLogger("yolov5")
     level = logger.level
     logger.setLevel(logging.WARNING)
