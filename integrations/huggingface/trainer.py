@@ -42,14 +42,14 @@ class RecipeTrainer(transformers.Trainer):
         return loader
 
     def create_optimizer(self):
-        """The Trainer's optimizer, wrapped by the recipe's manager (once)."""
-        if self.optimizer is None:
-            inner = super().create_optimizer()
-            self.optimizer = self.recipe.manager.modify(self.model, inner, steps_per_epoch=self.steps_per_epoch)
+        """The Trainer's optimizer (or the one passed in), wrapped by the recipe's manager on the plain model."""
+        optimizer = super().create_optimizer()
+        if not hasattr(optimizer, "wrapped_manager"):  # not yet a RecipeManagerStepWrapper
+            self.optimizer = self.recipe.manager.modify(self.model, optimizer, steps_per_epoch=self.steps_per_epoch)
         return self.optimizer
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
-        """A scheduler on the inner optimizer (torch's reject SparseML's wrapper) that follows the recipe."""
+        """A scheduler that follows the recipe, on the inner optimizer (torch schedulers reject the wrapper)."""
         if self.lr_scheduler is None:
             self.lr_scheduler = RecipeLR(self.optimizer.wrapped_optimizer)
             self._created_lr_scheduler = True

@@ -34,7 +34,7 @@ class RecipeSettings:
     update_frequency: float | None = None  # default: 1 epoch for acdc, else 0.5
     init_sparsity: float = 0.05
     num_grads: int | None = None  # mfac/obs: default 64 / 1024
-    fisher_block_size: int | None = None  # mfac/obs: default 2000 / 50
+    fisher_block_size: int | None = None  # mfac/obs: default 50 (SparseML's 2000 needs params x 2000 floats)
 
     def resolved(self) -> RecipeSettings:
         """Fill method-dependent defaults."""
@@ -53,7 +53,7 @@ class RecipeSettings:
             update_frequency=self.update_frequency or (1.0 if method == "acdc" else 0.5),
             init_sparsity=self.init_sparsity,
             num_grads=self.num_grads or (1024 if method == "obs" else 64),
-            fisher_block_size=self.fisher_block_size or (50 if method == "obs" else 2000),
+            fisher_block_size=self.fisher_block_size or 50,  # memory is params x block floats
         )
 
 

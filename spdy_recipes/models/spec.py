@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import importlib
-import io
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -157,8 +156,13 @@ def _yolov5(cfg: str, shape: tuple[int, ...] | None):
     if not path.is_file():
         shipped = sorted(p.name for p in (Path(yolov5.__file__).parent / "models").glob("yolov5*.yaml"))
         raise SpdyError(f"unknown yolov5 config {cfg!r}: not a file, and the yolov5 package ships {', '.join(shipped)}")
-    with contextlib.redirect_stdout(io.StringIO()):  # yolov5 prints a layer summary
+    logger = logging.getLogger("yolov5")  # yolov5 logs a layer summary at INFO
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
         module = Model(str(path))
+    finally:
+        logger.setLevel(level)
     module.model[-1].export = True  # Detect returns one tensor, which ONNX export needs
     shape = shape or DEFAULT_SHAPES["yolov5"]
     return module, shape, _image_inputs(shape)
