@@ -15,7 +15,7 @@ os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")  # sparseml 1.8 imports it
 
 from . import __version__  # noqa: E402
-from .emit import METHODS, RecipeSettings  # noqa: E402
+from .emit import METHODS, RecipeSettings, default_init_lr  # noqa: E402
 from .errors import SpdyError, warn  # noqa: E402
 from .solve.planner import DEFAULT_QUANTILE  # noqa: E402
 
@@ -264,7 +264,8 @@ def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
 @click.option("--method", type=click.Choice(METHODS), default="gmp", show_default=True)
 @click.option("-o", "--output", required=True, help="recipe file to write (.yaml or .md)")
 @click.option("--epochs", default=20.0, show_default=True, type=float)
-@click.option("--init-lr", default=0.01, show_default=True, type=float)
+@click.option("--init-lr", default=None, type=float,
+              help="recipe's starting learning rate [default: 5e-5 for hf: (AdamW fine-tuning), else 0.01 (SGD)]")
 @click.option("--final-lr", default=0.0, show_default=True, type=float)
 @click.option("--verify", "verify_here", is_flag=True,
               help="measure the pruned model here and tighten until the measured speedup meets the target")
@@ -315,6 +316,7 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
 
         state = searched.state_of(plan)
         settings, search = searched.settings_of(state), search_summary(searched.setup, calibration, state)
+    init_lr = init_lr if init_lr is not None else default_init_lr(model_spec)
     recipe = RecipeSettings(method=method, epochs=epochs, init_lr=init_lr, final_lr=final_lr)
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
     text = render_checked_recipe(plan, profile_data, profile_path, recipe, settings, model_layers, measured, search)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .emit import RecipeSettings
+from .emit import RecipeSettings, default_init_lr
 from .errors import SpdyError
 from .files import atomic_write_text
 from .manifest import RecipeJob, load_manifest
@@ -62,7 +62,7 @@ def build_recipe(job: RecipeJob, sources: _Sources, base: Path) -> str:
     sensitivity = str(base / job.sensitivity) if job.sensitivity else None
     settings = SolveSettings(job.include, job.exclude, sensitivity, job.quantile)
     plan = solve(profile, job.speedup, settings)
-    recipe = RecipeSettings(method=job.method, epochs=job.epochs)
+    recipe = RecipeSettings(method=job.method, epochs=job.epochs, init_lr=default_init_lr(job.model))
     return render_checked_recipe(plan, profile, profile_path, recipe, settings, model_layers)
 
 

@@ -67,9 +67,10 @@ def parse_recipe_args(text: str | None) -> dict:
     return args
 
 
-def load_recipe(path: str | Path, recipe_args: dict, model: nn.Module) -> LoadedRecipe:
+def load_recipe(path: str | Path, recipe_args: dict, model: nn.Module, spec: str | None = None) -> LoadedRecipe:
     """Load ``path`` with ``recipe_args`` overrides; a SpdyError naming the missing layers if the
-    recipe targets weights that ``model`` (unwrapped) does not have."""
+    recipe targets weights that ``model`` (unwrapped) does not have (``spec``: the model spec to name
+    in the hint to generate a recipe for it)."""
     path = Path(path)
     if not path.is_file():
         raise SpdyError(f"recipe {path} does not exist")
@@ -77,11 +78,11 @@ def load_recipe(path: str | Path, recipe_args: dict, model: nn.Module) -> Loaded
         targets, manager = recipe_targets(str(path), recipe_args or None)
     except SpdyError as exc:
         raise SpdyError(f"recipe {path}: {exc}") from None
-    check_layers(targets, model, path)
+    check_layers(targets, model, path, spec)
     return LoadedRecipe(path, manager, targets, dict(recipe_args))
 
 
-def check_layers(targets: dict[str, float | None], model: nn.Module, path: Path) -> None:
+def check_layers(targets: dict[str, float | None], model: nn.Module, path: Path, spec: str | None = None) -> None:
     """Raise unless every recipe layer is a parameter of ``model``, naming the ones that are not."""
     params = parameters_by_name(model)
     missing = [name for name in targets if name not in params]
@@ -90,4 +91,5 @@ def check_layers(targets: dict[str, float | None], model: nn.Module, path: Path)
     shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     example = next((name for name in params if name.endswith(".weight")), next(iter(params), "?"))
     raise SpdyError(f"recipe {path} names {len(missing)} layer(s) that {type(model).__name__} does not have: "
-                    f"{shown} (its weights are named like {example}); generate the recipe for the model you train")
+                    f"{shown} (its weights are named like {example}); generate the recipe for the model you train"
+                    + (f" (spdy-recipe generate --model {spec})" if spec else ""))

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from spdy_recipes.files import atomic_write_text
-from spdy_recipes.sensitivity.calibration import _builtin_paragraphs
+from spdy_recipes.sensitivity.calibration import builtin_paragraphs
 
 PASSAGE_WORDS = 24  # classification passages: short enough for a 32-64 token window
 CONTEXT_WORDS = 40
@@ -38,7 +38,7 @@ def make_question_answering(out_dir: str | Path, samples: int = 256, seed: int =
 
 def _write(out_dir: Path, samples: int, seed: int, make: Maker) -> Path:
     rng = random.Random(seed)
-    paragraphs = _builtin_paragraphs()
+    paragraphs = builtin_paragraphs()
     rng.shuffle(paragraphs)
     split = len(paragraphs) // 5
     for name, pool, count in (("train", paragraphs[split:], samples), ("eval", paragraphs[:split], samples // 4)):

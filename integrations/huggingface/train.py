@@ -19,6 +19,7 @@ from spdy_recipes.errors import SpdyError, warn
 from ..common.artifacts import export_model, save_final
 from ..common.cli import fail_cleanly, log, recipe_options
 from ..common.distributed import Distributed
+from ..common.logs import route_sparseml_logs
 from ..common.recipe import LoadedRecipe, load_recipe, parse_recipe_args
 from ..common.report import format_report, require_targets, save_report, sparsity_report
 from .data import make_question_answering, make_text_classification
@@ -92,11 +93,8 @@ def _train(dist, model_dir, tokenizer_dir, task, train_file, eval_file, num_labe
     longest = getattr(model.config, "max_position_embeddings", max_seq_length)
     if max_seq_length > longest:
         raise SpdyError(f"--max-seq-length {max_seq_length} is longer than the model's {longest} positions")
-    try:
-        recipe = load_recipe(recipe_path, recipe_args, model)
-    except SpdyError as exc:
-        spec = f"hf:{model_dir}:{type(model).__name__}"
-        raise SpdyError(f"{exc} (for this model: spdy-recipe generate --model {spec})") from None
+    recipe = load_recipe(recipe_path, recipe_args, model, spec=f"hf:{model_dir}:{type(model).__name__}")
+    route_sparseml_logs(out_dir, dist.rank)
     if dist.is_main:
         _warn_high_lr(recipe)
     tokens = load_tokenizer(tokenizer_dir)

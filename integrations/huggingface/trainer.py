@@ -45,6 +45,7 @@ class RecipeTrainer(transformers.Trainer):
         """The Trainer's optimizer (or the one passed in), wrapped by the recipe's manager on the plain model."""
         optimizer = super().create_optimizer()
         if not hasattr(optimizer, "wrapped_manager"):  # not yet a RecipeManagerStepWrapper
+            self.recipe.check_schedule(self.steps_per_epoch)
             self.optimizer = self.recipe.manager.modify(self.model, optimizer, steps_per_epoch=self.steps_per_epoch)
         return self.optimizer
 

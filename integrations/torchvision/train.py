@@ -98,7 +98,7 @@ def _train(dist, model_name, weights, num_classes, data, val_data, img_size, bat
     outputs = _outputs(model, tuple(dataset[0][0].shape))
     if classes > outputs:
         raise SpdyError(f"the data has {classes} classes but {model_name} has {outputs} outputs; set --num-classes")
-    recipe = load_recipe(recipe_path, args, model)
+    recipe = load_recipe(recipe_path, args, model, spec=f"torchvision:{model_name}")
     route_sparseml_logs(out_dir, dist.rank)
     sampler = dist.sampler(dataset, shuffle=True, seed=seed)
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=sampler is None, drop_last=True,

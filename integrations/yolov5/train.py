@@ -64,7 +64,7 @@ def _train(dist: Distributed, cfg: str, weights: str | None, data: str | None, i
         loaded, total = load_weights(model, weights)
         if dist.is_main:
             log(f"weights: {loaded}/{total} tensors loaded from {weights}")
-    recipe = load_recipe(recipe_path, recipe_args, model)
+    recipe = load_recipe(recipe_path, recipe_args, model, spec=f"yolov5:{cfg}")
     route_sparseml_logs(out, dist.rank)
     images = YoloDataset(dataset.train, dataset.nc, img_size, fliplr=float(hyp.get("fliplr", 0.0)))
     loader, set_epoch = _loader(images, batch_size, dist, seed)

@@ -57,6 +57,12 @@ class RecipeSettings:
         )
 
 
+def default_init_lr(model_spec: str) -> float:
+    """The recipe's starting learning rate when none is given: AdamW fine-tuning rate for transformers
+    (``hf:``), SGD rate for the rest."""
+    return 5e-5 if model_spec.startswith("hf:") else 0.01
+
+
 def fixed(value: float, decimals: int = 4) -> str:
     """A float in fixed-point form (PyYAML reads ``5e-1`` as a string), always with a decimal point."""
     text = f"{value:.{decimals}f}".rstrip("0")

@@ -141,7 +141,7 @@ def _from_builtin(source: str, request: _Request) -> tuple[CalibrationSet, Calib
         return _from_images([partial(_open_image, p) for p in photos], None, where, request)
     if source == "builtin:text":
         where = "the English paragraphs of Python's documentation (pydoc_data.topics)"
-        return _from_texts(_builtin_paragraphs(), None, where, request)
+        return _from_texts(builtin_paragraphs(), None, where, request)
     raise SpdyError(f"unknown calibration source {source!r}: the builtin ones are builtin:images and builtin:text")
 
 
@@ -164,7 +164,7 @@ def _is_colour(path: Path) -> bool:
     return bool((pixels != pixels[..., :1]).any())
 
 
-def _builtin_paragraphs() -> list[str]:
+def builtin_paragraphs() -> list[str]:
     """Prose paragraphs of the Python docs: unindented blocks of 80+ characters that end with a full stop."""
     from pydoc_data.topics import topics
 
