@@ -28,7 +28,7 @@ case "$framework" in
     train_args=(--model "$minilm" --task text-classification --max-seq-length 64 --batch-size 8) default_speedup=1.5 ;;
   yolov5)
     cfg="$out/yolov5n-3-classes.yaml"  # the example data has 3 classes; the recipe must be for that head
-    python -c "import yolov5, pathlib, re, sys; text = (pathlib.Path(yolov5.__file__).parent / 'models/yolov5n.yaml').read_text(); pathlib.Path(sys.argv[1]).write_text(re.sub(r'(?m)^nc: *\d+', 'nc: 3', text))" "$cfg"
+    python -W ignore -c "import yolov5, pathlib, re, sys; text = (pathlib.Path(yolov5.__file__).parent / 'models/yolov5n.yaml').read_text(); pathlib.Path(sys.argv[1]).write_text(re.sub(r'(?m)^nc: *\d+', 'nc: 3', text))" "$cfg"
     spec="yolov5:$cfg" shape=3,128,128 module=integrations.yolov5.train
     train_args=(--cfg "$cfg" --img-size 128 --batch-size 8) default_speedup=1.2 ;;
   *) echo "unknown framework $framework: expected torchvision, hf or yolov5" >&2; exit 2 ;;

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import warnings
@@ -16,22 +15,8 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated")  # spar
 
 from . import __version__  # noqa: E402
 from .emit import METHODS, RecipeSettings, default_init_lr  # noqa: E402
-from .errors import SpdyError, warn  # noqa: E402
+from .errors import SpdyError, fail_cleanly, warn  # noqa: E402
 from .solve.planner import DEFAULT_QUANTILE  # noqa: E402
-
-
-def _fail_cleanly(command):
-    """Turn SpdyError into ``error: ...`` on stderr and exit status 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except SpdyError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-
-    return wrapper
 
 
 def _options(*options):
@@ -206,7 +191,7 @@ def main() -> None:
 @click.option("-o", "--output", default=None,
               help="profile file [default: recipes/hardware/HW/<model>-bs<B>-c<C>.json]")
 @click.option("--force", is_flag=True, help="measure again and overwrite an existing profile")
-@_fail_cleanly
+@fail_cleanly
 def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, backend,
             instance_type, output, force):
     """Measure per-layer latency at every sparsity level and save a hardware profile.
@@ -270,7 +255,7 @@ def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
 @click.option("--verify", "verify_here", is_flag=True,
               help="measure the pruned model here and tighten until the measured speedup meets the target")
 @click.option("--force", is_flag=True, help="overwrite an existing recipe")
-@_fail_cleanly
+@fail_cleanly
 def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, backend,
              include, exclude, sensitivity, quantile, calib, calib_samples, database, search_budget, seed,
              tolerance, rounds, max_rounds, weights, speedup, method, output, epochs, init_lr, final_lr,
@@ -346,7 +331,7 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
                    "within 1% of the target (4 measurements at most)")
 @click.option("--global-refit", default=0, show_default=True, type=int,
               help="Adam steps re-fitting all kept weights against the dense model (SPDY's gAP) before evaluating")
-@_fail_cleanly
+@fail_cleanly
 def compare(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, backend,
             include, exclude, quantile, calib, calib_samples, database, search_budget, seed, holdout, weights, speedup,
             rounds, match, global_refit):
@@ -396,7 +381,7 @@ def compare(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
               help="when short, re-solve on corrected times and rewrite the recipe until it meets the target")
 @click.option("--trained", default=None,
               help="weights trained with RECIPE (file or folder): check their sparsity and measure them as they are")
-@_fail_cleanly
+@fail_cleanly
 def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, hw, cores, hw_root, grid, backend,
                    tolerance, rounds, max_rounds, fix, trained):
     """Prune the model one-shot to RECIPE's sparsities (or load --trained weights) and measure its speedup
@@ -474,7 +459,7 @@ def _recorded_solve_settings(metadata: dict):
 @click.option("--profile", "profile_path", required=True, help="profile JSON file")
 @click.option("--speedup", required=True, type=float)
 @solve_options
-@_fail_cleanly
+@fail_cleanly
 def solve_command(profile_path, speedup, include, exclude, sensitivity, quantile):
     """Solve the SPDY DP on a stored profile and print the per-layer result."""
     from .pipeline import SolveSettings, solve
@@ -489,7 +474,7 @@ def solve_command(profile_path, speedup, include, exclude, sensitivity, quantile
 @main.command(name="regenerate")
 @click.option("--manifest", default="recipes/manifest.yaml", show_default=True)
 @click.option("--check", is_flag=True, help="write nothing; exit 1 listing every recipe that is stale or would change")
-@_fail_cleanly
+@fail_cleanly
 def regenerate_command(manifest, check):
     """Rebuild every recipe of the manifest from the stored hardware profiles (deterministic)."""
     from .regenerate import regenerate
@@ -507,7 +492,7 @@ def regenerate_command(manifest, check):
 
 @main.command(name="inspect")
 @click.argument("path")
-@_fail_cleanly
+@fail_cleanly
 def inspect_command(path):
     """Summarise a profile (.json) or a recipe (.yaml/.md)."""
     from .report import inspect_file

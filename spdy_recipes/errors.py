@@ -1,5 +1,8 @@
 """The one exception type that the CLI turns into a one-line message and a non-zero exit."""
 
+import functools
+import sys
+
 
 class SpdyError(Exception):
     """A user-facing error: bad input, a mismatch, or an infeasible request."""
@@ -7,6 +10,18 @@ class SpdyError(Exception):
 
 def warn(message: str) -> None:
     """A one-line warning on stderr: the command goes on."""
-    import sys
-
     print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def fail_cleanly(command):
+    """Decorate a command: a SpdyError becomes ``error: ...`` on stderr and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except SpdyError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            sys.exit(1)
+
+    return wrapper

@@ -49,6 +49,35 @@ def read_json(path: Path, what: str) -> Any:
         raise SpdyError(f"malformed {what} {path}: not JSON ({exc})") from None
 
 
+def read_yaml(path: str | os.PathLike, what: str) -> Any:
+    """Parse the YAML file ``path`` (safe loader); a missing or unparsable file is a SpdyError naming ``what``."""
+    import yaml
+
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise SpdyError(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise SpdyError(f"malformed {what} {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` through a temporary file in the same folder and a rename."""
+    import torch
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
 def cache_dir() -> Path:
     """The cache for measured profiles, databases and searches (``$SPDY_RECIPES_CACHE`` or
     ~/.cache/spdy-recipes)."""

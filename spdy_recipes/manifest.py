@@ -21,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
 from .emit import METHODS
 from .errors import SpdyError
+from .files import read_yaml
 from .solve.planner import DEFAULT_QUANTILE
 
 FORMAT = "spdy-recipes/manifest"
@@ -55,12 +55,7 @@ class RecipeJob:
 def load_manifest(path: str | Path) -> tuple[list[RecipeJob], Path]:
     """Every job of the manifest at ``path``, and the hardware root it names."""
     path = Path(path)
-    if not path.is_file():
-        raise SpdyError(f"manifest {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SpdyError(f"malformed manifest {path}: {str(exc).splitlines()[0]}") from None
+    data = read_yaml(path, "manifest")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise SpdyError(f"malformed manifest {path}: expected 'format: {FORMAT}'")
     entries = data.get("entries")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from integrations.torchvision.data import make_image_folder
+from integrations.torchvision.example_data import make_image_folder
 from integrations.torchvision.train import main
 
 from .conftest import CNN_SHAPE, CNN_SPEC

@@ -15,7 +15,8 @@ import torch
 from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
-from integrations.yolov5.data import YoloDataset, collate, letterbox, make_detection_dataset, read_data_yaml
+from integrations.yolov5.data import YoloDataset, collate, letterbox, read_data_yaml
+from integrations.yolov5.example_data import make_detection_dataset
 from integrations.yolov5.model import build_model, load_hyp, load_weights, package_dir
 from integrations.yolov5.train import main
 from spdy_recipes.errors import SpdyError

@@ -9,24 +9,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from spdy_recipes.files import atomic_write_text
+from spdy_recipes.files import atomic_torch_save, atomic_write_text
 from spdy_recipes.models import ModelBundle
 from spdy_recipes.onnx_export import export_onnx
-
-
-def atomic_torch_save(obj: object, path: str | Path) -> Path:
-    """``torch.save`` through a temporary file and a rename, so a crash never leaves half a file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, epoch: int, manager: object, loss: float) -> Path:

@@ -1,32 +1,14 @@
-"""What the integrations' commands share: clean one-line failures and the recipe options."""
+"""What the integrations' commands share: the recipe options and progress lines."""
 
 from __future__ import annotations
 
-import functools
 import os
-import sys
 import warnings
 
 import click
 
-from spdy_recipes.errors import SpdyError
-
 os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")  # sparseml 1.8 imports it
-
-
-def fail_cleanly(command):
-    """Turn SpdyError into ``error: ...`` on stderr and exit status 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except SpdyError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-
-    return wrapper
 
 
 def recipe_options(command):

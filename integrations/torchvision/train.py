@@ -13,17 +13,18 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from spdy_recipes.errors import SpdyError
+from spdy_recipes.errors import SpdyError, fail_cleanly
 from spdy_recipes.models.spec import load_weights
 
 from ..common.artifacts import export_model, save_checkpoint, save_final
-from ..common.cli import fail_cleanly, log, recipe_options
+from ..common.cli import log, recipe_options
 from ..common.distributed import Distributed
 from ..common.logs import route_sparseml_logs
 from ..common.loop import train_with_recipe
 from ..common.recipe import load_recipe, parse_recipe_args
 from ..common.report import format_report, require_targets, save_report, sparsity_report
-from .data import load_dataset, make_image_folder
+from .data import load_dataset
+from .example_data import make_image_folder
 
 
 def build_model(name: str, num_classes: int | None, weights: str | None) -> nn.Module:

@@ -11,10 +11,10 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import torch
-import yaml
 from torch import nn
 
 from spdy_recipes.errors import SpdyError
+from spdy_recipes.files import read_yaml
 
 NOMINAL_BATCH = 64  # yolov5's nbs: weight decay is scaled by batch / 64
 HYP_KEYS = ("lr0", "momentum", "weight_decay", "box", "cls", "cls_pw", "obj", "obj_pw", "anchor_t", "fl_gamma")
@@ -58,12 +58,7 @@ def resolve_cfg(cfg: str) -> Path:
 def load_hyp(path: str | None) -> dict:
     """Training hyperparameters: ``path``, or yolov5's hyp.scratch-low.yaml."""
     hyp_path = Path(path) if path else package_dir() / "data" / "hyps" / "hyp.scratch-low.yaml"
-    if not hyp_path.is_file():
-        raise SpdyError(f"hyperparameter file {hyp_path} does not exist")
-    try:
-        hyp = yaml.safe_load(hyp_path.read_text())
-    except yaml.YAMLError as exc:
-        raise SpdyError(f"hyperparameter file {hyp_path} is not valid YAML ({str(exc).splitlines()[0]})") from None
+    hyp = read_yaml(hyp_path, "hyperparameter file")
     missing = [key for key in HYP_KEYS if not isinstance(hyp, dict) or not isinstance(hyp.get(key), (int, float))]
     if missing:
         raise SpdyError(f"hyperparameter file {hyp_path} lacks numeric {', '.join(missing)} "

@@ -15,16 +15,17 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from spdy_recipes.errors import SpdyError
+from spdy_recipes.errors import SpdyError, fail_cleanly
 
 from ..common.artifacts import export_model, save_checkpoint, save_final
-from ..common.cli import fail_cleanly, log, recipe_options
+from ..common.cli import log, recipe_options
 from ..common.distributed import Distributed
 from ..common.logs import route_sparseml_logs
 from ..common.loop import train_with_recipe
 from ..common.recipe import LoadedRecipe, load_recipe, parse_recipe_args
 from ..common.report import format_report, require_targets, save_report, sparsity_report
-from .data import YoloDataset, collate, make_detection_dataset, read_data_yaml
+from .data import YoloDataset, collate, read_data_yaml
+from .example_data import make_detection_dataset
 from .model import build_model, detection_loss, load_hyp, load_weights, make_optimizer, resolve_cfg
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import SpdyError
-from ..files import cache_dir
+from ..files import atomic_torch_save, cache_dir
 from ..masks import magnitude_mask
 from ..models import ModelBundle, PrunableLayer
 from ..models.fingerprint import graph_hash
@@ -74,20 +72,12 @@ class Database:
 
     def save(self, path: Path) -> None:
         """Write atomically (torch format)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"format_version": FORMAT_VERSION, "key": self.key, "method": self.method, "grid": self.grid,
                    "shapes": {n: list(s) for n, s in self.shapes.items()}, "errors": self.errors,
                    "magnitude_errors": self.magnitude_errors,
                    "weights": {n: [(torch.from_numpy(p.mask), p.values) for p in levels]
                                for n, levels in self.weights.items()}}
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_torch_save(payload, path)
 
     @classmethod
     def load(cls, path: Path) -> Database:
