@@ -392,7 +392,7 @@ def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, hw
     from .pipeline import render_checked_recipe, solve, write_recipe
     from .profile.backends import get_backend
     from .profile.store import check_cores, obtain_profile
-    from .verify import PlanTimer, check_trained_sparsity, load_trained, meets
+    from .verify import SPARSITY_TOLERANCE, PlanTimer, check_trained_sparsity, load_trained, meets
 
     _check_verify_args(tolerance, rounds, max_rounds)
     if trained and fix:
@@ -415,7 +415,8 @@ def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, hw
     if trained:
         trained_bundle = load_trained(bundle, trained)
         check_trained_sparsity(trained_bundle, {name: float(s) for name, s in recipe.targets.items()})
-        click.echo(f"{trained}: all {len(recipe.targets)} recipe layers at their target sparsity (within 0.5%)")
+        click.echo(f"{trained}: all {len(recipe.targets)} recipe layers at their target sparsity "
+                   f"(within {SPARSITY_TOLERANCE:.1%})")
     profile_data = None
     if fix:  # before any timing, so that a missing profile fails fast
         request = _request(hw, cores, grid, hw_root, backend)

@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from .emit import METHODS
 from .errors import SpdyError
 from .files import read_yaml

@@ -41,6 +41,28 @@ def test_hf_spec_loads_config_dir(bert_spec):
     assert _sparseml_names(bundle.module, names) == set(names)
 
 
+def test_hf_spec_names_a_task_class(bert_spec):
+    bundle = load_model(f"{bert_spec}:BertForQuestionAnswering", batch_size=2, input_shape=(16,))
+    assert type(bundle.module).__name__ == "BertForQuestionAnswering"
+    assert prunable_layers(bundle.module)[-1].name == "qa_outputs.weight"
+    assert graph_hash(bundle) != graph_hash(load_model(bert_spec, batch_size=2, input_shape=(16,)))
+    with pytest.raises(SpdyError, match="transformers has no model class 'NoSuchModel'"):
+        load_model(f"{bert_spec}:NoSuchModel", batch_size=2, input_shape=(16,))
+
+
+def test_weights_load_from_files_folders_and_safetensors(tmp_path):
+    from safetensors.torch import save_file
+
+    reference = load_model("torchvision:resnet18", 1).module
+    state = {name: tensor.clone() + 1 for name, tensor in reference.state_dict().items()}
+    save_file(state, str(tmp_path / "model.safetensors"))
+    for source in (tmp_path / "model.safetensors", tmp_path):
+        bundle = load_model("torchvision:resnet18", 1, weights=str(source))
+        assert torch.equal(bundle.module.conv1.weight, state["conv1.weight"])
+    with pytest.raises(SpdyError, match="no such file"):
+        load_model("torchvision:resnet18", 1, weights=str(tmp_path / "missing"))
+
+
 def test_weights_are_loaded_and_checked(tmp_path):
     import torchvision
 

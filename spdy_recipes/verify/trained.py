@@ -20,7 +20,7 @@ def load_trained(bundle: ModelBundle, weights: str) -> ModelBundle:
 
 
 def check_trained_sparsity(trained: ModelBundle, targets: dict[str, float]) -> dict[str, float]:
-    """Every recipe layer's sparsity in ``trained``; raise naming the layers off target by more than 0.5%."""
+    """Every recipe layer's sparsity in ``trained``; raise naming the layers off target by more than the tolerance."""
     reached = weight_sparsity(trained.module, list(targets))
     missed = [name for name, target in targets.items() if abs(reached[name] - target) > SPARSITY_TOLERANCE]
     if missed:
