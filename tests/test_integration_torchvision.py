@@ -136,6 +136,12 @@ def test_recipe_for_another_model_fails_before_training(images, profiles, tmp_pa
     assert not (tmp_path / "out" / "model.pt").exists() and not (tmp_path / "out" / "checkpoints").exists()
 
 
+def test_obs_recipe_is_refused_before_training(images, profiles, tmp_path):
+    recipe, _ = _recipe("obs", tmp_path, profiles)
+    assert "uses OBS" in _single_error(_train(recipe, images, tmp_path / "out"))
+    assert not (tmp_path / "out" / "checkpoints").exists()
+
+
 def test_too_few_steps_fail_before_training(gmp_run, images, tmp_path):
     recipe = gmp_run[0]
     result = _train(recipe, images, tmp_path / "out", "--batch-size", "40", "--recipe-args", '{"num_epochs": 1}')

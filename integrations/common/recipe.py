@@ -21,7 +21,6 @@ class LoadedRecipe:
     path: Path
     manager: object  # sparseml ScheduledModifierManager
     targets: dict[str, float | None]  # None: constant pruning (keeps the zeros the weights have)
-    args: dict
 
     @property
     def epochs(self) -> float:
@@ -79,7 +78,10 @@ def load_recipe(path: str | Path, recipe_args: dict, model: nn.Module, spec: str
     except SpdyError as exc:
         raise SpdyError(f"recipe {path}: {exc}") from None
     check_layers(targets, model, path, spec)
-    return LoadedRecipe(path, manager, targets, dict(recipe_args))
+    if any(type(modifier).__name__ == "OBSPruningModifier" for modifier in manager.modifiers):
+        raise SpdyError(f"recipe {path} uses OBS, which needs a gradient sampler that these integrations do not "
+                        f"provide; generate it with --method gmp, acdc or mfac")
+    return LoadedRecipe(path, manager, targets)
 
 
 def check_layers(targets: dict[str, float | None], model: nn.Module, path: Path, spec: str | None = None) -> None:
