@@ -7,7 +7,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .errors import SpdyError
 
@@ -39,26 +39,26 @@ def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
     return atomic_write_text(path, text + "\n")
 
 
-def read_json(path: Path, what: str) -> Any:
-    """Parse the JSON file ``path``; a missing or unparsable file is a SpdyError naming ``what``."""
+def _read_parsed(path: str | os.PathLike, what: str, parse: Callable[[str], Any], errors: tuple, kind: str) -> Any:
+    """``parse`` the text of ``path``; a missing or unparsable file is a SpdyError naming ``what``."""
     try:
-        return json.loads(Path(path).read_text())
+        return parse(Path(path).read_text())
     except FileNotFoundError:
         raise SpdyError(f"{what} {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpdyError(f"malformed {what} {path}: not JSON ({exc})") from None
+    except (OSError, UnicodeDecodeError, *errors) as exc:
+        raise SpdyError(f"malformed {what} {path}: not {kind} ({str(exc).splitlines()[0]})") from None
+
+
+def read_json(path: str | os.PathLike, what: str) -> Any:
+    """Parse the JSON file ``path``; a missing or unparsable file is a SpdyError naming ``what``."""
+    return _read_parsed(path, what, json.loads, (json.JSONDecodeError,), "JSON")
 
 
 def read_yaml(path: str | os.PathLike, what: str) -> Any:
     """Parse the YAML file ``path`` (safe loader); a missing or unparsable file is a SpdyError naming ``what``."""
     import yaml
 
-    try:
-        return yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise SpdyError(f"{what} {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise SpdyError(f"malformed {what} {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return _read_parsed(path, what, yaml.safe_load, (yaml.YAMLError,), "valid YAML")
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
