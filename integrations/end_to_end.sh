@@ -7,13 +7,14 @@
 # 3. spdy-recipe verify --trained: check every layer's sparsity against the recipe and measure the
 #    trained model's speedup over dense in DeepSparse.
 # Environment knobs: SPEEDUP (1.5; yolov5 1.2), METHOD (gmp), EPOCHS (4), GRID (spdy:22),
-# PROCESSES (1; 2 = torchrun), TOLERANCE (0: the trained model must measure at least the target).
+# REPEATS (3, profile repeats), PROCESSES (1; 2 = torchrun), TOLERANCE (0: the trained model must
+# measure at least the target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 framework=${1:?usage: integrations/end_to_end.sh torchvision|hf|yolov5 [OUT_DIR]}
 out=${2:-out/end-to-end/$framework}
 method=${METHOD:-gmp} epochs=${EPOCHS:-4} grid=${GRID:-spdy:22} processes=${PROCESSES:-1}
-tolerance=${TOLERANCE:-0}
+tolerance=${TOLERANCE:-0} repeats=${REPEATS:-3}
 export NM_DISABLE_ANALYTICS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 YOLO_OFFLINE=1
 if [[ -x .venv/bin/python ]]; then export PATH="$PWD/.venv/bin:$PATH"; fi
 mkdir -p "$out"
@@ -36,7 +37,7 @@ esac
 
 speedup=${SPEEDUP:-$default_speedup}
 echo "== 1/3 generate a $method recipe for ${speedup}x ($spec)"
-spdy-recipe generate --model "$spec" --input-shape "$shape" --batch-size 16 --hw local --grid "$grid" \
+spdy-recipe generate --model "$spec" --input-shape "$shape" --batch-size 16 --hw local --grid "$grid" --repeats "$repeats" \
   --speedup "$speedup" --method "$method" --epochs "$epochs" --verify -o "$out/recipe.yaml" --force
 
 echo "== 2/3 train $epochs epochs with the recipe ($processes process(es))"

@@ -14,7 +14,8 @@ from .integration_helpers import REPO
 
 
 def test_torchvision_chain_trains_to_the_recipe_and_verifies(tmp_path):
-    env = {**os.environ, "GRID": "0,0.5,0.7,0.9", "EPOCHS": "2", "SPEEDUP": "1.2", "TOLERANCE": "0.5"}
+    env = {**os.environ, "GRID": "0,0.5,0.7,0.9", "EPOCHS": "2", "SPEEDUP": "1.2", "TOLERANCE": "0.5",
+           "REPEATS": "1"}
     result = subprocess.run([str(REPO / "integrations" / "end_to_end.sh"), "torchvision", str(tmp_path)], env=env,
                             capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
