@@ -15,6 +15,7 @@ from torch import nn
 
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.files import read_yaml
+from spdy_recipes.models.spec import read_state_dict
 
 NOMINAL_BATCH = 64  # yolov5's nbs: weight decay is scaled by batch / 64
 HYP_KEYS = ("lr0", "momentum", "weight_decay", "box", "cls", "cls_pw", "obj", "obj_pw", "anchor_t", "fl_gamma")
@@ -89,17 +90,13 @@ def build_model(cfg: Path, names: list[str], hyp: dict, img_size: int) -> nn.Mod
 def load_weights(model: nn.Module, path: str) -> tuple[int, int]:
     """Load the tensors of a state_dict (or a checkpoint holding one) whose names and shapes fit ``model``;
     anchors stay the cfg's, as in yolov5's train.py. Return (loaded, total)."""
-    if not Path(path).is_file():
-        raise SpdyError(f"weights file {path} does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a corrupt or pickled-model file
-        raise SpdyError(f"cannot read weights {path} as a state_dict ({str(exc).splitlines()[0][:120]}); convert a "
-                        "yolov5 checkpoint with torch.save(torch.load(F, weights_only=False)['model'].float()"
-                        ".state_dict(), 'weights.pt')") from None
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
+        state = read_state_dict(path)
+    except SpdyError as exc:
+        if not str(exc).startswith("cannot read weights"):
+            raise
+        raise SpdyError(f"{exc}; convert a yolov5 checkpoint with torch.save(torch.load(F, weights_only=False)"
+                        "['model'].float().state_dict(), 'weights.pt')") from None
     own = model.state_dict()
     fitting = {name: tensor for name, tensor in state.items() if name in own and "anchor" not in name
                and isinstance(tensor, torch.Tensor) and tensor.shape == own[name].shape}

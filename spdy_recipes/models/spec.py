@@ -189,9 +189,9 @@ def _python(target: str, shape: tuple[int, ...] | None):
 _WEIGHT_FILES = ("model.pt", "model.safetensors", "pytorch_model.bin")
 
 
-def load_weights(module: nn.Module, weights: str | Path) -> None:
-    """Load a state_dict into ``module`` (strict): a torch file (a checkpoint's ``state_dict`` or ``model``
-    entry too), a ``.safetensors`` file, or a folder holding model.pt, model.safetensors or pytorch_model.bin."""
+def read_state_dict(weights: str | Path) -> dict:
+    """A state_dict from a torch file (a checkpoint's ``state_dict`` or ``model`` entry too), a
+    ``.safetensors`` file, or a folder holding model.pt, model.safetensors or pytorch_model.bin."""
     path = Path(weights)
     if path.is_dir():
         path = next((path / name for name in _WEIGHT_FILES if (path / name).is_file()), path)
@@ -209,8 +209,13 @@ def load_weights(module: nn.Module, weights: str | Path) -> None:
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
+    return state
+
+
+def load_weights(module: nn.Module, weights: str | Path) -> None:
+    """Load ``read_state_dict(weights)`` into ``module``, strictly."""
     try:
-        module.load_state_dict(state, strict=True)
+        module.load_state_dict(read_state_dict(weights), strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "mismatch"
-        raise SpdyError(f"weights {str(path)!r} do not fit the model: {first}") from None
+        raise SpdyError(f"weights {str(weights)!r} do not fit the model: {first}") from None
