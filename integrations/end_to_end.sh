@@ -2,19 +2,20 @@
 # generate -> train -> verify on this machine, for one framework:
 #   integrations/end_to_end.sh torchvision|hf|yolov5 [OUT_DIR]
 # 1. spdy-recipe generate --verify: profile the model here (--hw local, cached), solve a recipe for
-#    SPEEDUP and measure it one-shot pruned, tightening until it measures up;
+#    SPEEDUP and measure it one-shot pruned, tightening until it measures up (VERIFY=0: solve only);
 # 2. train with the framework's integration for the recipe's EPOCHS on offline example data;
 # 3. spdy-recipe verify --trained: check every layer's sparsity against the recipe and measure the
 #    trained model's speedup over dense in DeepSparse.
 # Environment knobs: SPEEDUP (1.5; yolov5 1.2), METHOD (gmp), EPOCHS (4), GRID (spdy:22),
-# REPEATS (3, profile repeats), PROCESSES (1; 2 = torchrun), TOLERANCE (0: the trained model must
-# measure at least the target).
+# REPEATS (3, profile repeats), PROCESSES (1; 2 = torchrun), VERIFY (1), TOLERANCE (0: the trained model
+# must measure at least the target; 1: report the measurement without judging it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 framework=${1:?usage: integrations/end_to_end.sh torchvision|hf|yolov5 [OUT_DIR]}
 out=${2:-out/end-to-end/$framework}
 method=${METHOD:-gmp} epochs=${EPOCHS:-4} grid=${GRID:-spdy:22} processes=${PROCESSES:-1}
-tolerance=${TOLERANCE:-0} repeats=${REPEATS:-3}
+tolerance=${TOLERANCE:-0} repeats=${REPEATS:-3} verify=()
+if [[ "${VERIFY:-1}" != 0 ]]; then verify=(--verify); fi
 export NM_DISABLE_ANALYTICS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 YOLO_OFFLINE=1
 if [[ -x .venv/bin/python ]]; then export PATH="$PWD/.venv/bin:$PATH"; fi
 mkdir -p "$out"
@@ -38,7 +39,7 @@ esac
 speedup=${SPEEDUP:-$default_speedup}
 echo "== 1/3 generate a $method recipe for ${speedup}x ($spec)"
 spdy-recipe generate --model "$spec" --input-shape "$shape" --batch-size 16 --hw local --grid "$grid" --repeats "$repeats" \
-  --speedup "$speedup" --method "$method" --epochs "$epochs" --verify -o "$out/recipe.yaml" --force
+  --speedup "$speedup" --method "$method" --epochs "$epochs" "${verify[@]}" -o "$out/recipe.yaml" --force
 
 echo "== 2/3 train $epochs epochs with the recipe ($processes process(es))"
 rm -rf "$out/train"

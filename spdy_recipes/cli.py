@@ -73,7 +73,7 @@ calibration_options = _options(
 
 verify_options = _options(
     click.option("--tolerance", default=0.0, show_default=True, type=float,
-                 help="accept a measured speedup down to target x (1 - tolerance)"),
+                 help="accept a measured speedup down to target x (1 - tolerance); 1 reports without judging"),
     click.option("--rounds", default=10, show_default=True, type=int,
                  help="timing rounds (dense and pruned alternate, 4 timed calls each per round)"),
     click.option("--max-rounds", default=4, show_default=True, type=int, help="solve-and-measure rounds when fixing"),
@@ -110,8 +110,8 @@ def _refuse_existing(path: Path, force: bool) -> None:
 
 
 def _check_verify_args(tolerance: float, rounds: int, max_rounds: int) -> None:
-    if not 0.0 <= tolerance < 1.0 or rounds < 1 or max_rounds < 1:
-        raise SpdyError("--tolerance must be in [0, 1) and --rounds, --max-rounds at least 1")
+    if not 0.0 <= tolerance <= 1.0 or rounds < 1 or max_rounds < 1:
+        raise SpdyError("--tolerance must be in [0, 1] and --rounds, --max-rounds at least 1")
 
 
 def _warn_if_other_machine(recorded: dict, recorded_engine: str | None, backend, what: str) -> None:

@@ -15,7 +15,7 @@ from .models import select_names
 from .profile import Profile
 from .sensitivity import load_sensitivity, prior_errors
 from .solve import Plan, plan_profile
-from .solve.planner import DEFAULT_QUANTILE, Context
+from .solve.planner import DEFAULT_QUANTILE, Context, fastest_speedup
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,14 @@ def solve(profile: Profile, speedup: float, settings: SolveSettings = SolveSetti
     selected = select_names(profile.layer_names, settings.include, settings.exclude)
     errors = error_table(profile, selected, settings)
     return plan_profile(profile, speedup, selected, errors, settings.quantile, solve_speedup, context)
+
+
+def best_reachable(profile: Profile, settings: SolveSettings = SolveSettings()) -> float:
+    """The fastest speedup the profile allows: every selected layer at its fastest level, on the
+    ``settings.quantile`` of the repeats, against the median dense latency (below 1.0 when no sparse
+    level is faster than dense on this machine)."""
+    selected = select_names(profile.layer_names, settings.include, settings.exclude)
+    return fastest_speedup(profile, selected, settings.quantile)
 
 
 def recipe_metadata(profile: Profile, profile_path: Path, plan: Plan, method: str, settings: SolveSettings,

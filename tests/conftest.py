@@ -1,4 +1,5 @@
-"""Shared fixtures: real DeepSparse profiles of the toy models, measured once per session."""
+"""Shared fixtures: recorded real profiles for logic tests (the same answer on every machine) and profiles
+measured here in DeepSparse, once per session, for the tests that touch the engine."""
 
 from __future__ import annotations
 
@@ -10,16 +11,13 @@ import pytest  # noqa: E402
 
 from spdy_recipes.grid import parse_grid  # noqa: E402
 from spdy_recipes.models import load_model  # noqa: E402
+from spdy_recipes.pipeline import best_reachable  # noqa: E402
+from spdy_recipes.profile import Profile, save_profile  # noqa: E402
 from spdy_recipes.profile.backends import get_backend  # noqa: E402
-from spdy_recipes.profile import save_profile  # noqa: E402
 from spdy_recipes.profile.measure import TimingSettings, measure_profile  # noqa: E402
 
+from .recorded import BERT_SEQ, CNN_SHAPE, CNN_SPEC, TEST_GRID, recorded_profile  # noqa: E402,F401
 from .toy_models import write_tiny_bert  # noqa: E402
-
-TEST_GRID = "0,0.5,0.7,0.8,0.9,0.95"
-CNN_SPEC = "python:tests.toy_models:small_cnn"
-CNN_SHAPE = (3, 128, 128)
-BERT_SEQ = (64,)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -37,7 +35,19 @@ def bert_spec(bert_dir):
     return f"hf:{bert_dir}"
 
 
-def _profile(spec, shape, tmp_path_factory, name):
+@pytest.fixture(scope="session")
+def cnn_profile():
+    """(Profile, path) of SmallCNN at batch 8, 128x128 inputs, recorded on an AVX2 machine (tests/data)."""
+    return recorded_profile("cnn")
+
+
+@pytest.fixture(scope="session")
+def bert_profile():
+    """(Profile, path) of the tiny BERT at batch 8, sequence 64, recorded on an AVX2 machine (tests/data)."""
+    return recorded_profile("tiny-bert")
+
+
+def _measure(spec, shape, tmp_path_factory, name):
     bundle = load_model(spec, batch_size=8, input_shape=shape)
     backend = get_backend()
     profile = measure_profile(bundle, parse_grid(TEST_GRID), backend.max_cores(), "local", backend,
@@ -48,12 +58,29 @@ def _profile(spec, shape, tmp_path_factory, name):
 
 
 @pytest.fixture(scope="session")
-def cnn_profile(tmp_path_factory):
-    """(Profile, path) of SmallCNN at batch 8, 128x128 inputs."""
-    return _profile(CNN_SPEC, CNN_SHAPE, tmp_path_factory, "cnn")
+def measured_cnn_profile(tmp_path_factory):
+    """(Profile, path) of SmallCNN at batch 8, 128x128 inputs, measured on this machine now."""
+    return _measure(CNN_SPEC, CNN_SHAPE, tmp_path_factory, "cnn")
 
 
 @pytest.fixture(scope="session")
-def bert_profile(bert_spec, tmp_path_factory):
-    """(Profile, path) of the tiny BERT at batch 8, sequence 64."""
-    return _profile(bert_spec, BERT_SEQ, tmp_path_factory, "bert")
+def measured_bert_profile(bert_spec, tmp_path_factory):
+    """(Profile, path) of the tiny BERT at batch 8, sequence 64, measured on this machine now."""
+    return _measure(bert_spec, BERT_SEQ, tmp_path_factory, "bert")
+
+
+def require_speedup(profile: Profile, minimum: float = 1.05) -> float:
+    """The profile's best reachable speedup; skips the test, saying why, when this machine cannot reach
+    ``minimum`` (no sparse gain at this size on this CPU, e.g. small models on AVX2)."""
+    best = best_reachable(profile)
+    if best < minimum:
+        hw = profile.hardware
+        pytest.skip(f"needs a sparse speedup of {minimum:.2f}x: {hw.get('cpu_model')} ({hw.get('isa')}, "
+                    f"vnni {hw.get('vnni')}) reaches at best {best:.3f}x on {profile.model['spec']} "
+                    f"at batch {profile.batch_size}")
+    return best
+
+
+def halfway(profile: Profile, fraction: float = 0.5) -> float:
+    """A target ``fraction`` of the way from dense (1.0) to the profile's best reachable speedup (3 decimals)."""
+    return round(1 + fraction * (best_reachable(profile) - 1), 3)

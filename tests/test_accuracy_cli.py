@@ -8,12 +8,10 @@ from spdy_recipes.emit import read_recipe
 from spdy_recipes.pipeline import SolveSettings, solve
 
 from .cli_helpers import CNN_ARGS, assert_clean_failure, run_cli
+from .conftest import halfway as _speedup
+from .conftest import require_speedup
 
 CALIB = ["--calib", "builtin:images", "--calib-samples", "16"]
-
-
-def _speedup(profile):
-    return round(1 + 0.5 * (solve(profile, 1.0001).max_speedup - 1), 3)
 
 
 def test_generate_with_calibration_searches_and_records_it(tmp_path, cnn_profile, monkeypatch):
@@ -41,8 +39,9 @@ def test_generate_with_calibration_searches_and_records_it(tmp_path, cnn_profile
     assert first.targets == recipe.targets and first.metadata["coefficients"] == metadata["coefficients"]
 
 
-def test_generate_verify_searches_again_on_corrected_tables(tmp_path, cnn_profile):
-    profile, profile_path = cnn_profile
+def test_generate_verify_searches_again_on_corrected_tables(tmp_path, measured_cnn_profile):
+    profile, profile_path = measured_cnn_profile
+    require_speedup(profile)
     out = tmp_path / "v.yaml"
     code, stdout, stderr = run_cli(["generate", *CNN_ARGS, "--hw", profile_path, "--speedup", _speedup(profile),
                                     *CALIB, "--search-budget", "6", "--verify", "--rounds", "3", "--max-rounds", "3",
@@ -88,8 +87,9 @@ def test_bad_calibration_input_fails_cleanly(tmp_path, cnn_profile):
     assert_clean_failure(["compare", *CNN_ARGS, "--hw", profile_path, "--speedup", "1.1"], "needs --calib")
 
 
-def test_compare_at_equal_measured_speed_measures_every_method(cnn_profile):
-    profile, profile_path = cnn_profile
+def test_compare_at_equal_measured_speed_measures_every_method(measured_cnn_profile):
+    profile, profile_path = measured_cnn_profile
+    require_speedup(profile)
     code, stdout, stderr = run_cli(["compare", *CNN_ARGS, "--hw", profile_path, "--speedup", _speedup(profile),
                                     *CALIB, "--holdout", "8", "--search-budget", "6", "--rounds", "2",
                                     "--match", "measured", "--global-refit", "2"])

@@ -13,13 +13,13 @@ import pytest
 from .cli_helpers import CNN_ARGS
 from .cli_helpers import assert_clean_failure as _assert_clean_failure
 from .cli_helpers import run_cli as _run
-from .conftest import CNN_SPEC
+from .conftest import CNN_SPEC, halfway
 
 
 def test_generate_writes_a_recipe_and_inspect_reads_it(cnn_profile, tmp_path):
-    _, profile_path = cnn_profile
+    profile, profile_path = cnn_profile
     out = tmp_path / "recipe.yaml"
-    code, stdout, stderr = _run(["generate", *CNN_ARGS, "--hw", str(profile_path), "--speedup", "1.5",
+    code, stdout, stderr = _run(["generate", *CNN_ARGS, "--hw", str(profile_path), "--speedup", halfway(profile),
                                  "--method", "acdc", "-o", str(out)])
     assert code == 0, stderr
     assert "predicted speedup" in stdout and out.is_file()
@@ -30,8 +30,8 @@ def test_generate_writes_a_recipe_and_inspect_reads_it(cnn_profile, tmp_path):
 
 
 def test_solve_prints_per_layer_table(cnn_profile):
-    _, profile_path = cnn_profile
-    code, stdout, _ = _run(["solve", "--profile", str(profile_path), "--speedup", "1.5"])
+    profile, profile_path = cnn_profile
+    code, stdout, _ = _run(["solve", "--profile", str(profile_path), "--speedup", halfway(profile)])
     assert code == 0
     assert "stem.weight" in stdout and "speedup" in stdout
 

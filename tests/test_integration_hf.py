@@ -14,13 +14,11 @@ from integrations.huggingface.data import make_question_answering, make_text_cla
 from integrations.huggingface.tasks import encode, load_tokenizer
 from integrations.huggingface.train import MINILM, main
 
-from .conftest import CNN_SHAPE, CNN_SPEC
 from .integration_helpers import torchrun, write_test_recipe
 
 SEQ = 32
 SAMPLES = 64  # 8 steps per epoch at batch 8: M-FAC's 0.5-epoch mask updates see num_grads=4 gradients
 SPEC = f"hf:{MINILM}:BertForSequenceClassification"
-QA_SPEC = f"hf:{MINILM}:BertForQuestionAnswering"
 # M-FAC with 2000-wide Fisher blocks would need ~26 GB for these layers on CPU: pin the small ones
 METHOD_SETTINGS = {"gmp": {}, "acdc": {},
                    "mfac": {"num_grads": 4, "pruning_start_fraction": 0.25, "fisher_block_size": 50}}
@@ -34,9 +32,10 @@ def work(tmp_path_factory) -> Path:
     return folder
 
 
-def _recipe(work: Path, method: str, spec: str = SPEC, shape: tuple[int, ...] = (SEQ,)) -> tuple[Path, dict]:
-    path = work / f"{method}-{spec.rsplit(':', 1)[-1]}.yaml"
-    targets = write_test_recipe(spec, shape, method, path, work / "profiles", epochs=4, init_lr=5e-5,
+def _recipe(work: Path, method: str, recording: str = "minilm-classification") -> tuple[Path, dict]:
+    """A recipe from the recorded profile of the task model (tests/recorded.py)."""
+    path = work / f"{method}-{recording}.yaml"
+    targets = write_test_recipe(recording, method, path, epochs=4, init_lr=5e-5,
                                 **METHOD_SETTINGS[method])
     return path, targets
 
@@ -120,7 +119,7 @@ def test_text_classification_reaches_targets(method, work, gmp_run):
 
 
 def test_question_answering_reaches_targets(work):
-    recipe, targets = _recipe(work, "gmp", QA_SPEC)  # its own recipe: the QA model has no pooler
+    recipe, targets = _recipe(work, "gmp", "minilm-qa")  # its own recipe: the QA model has no pooler
     out = work / "run-qa"
     report = _train(_args(work, recipe, out, "question-answering"))
     _assert_targets(report, targets, out)
@@ -144,7 +143,7 @@ def test_torchrun_matches_one_process(work, gmp_run):
 
 
 def test_recipe_for_another_model_fails_before_training(work):
-    recipe, targets = _recipe(work, "gmp", CNN_SPEC, CNN_SHAPE)
+    recipe, targets = _recipe(work, "gmp", "cnn")
     out = work / "run-wrong"
     result = CliRunner().invoke(main, _args(work, recipe, out))
     assert result.exit_code == 1

@@ -1,9 +1,10 @@
-"""spdy-train-torchvision: real torchvision ResNet18, real SparseML, recipes from a real DeepSparse profile."""
+"""spdy-train-torchvision: real torchvision ResNet18, real SparseML, recipes from a recorded real DeepSparse profile."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -12,10 +13,10 @@ from click.testing import CliRunner
 from integrations.torchvision.example_data import make_image_folder
 from integrations.torchvision.train import main
 
-from .conftest import CNN_SHAPE, CNN_SPEC
 from .integration_helpers import torchrun, write_test_recipe
 
 SPEC, SHAPE = "torchvision:resnet18", (3, 32, 32)
+VERIFY_SHAPE = "3,224,224"  # the recorded profile's input size: recipes name the graph they were solved for
 EPOCHS = 4  # 80 images, batch 8: 10 steps an epoch, mask updates every 5 steps (>= num_grads 4 for M-FAC)
 
 
@@ -24,15 +25,10 @@ def images(tmp_path_factory):
     return make_image_folder(tmp_path_factory.mktemp("images"), classes=5, per_class=16, size=32)
 
 
-@pytest.fixture(scope="module")
-def profiles(tmp_path_factory):
-    return tmp_path_factory.mktemp("tv-profiles")
-
-
-def _recipe(method, folder, profiles, **settings):
+def _recipe(method, folder, **settings):
     path = folder / f"{method}.yaml"
     extra = {"num_grads": 4, "pruning_start_fraction": 0.25} if method == "mfac" else {}
-    targets = write_test_recipe(SPEC, SHAPE, method, path, profiles, epochs=EPOCHS, **extra, **settings)
+    targets = write_test_recipe("resnet18", method, path, epochs=EPOCHS, **extra, **settings)
     return path, targets
 
 
@@ -48,9 +44,9 @@ def _zeros(state_path, names):
 
 
 @pytest.fixture(scope="module")
-def gmp_run(images, profiles, tmp_path_factory):
+def gmp_run(images, tmp_path_factory):
     folder = tmp_path_factory.mktemp("gmp")
-    recipe, targets = _recipe("gmp", folder, profiles)
+    recipe, targets = _recipe("gmp", folder)
     result = _train(recipe, images, folder / "out")
     assert result.exit_code == 0, result.stderr
     return recipe, targets, folder / "out"
@@ -80,8 +76,8 @@ def test_gmp_reaches_targets_and_exports(gmp_run):
 
 
 @pytest.mark.parametrize("method", ["acdc", "mfac"])
-def test_other_methods_reach_targets(method, images, profiles, tmp_path):
-    recipe, targets = _recipe(method, tmp_path, profiles)
+def test_other_methods_reach_targets(method, images, tmp_path):
+    recipe, targets = _recipe(method, tmp_path)
     result = _train(recipe, images, tmp_path / "out")
     assert result.exit_code == 0, result.stderr
     _assert_reached(tmp_path / "out", targets)
@@ -127,17 +123,17 @@ def _single_error(result):
     return errors[0]
 
 
-def test_recipe_for_another_model_fails_before_training(images, profiles, tmp_path):
+def test_recipe_for_another_model_fails_before_training(images, tmp_path):
     recipe = tmp_path / "cnn.yaml"
-    targets = write_test_recipe(CNN_SPEC, CNN_SHAPE, "gmp", recipe, profiles)
+    targets = write_test_recipe("cnn", "gmp", recipe)
     result = _train(recipe, images, tmp_path / "out")
     error = _single_error(result)
     assert "does not have" in error and next(iter(targets)) in error
     assert not (tmp_path / "out" / "model.pt").exists() and not (tmp_path / "out" / "checkpoints").exists()
 
 
-def test_obs_recipe_is_refused_before_training(images, profiles, tmp_path):
-    recipe, _ = _recipe("obs", tmp_path, profiles)
+def test_obs_recipe_is_refused_before_training(images, tmp_path):
+    recipe, _ = _recipe("obs", tmp_path)
     assert "uses OBS" in _single_error(_train(recipe, images, tmp_path / "out"))
     assert not (tmp_path / "out" / "checkpoints").exists()
 
@@ -149,8 +145,8 @@ def test_too_few_steps_fail_before_training(gmp_run, images, tmp_path):
     assert not (tmp_path / "out" / "checkpoints").exists()
 
 
-def test_mfac_without_enough_gradients_fails_before_training(images, profiles, tmp_path):
-    recipe, _ = _recipe("mfac", tmp_path, profiles)
+def test_mfac_without_enough_gradients_fails_before_training(images, tmp_path):
+    recipe, _ = _recipe("mfac", tmp_path)
     result = _train(recipe, images, tmp_path / "out", "--recipe-args", '{"num_grads": 64}')
     assert "num_grads=64" in _single_error(result)
 
@@ -170,12 +166,15 @@ def test_bad_input_fails_cleanly(gmp_run, images, tmp_path, args, message):
 def test_verify_measures_the_trained_model(gmp_run):
     from .cli_helpers import measured_speedup, run_cli
 
+    from spdy_recipes.verify import meets
+
     recipe, targets, out = gmp_run
-    code, stdout, stderr = run_cli(["verify", recipe, "--model", SPEC, "--input-shape", "3,32,32",
-                                    "--trained", out / "model.pt", "--rounds", "4", "--tolerance", "0.75"])
-    assert code == 0, stderr  # the speedup itself is the benchmark's business: timings here share the CPU
+    code, stdout, stderr = run_cli(["verify", recipe, "--model", SPEC, "--input-shape", VERIFY_SHAPE, "--batch-size",
+                                    "4", "--trained", out / "model.pt", "--rounds", "4"])
     assert f"all {len(targets)} recipe layers at their target" in stdout
-    assert measured_speedup(stdout) > 0
+    # the speedup itself is the benchmarks' business (timings here share the CPU): the exit says what it measured
+    target = float(re.search(r"target ([0-9.]+)x", stdout).group(1))
+    assert (code == 0) == meets(measured_speedup(stdout), target, 0.0), stdout + stderr
 
 
 def test_verify_refuses_weights_that_miss_the_recipe(gmp_run, tmp_path):
@@ -186,6 +185,6 @@ def test_verify_refuses_weights_that_miss_the_recipe(gmp_run, tmp_path):
     recipe, targets, out = gmp_run
     dense = tmp_path / "dense.pt"
     torch.save(load_model(SPEC, 1, SHAPE).module.state_dict(), dense)
-    args = ["verify", recipe, "--model", SPEC, "--input-shape", "3,32,32", "--trained"]
+    args = ["verify", recipe, "--model", SPEC, "--input-shape", VERIFY_SHAPE, "--trained"]
     assert_clean_failure(args + [dense], f"miss the recipe's sparsity on {len(targets)} of {len(targets)} layers")
     assert_clean_failure(args + [out / "model.pt", "--fix"], "cannot be combined with --trained")

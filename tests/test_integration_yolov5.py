@@ -21,10 +21,9 @@ from integrations.yolov5.model import build_model, load_hyp, load_weights, packa
 from integrations.yolov5.train import main
 from spdy_recipes.errors import SpdyError
 
-from .conftest import CNN_SPEC
 from .integration_helpers import torchrun, write_test_recipe
 
-IMG = 64  # px; the recipe is profiled at the same size
+IMG = 64  # px (the recipe comes from a profile recorded at 320 px: layer names do not depend on it)
 IMAGES, BATCH = 32, 8  # 4 steps per epoch
 EPOCHS = 4
 SETTINGS = {  # mfac: a mask update every epoch = 4 steps = the gradients it buffers; blocks of 50 weights, as
@@ -63,18 +62,17 @@ def data(workdir) -> Path:
 
 
 @pytest.fixture(scope="module")
-def recipes(workdir, cfg):
-    """``recipe(method, spec=...) -> (path, targets)``, written once per method and spec."""
+def recipes(workdir):
+    """``recipe(method, recording=...) -> (path, targets)``, written once per method and recorded profile
+    (tests/recorded.py; by default YOLOv5n with a 3-class head, as ``cfg``)."""
     written: dict[tuple, tuple[Path, dict[str, float]]] = {}
 
-    def recipe(method: str, spec: str | None = None) -> tuple[Path, dict[str, float]]:
-        spec = spec or f"yolov5:{cfg}"
-        if (method, spec) not in written:
+    def recipe(method: str, recording: str = "yolov5n-3") -> tuple[Path, dict[str, float]]:
+        if (method, recording) not in written:
             path = workdir / "recipes" / f"{method}-{len(written)}.yaml"
-            targets = write_test_recipe(spec, (3, IMG, IMG), method, path, workdir / "profiles", EPOCHS,
-                                        **SETTINGS[method])
-            written[method, spec] = path, targets
-        return written[method, spec]
+            targets = write_test_recipe(recording, method, path, EPOCHS, **SETTINGS[method])
+            written[method, recording] = path, targets
+        return written[method, recording]
 
     return recipe
 
@@ -165,7 +163,7 @@ def test_two_processes_reach_what_one_does(trained, workdir, cfg, data, recipes)
 
 
 def test_recipe_for_another_model_fails_before_training(cfg, data, recipes, tmp_path):
-    recipe, targets = recipes("gmp", CNN_SPEC)
+    recipe, targets = recipes("gmp", "cnn")
     out = tmp_path / "out"
     code, stdout, stderr = _run(_args(cfg, data, recipe, out))
     assert code == 1

@@ -79,6 +79,18 @@ def layer_times(layer: LayerTimes, quantile: float, context: Context | None) -> 
     return planning, median
 
 
+def fastest_speedup(profile: Profile, selected: list[str], quantile: float = DEFAULT_QUANTILE,
+                    context: Context | None = None) -> float:
+    """Dense median latency over the fastest plan's ``quantile`` latency: every ``selected`` layer at its
+    fastest level, every other one dense, plus the fixed time."""
+    chosen = set(selected)
+    fastest_ms = profile.fixed(quantile)
+    for layer in profile.layers:
+        planning = layer_times(layer, quantile, context)[0]
+        fastest_ms += min(planning) if layer.name in chosen else planning[0]
+    return profile.dense_ms / fastest_ms
+
+
 def plan_profile(
     profile: Profile,
     speedup: float,
