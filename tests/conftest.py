@@ -51,7 +51,7 @@ def _measure(spec, shape, tmp_path_factory, name):
     bundle = load_model(spec, batch_size=8, input_shape=shape)
     backend = get_backend()
     profile = measure_profile(bundle, parse_grid(TEST_GRID), backend.max_cores(), "local", backend,
-                              TimingSettings(iterations=10, warmup=3, repeats=3), log=lambda _: None)
+                              TimingSettings(iterations=5, warmup=2, repeats=2), log=lambda _: None)
     path = tmp_path_factory.mktemp("profiles") / f"{name}.json"
     save_profile(profile, path)
     return profile, path

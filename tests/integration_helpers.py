@@ -16,14 +16,17 @@ from .recorded import recorded_profile
 REPO = Path(__file__).resolve().parents[1]
 
 
-def write_test_recipe(recording: str, method: str, path: Path, epochs: float = 4, **settings) -> dict[str, float]:
+def write_test_recipe(recording: str, method: str, path: Path, epochs: float = 4, exclude: tuple[str, ...] = (),
+                      **settings) -> dict[str, float]:
     """Write a ``method`` recipe to ``path`` from the recorded profile ``recording`` (tests/recorded.py), solved
-    60% of the way to its best reachable speedup; return its per-layer targets."""
+    60% of the way to its best reachable speedup with the ``exclude`` layers kept dense; return its per-layer
+    targets."""
     profile, profile_path = recorded_profile(recording)
-    plan = solve(profile, 1 + 0.6 * (best_reachable(profile) - 1))
+    solve_settings = SolveSettings(exclude=exclude)
+    plan = solve(profile, 1 + 0.6 * (best_reachable(profile, solve_settings) - 1), solve_settings)
     names = set(profile.layer_names)
     recipe = RecipeSettings(method=method, epochs=epochs, **settings)
-    write_recipe(path, render_checked_recipe(plan, profile, profile_path, recipe, SolveSettings(), names))
+    write_recipe(path, render_checked_recipe(plan, profile, profile_path, recipe, solve_settings, names))
     return dict(plan.pruned)
 
 

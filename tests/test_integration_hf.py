@@ -32,10 +32,17 @@ def work(tmp_path_factory) -> Path:
     return folder
 
 
+# The first feed-forward layer of each block (590 k weights) stays dense in MiniLM's recipes: at every mask update
+# SparseML breaks ties among equal magnitudes (the zeros of the last mask) with Python's random.shuffle, seconds per
+# update for layers that size (measured on ResNet18). (Keeping the second one dense as well leaves no speedup on AVX2.)
+FFN = (r"layer\.\d+\.intermediate\.dense\.",)
+
+
 def _recipe(work: Path, method: str, recording: str = "minilm-classification") -> tuple[Path, dict]:
     """A recipe from the recorded profile of the task model (tests/recorded.py)."""
     path = work / f"{method}-{recording}.yaml"
-    targets = write_test_recipe(recording, method, path, epochs=4, init_lr=5e-5,
+    exclude = FFN if recording.startswith("minilm") else ()
+    targets = write_test_recipe(recording, method, path, epochs=4, exclude=exclude, init_lr=5e-5,
                                 **METHOD_SETTINGS[method])
     return path, targets
 

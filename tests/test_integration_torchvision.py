@@ -17,6 +17,9 @@ from .integration_helpers import torchrun, write_test_recipe
 
 SPEC, SHAPE = "torchvision:resnet18", (3, 32, 32)
 VERIFY_SHAPE = "3,224,224"  # the recorded profile's input size: recipes name the graph they were solved for
+# layer4's 2.4 M-weight convolutions stay dense in these recipes: at every mask update SparseML breaks ties among
+# equal magnitudes (the zeros of the last mask) with Python's random.shuffle, about 3 s a layer at 90% (measured)
+EXCLUDE = (r"^layer4\.",)
 EPOCHS = 4  # 80 images, batch 8: 10 steps an epoch, mask updates every 5 steps (>= num_grads 4 for M-FAC)
 
 
@@ -28,7 +31,7 @@ def images(tmp_path_factory):
 def _recipe(method, folder, **settings):
     path = folder / f"{method}.yaml"
     extra = {"num_grads": 4, "pruning_start_fraction": 0.25} if method == "mfac" else {}
-    targets = write_test_recipe("resnet18", method, path, epochs=EPOCHS, **extra, **settings)
+    targets = write_test_recipe("resnet18", method, path, epochs=EPOCHS, exclude=EXCLUDE, **extra, **settings)
     return path, targets
 
 

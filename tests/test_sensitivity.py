@@ -37,8 +37,10 @@ def test_table_loads_in_layer_order_and_rejects_defects(tmp_path):
         load_sensitivity(bad, ["a"], grid)
 
 
-def test_a_sensitive_layer_is_pruned_less(cnn_profile, tmp_path):
-    profile, _ = cnn_profile
+def test_a_sensitive_layer_is_pruned_less(bert_profile, tmp_path):
+    """(On the tiny BERT's profile: the small CNN's AVX2 profile reaches its speedups only with most layers at the
+    top level, so there is nothing to trade.)"""
+    profile, _ = bert_profile
     names = profile.layer_names
     base = prior_errors(len(names), len(profile.grid))
     target = 1 + 0.5 * (solve(profile, 1.0001).max_speedup - 1)
