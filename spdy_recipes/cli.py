@@ -427,8 +427,9 @@ def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, hw
         ok = meets(measurement.speedup, target, tolerance)
         predicted = float(metadata.get("predicted_speedup") or 0)
         click.echo(f"{recipe_path}: target {target:.3f}x, predicted {predicted:.3f}x, "
-                   f"measured {measurement.speedup:.3f}x (dense {measurement.dense_ms:.2f} ms, pruned "
-                   f"{measurement.pruned_ms:.2f} ms, batch {bundle.batch_size}, {cores} cores): "
+                   f"measured {measurement.describe()} (dense {measurement.dense_ms:.2f} ms, pruned "
+                   f"{measurement.pruned_ms:.2f} ms, batch {bundle.batch_size}, {cores} cores"
+                   f"{measurement.load_note()}): "
                    f"{'OK' if ok else 'SHORT'}")
         if ok:
             return

@@ -30,8 +30,8 @@ class Round:
 
     def describe(self) -> str:
         return (f"solved for {self.plan.solve_speedup:.3f}x: predicted {self.predicted_speedup:.3f}x, "
-                f"measured {self.measurement.speedup:.3f}x (dense {self.measurement.dense_ms:.2f} ms, "
-                f"pruned {self.measurement.pruned_ms:.2f} ms)")
+                f"measured {self.measurement.describe()} (dense {self.measurement.dense_ms:.2f} ms, "
+                f"pruned {self.measurement.pruned_ms:.2f} ms{self.measurement.load_note()})")
 
 
 class ShortOfTarget(SpdyError):

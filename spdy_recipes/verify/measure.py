@@ -13,20 +13,35 @@ from ..onnx_export import export_onnx
 from ..profile.backends import TimingBackend
 from ..profile.layer_map import LayerMap
 from ..profile.measure import TimingSettings
+from .noise import CpuLoad, paired_speedup, split_rounds
 from .oneshot import magnitude_prune
 
 
 @dataclass(frozen=True)
 class SpeedupMeasurement:
-    """Median per-call latencies of dense and pruned, and their ratio."""
+    """Median per-call latencies (ms) of dense and pruned, their ratio, and how far to trust it: the
+    confidence interval of the paired per-round speedup (``noise.paired_speedup``) and the share of the
+    machine's CPU other processes used meanwhile (``noise.CpuLoad``; None where unknown)."""
 
     dense_ms: float
     pruned_ms: float
     samples: int
+    low: float | None = None
+    high: float | None = None
+    busy: float | None = None
 
     @property
     def speedup(self) -> float:
         return self.dense_ms / self.pruned_ms
+
+    def describe(self) -> str:
+        """``1.520x (1.49-1.55)``, with the interval when known."""
+        interval = f" ({self.low:.2f}-{self.high:.2f})" if self.low is not None and self.high is not None else ""
+        return f"{self.speedup:.3f}x{interval}"
+
+    def load_note(self) -> str:
+        """``; other processes used 48% of the CPU`` when that was measured and above 5%."""
+        return f"; other processes used {self.busy:.0%} of the CPU" if self.busy and self.busy > 0.05 else ""
 
 
 class PlanTimer:
@@ -81,6 +96,9 @@ class PlanTimer:
         return measurement, {name: statistics.median(split[name] for split in splits) for name in splits[0]}
 
     def measure_onnx(self, pruned_onnx: str) -> SpeedupMeasurement:
-        dense, pruned = self.backend.time_calls([str(self.dense_onnx), pruned_onnx], self.inputs,
-                                                self.bundle.batch_size, self.cores, self.rounds, self.block)
-        return SpeedupMeasurement(statistics.median(dense), statistics.median(pruned), len(pruned))
+        with CpuLoad() as load:
+            dense, pruned = self.backend.time_calls([str(self.dense_onnx), pruned_onnx], self.inputs,
+                                                    self.bundle.batch_size, self.cores, self.rounds, self.block)
+        paired = paired_speedup(split_rounds(dense, self.rounds), split_rounds(pruned, self.rounds))
+        return SpeedupMeasurement(statistics.median(dense), statistics.median(pruned), len(pruned), paired.low,
+                                  paired.high, load.busy)
