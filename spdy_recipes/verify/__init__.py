@@ -1,11 +1,11 @@
 """Check a profile for real: prune one-shot, export, and time against dense in the engine; tighten if short."""
 
-from .loop import Round, ShortOfTarget, meet_target, meets
+from .loop import MachineTooBusy, Round, ShortOfTarget, meet_target, meets
 from .measure import PlanTimer, SpeedupMeasurement
 from .oneshot import magnitude_prune, weight_sparsity
 from .trained import SPARSITY_TOLERANCE, check_trained_sparsity, load_trained
 
 __all__ = [
-    "SPARSITY_TOLERANCE", "PlanTimer", "Round", "ShortOfTarget", "SpeedupMeasurement", "check_trained_sparsity",
+    "SPARSITY_TOLERANCE", "MachineTooBusy", "PlanTimer", "Round", "ShortOfTarget", "SpeedupMeasurement", "check_trained_sparsity",
     "load_trained", "magnitude_prune", "meet_target", "meets", "weight_sparsity",
 ]

@@ -86,14 +86,18 @@ class PlanTimer:
         """The measured speedup, and every layer's time inside the pruned model (median of the repeats
         of one engine analysis each)."""
         pruned_onnx = self.export_pruned(sparsities)
-        measurement = self.measure_onnx(pruned_onnx)
+        return self.measure_onnx(pruned_onnx), self.in_context_times(pruned_onnx)
+
+    def in_context_times(self, pruned_onnx: str) -> dict[str, float]:
+        """Every layer's time (ms) inside the exported pruned model: the median over ``analysis.repeats``
+        engine analyses."""
         if self._layer_map is None:
             self._layer_map = LayerMap.build(self.bundle, self.dense_onnx)
         runs = [self.backend.analyze(pruned_onnx, self.inputs, self.bundle.batch_size, self.cores, 0.0,
                                      self.analysis.iterations, self.analysis.warmup)
                 for _ in range(self.analysis.repeats)]
         splits = [self._layer_map.split(run)[0] for run in runs]
-        return measurement, {name: statistics.median(split[name] for split in splits) for name in splits[0]}
+        return {name: statistics.median(split[name] for split in splits) for name in splits[0]}
 
     def measure_onnx(self, pruned_onnx: str) -> SpeedupMeasurement:
         with CpuLoad() as load:
