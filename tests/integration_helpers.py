@@ -31,9 +31,10 @@ def write_test_recipe(recording: str, method: str, path: Path, epochs: float = 4
 
 
 def torchrun(module: str, args: list[str], processes: int = 2, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``python -m module args`` under torchrun with ``processes`` CPU processes (gloo)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "NM_DISABLE_ANALYTICS": "1", "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "YOLO_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    """Run ``python -m module args`` under torchrun with ``processes`` CPU processes (gloo). A process that aborts
+    prints every thread's Python stack (faulthandler) next to torchrun's summary naming its rank and exit code."""
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1", "OMP_NUM_THREADS": "1", "NM_DISABLE_ANALYTICS": "1",
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "YOLO_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
                "-m", module, *map(str, args)]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
