@@ -79,7 +79,7 @@ def test_verify_fix_meets_the_target_or_fails_cleanly(measured_cnn_profile, tmp_
     target = round(min(measured_speedup(stdout) * 1.08, 1 + 0.85 * (best - 1)), 3)
     _set_metadata(path, target_speedup=target)
     before = path.read_text()
-    code, stdout, stderr = run_cli(["verify", path, *VERIFY_ARGS, "--fix", "--hw", profile_path, "--max-rounds", 5])
+    code, stdout, stderr = run_cli(["verify", path, *VERIFY_ARGS, "--fix", "--hw", profile_path, "--max-rounds", 3])
     if code == 0 and "fixed" in stdout:
         metadata = _metadata(path)
         assert metadata["measured_speedup"] >= target and metadata["solve_speedup"] >= target

@@ -6,6 +6,6 @@ from .oneshot import magnitude_prune, weight_sparsity
 from .trained import SPARSITY_TOLERANCE, check_trained_sparsity, load_trained
 
 __all__ = [
-    "SPARSITY_TOLERANCE", "MachineTooBusy", "PlanTimer", "Round", "ShortOfTarget", "SpeedupMeasurement", "check_trained_sparsity",
-    "load_trained", "magnitude_prune", "meet_target", "meets", "weight_sparsity",
+    "SPARSITY_TOLERANCE", "MachineTooBusy", "PlanTimer", "Round", "ShortOfTarget", "SpeedupMeasurement",
+    "check_trained_sparsity", "load_trained", "magnitude_prune", "meet_target", "meets", "weight_sparsity",
 ]
