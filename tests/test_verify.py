@@ -76,7 +76,9 @@ def test_verify_fix_meets_the_target_or_fails_cleanly(measured_cnn_profile, tmp_
     best = require_speedup(profile)
     path = _generate(profile_path, halfway(profile, 0.4), tmp_path / "recipe.yaml")
     code, stdout, _ = run_cli(["verify", path, *VERIFY_ARGS])
-    target = round(min(measured_speedup(stdout) * 1.08, 1 + 0.85 * (best - 1)), 3)
+    # above what the first plan measured, within the profile's reach, and above the plan's own target (a busy
+    # machine may measure the first plan below 1.0x)
+    target = round(max(min(measured_speedup(stdout) * 1.08, 1 + 0.85 * (best - 1)), 1 + 0.5 * (best - 1)), 3)
     _set_metadata(path, target_speedup=target)
     before = path.read_text()
     code, stdout, stderr = run_cli(["verify", path, *VERIFY_ARGS, "--fix", "--hw", profile_path, "--max-rounds", 3])
