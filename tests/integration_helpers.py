@@ -38,3 +38,13 @@ def torchrun(module: str, args: list[str], processes: int = 2, timeout: float = 
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
                "-m", module, *map(str, args)]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def torchrun_failure(result: subprocess.CompletedProcess) -> str:
+    """What a failed torchrun run printed that says why: the Python stacks faulthandler wrote for an aborted
+    process (without its long list of loaded extension modules), then the end of the output."""
+    text = result.stderr
+    start = text.find("Fatal Python error")
+    stacks = text[start:start + 6000].split("\nExtension modules:")[0] if start >= 0 else ""
+    return stacks + "\n...\n" + text[-2500:] + "\n" + result.stdout[-1000:]
+

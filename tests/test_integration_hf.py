@@ -14,7 +14,7 @@ from integrations.huggingface.data import make_question_answering, make_text_cla
 from integrations.huggingface.tasks import encode, load_tokenizer
 from integrations.huggingface.train import MINILM, main
 
-from .integration_helpers import torchrun, write_test_recipe
+from .integration_helpers import torchrun, torchrun_failure, write_test_recipe
 
 SEQ = 32
 SAMPLES = 64  # 8 steps per epoch at batch 8: M-FAC's 0.5-epoch mask updates see num_grads=4 gradients
@@ -139,7 +139,7 @@ def test_torchrun_matches_one_process(work, gmp_run):
     recipe, _ = _recipe(work, "gmp")
     out = work / "run-ddp"
     result = torchrun("integrations.huggingface.train", _args(work, recipe, out))
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, torchrun_failure(result)
     report = json.loads((out / "sparsity_report.json").read_text())
     assert report["processes"] == 2 and report["replicas_agree"] is True
     assert report["steps_per_epoch"] == SAMPLES // 8 // 2  # each process iterates its shard

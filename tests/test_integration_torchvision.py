@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from integrations.torchvision.example_data import make_image_folder
 from integrations.torchvision.train import main
 
-from .integration_helpers import torchrun, write_test_recipe
+from .integration_helpers import torchrun, torchrun_failure, write_test_recipe
 
 SPEC, SHAPE = "torchvision:resnet18", (3, 32, 32)
 VERIFY_SHAPE = "3,224,224"  # the recorded profile's input size: recipes name the graph they were solved for
@@ -91,7 +91,7 @@ def test_two_processes_match_one(gmp_run, images, tmp_path):
     result = torchrun("integrations.torchvision.train",
                       ["--model", "resnet18", "--img-size", "32", "--batch-size", "4", "--recipe", recipe,
                        "--data", images, "-o", tmp_path / "ddp"])
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, torchrun_failure(result)
     report = _assert_reached(tmp_path / "ddp", targets)
     assert report["processes"] == 2 and report["replicas_agree"] is True
     one = json.loads((single / "sparsity_report.json").read_text())["layers"]

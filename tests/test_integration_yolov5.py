@@ -21,7 +21,7 @@ from integrations.yolov5.model import build_model, load_hyp, load_weights, packa
 from integrations.yolov5.train import main
 from spdy_recipes.errors import SpdyError
 
-from .integration_helpers import torchrun, write_test_recipe
+from .integration_helpers import torchrun, torchrun_failure, write_test_recipe
 
 IMG = 64  # px (the recipe comes from a profile recorded at 320 px: layer names do not depend on it)
 IMAGES, BATCH = 32, 8  # 4 steps per epoch
@@ -153,7 +153,7 @@ def test_two_processes_reach_what_one_does(trained, workdir, cfg, data, recipes)
     single = trained("gmp")[0]
     out = workdir / "run-ddp"
     result = torchrun("integrations.yolov5.train", _args(cfg, data, recipes("gmp")[0], out))
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert result.returncode == 0, torchrun_failure(result)
     assert "2 process(es)" in result.stderr
     report, alone = _report(out), _report(single)
     assert report["processes"] == 2 and report["replicas_agree"] is True and report["missed"] == []
