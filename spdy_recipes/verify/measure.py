@@ -82,12 +82,6 @@ class PlanTimer:
         """The measured speedup of the model pruned to ``sparsities``."""
         return self.measure_onnx(self.export_pruned(sparsities))
 
-    def measure_in_context(self, sparsities: dict[str, float]) -> tuple[SpeedupMeasurement, dict[str, float]]:
-        """The measured speedup, and every layer's time inside the pruned model (median of the repeats
-        of one engine analysis each)."""
-        pruned_onnx = self.export_pruned(sparsities)
-        return self.measure_onnx(pruned_onnx), self.in_context_times(pruned_onnx)
-
     def in_context_times(self, pruned_onnx: str) -> dict[str, float]:
         """Every layer's time (ms) inside the exported pruned model: the median over ``analysis.repeats``
         engine analyses."""
