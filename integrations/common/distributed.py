@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -70,5 +72,18 @@ class Distributed:
             dist.barrier()
 
     def close(self) -> None:
+        """Leave the process group once every process has finished its work: a process that leaves while
+        another still runs (rank 0 writing the model) can abort in gloo's teardown ("terminate called
+        without an active exception", exit code -6)."""
         if self.active and dist.is_initialized():
+            dist.barrier()
             dist.destroy_process_group()
+
+
+@contextmanager
+def distributed_run() -> Iterator[Distributed]:
+    """This process's place in the run, closed collectively on success. After a failure the process
+    leaves without the collective teardown (its peers would wait for it); torchrun then stops them."""
+    place = Distributed.from_environment()
+    yield place
+    place.close()

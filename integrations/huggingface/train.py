@@ -18,7 +18,7 @@ from spdy_recipes.errors import SpdyError, fail_cleanly, warn
 
 from ..common.artifacts import export_model, save_final
 from ..common.cli import log, recipe_options
-from ..common.distributed import Distributed
+from ..common.distributed import Distributed, distributed_run
 from ..common.logs import route_sparseml_logs
 from ..common.recipe import LoadedRecipe, load_recipe, parse_recipe_args
 from ..common.report import format_report, require_targets, save_report, sparsity_report
@@ -68,12 +68,9 @@ def main(model_dir, tokenizer, task, train_file, eval_file, num_labels, batch_si
                                ("--checkpoints", checkpoints, 0)):
         if value < least:
             raise SpdyError(f"{name} must be at least {least}, got {value}")
-    dist = Distributed.from_environment()
-    try:
+    with distributed_run() as dist:
         _train(dist, model_dir, tokenizer or model_dir, task, train_file, eval_file, num_labels, batch_size,
                max_seq_length, checkpoints, recipe, parse_recipe_args(recipe_args), Path(output_dir), seed)
-    finally:
-        dist.close()
 
 
 def _train(dist, model_dir, tokenizer_dir, task, train_file, eval_file, num_labels, batch_size, max_seq_length,

@@ -18,7 +18,7 @@ from spdy_recipes.models.spec import load_weights
 
 from ..common.artifacts import export_model, save_checkpoint, save_final
 from ..common.cli import log, recipe_options
-from ..common.distributed import Distributed
+from ..common.distributed import distributed_run
 from ..common.logs import route_sparseml_logs
 from ..common.loop import train_with_recipe
 from ..common.recipe import load_recipe, parse_recipe_args
@@ -75,12 +75,9 @@ def main(model_name, weights, num_classes, data, val_data, img_size, batch_size,
          recipe_args, output_dir, seed):
     """Train MODEL on DATA with RECIPE's pruning schedule; write checkpoints, model.pt, model.onnx and a
     per-layer sparsity report to OUTPUT_DIR."""
-    dist = Distributed.from_environment()
-    try:
+    with distributed_run() as dist:
         _train(dist, model_name, weights, num_classes, data, val_data, img_size, batch_size, momentum,
                weight_decay, recipe, recipe_args, Path(output_dir), seed)
-    finally:
-        dist.close()
 
 
 def _train(dist, model_name, weights, num_classes, data, val_data, img_size, batch_size, momentum, weight_decay,

@@ -19,7 +19,7 @@ from spdy_recipes.errors import SpdyError, fail_cleanly
 
 from ..common.artifacts import export_model, save_checkpoint, save_final
 from ..common.cli import log, recipe_options
-from ..common.distributed import Distributed
+from ..common.distributed import Distributed, distributed_run
 from ..common.logs import route_sparseml_logs
 from ..common.loop import train_with_recipe
 from ..common.recipe import LoadedRecipe, load_recipe, parse_recipe_args
@@ -45,11 +45,8 @@ def main(cfg, weights, data, img_size, batch_size, hyp, recipe, recipe_args, out
     """Train a YOLOv5 model on DATA with RECIPE's pruning schedule and yolov5's loss; write checkpoints,
     model.pt, final_recipe.yaml, model.onnx and a per-layer sparsity report to OUTPUT_DIR."""
     args = parse_recipe_args(recipe_args)
-    dist = Distributed.from_environment()
-    try:
+    with distributed_run() as dist:
         _train(dist, cfg, weights, data, img_size, batch_size, hyp, recipe, args, Path(output_dir), seed)
-    finally:
-        dist.close()
 
 
 def _train(dist: Distributed, cfg: str, weights: str | None, data: str | None, img_size: int, batch_size: int,
