@@ -20,7 +20,7 @@ import sys
 
 import numpy as np
 
-from guarantee import MODELS, bert_base_dir
+from guarantee import MODELS, bert_base_dir, machine_line
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.grid import parse_grid
 from spdy_recipes.models import load_model
@@ -62,9 +62,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     backend = get_backend("deepsparse")
-    host, cores = backend.describe_host(), backend.max_cores()
-    print(f"DeepSparse {backend.version()}, {host['cpu_model']} ({host['isa']}, vnni {host['vnni']}), {cores} cores, "
-          f"batch {args.batch_size}")
+    cores = backend.max_cores()
+    print(machine_line(args.batch_size))
     errors: dict[str, list[float]] = {}
     for name in args.models.split(","):
         spec, shape, grid, timing, rounds = MODELS[name]

@@ -15,7 +15,7 @@ framework=${1:?usage: integrations/end_to_end.sh torchvision|hf|yolov5 [OUT_DIR]
 out=${2:-out/end-to-end/$framework}
 method=${METHOD:-gmp} epochs=${EPOCHS:-4} grid=${GRID:-spdy:22} processes=${PROCESSES:-1}
 tolerance=${TOLERANCE:-0} repeats=${REPEATS:-3} verify=()
-if [[ "${VERIFY:-1}" != 0 ]]; then verify=(--verify); fi
+if [[ "${VERIFY:-1}" == 0 ]]; then verify=(--no-verify); else verify=(--verify); fi
 export NM_DISABLE_ANALYTICS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 YOLO_OFFLINE=1
 if [[ -x .venv/bin/python ]]; then export PATH="$PWD/.venv/bin:$PATH"; fi
 mkdir -p "$out"

@@ -26,7 +26,6 @@ from .sensitivity.database import Database, obtain_database
 from .sensitivity.scoring import Scorer
 from .sensitivity.stitch import Stitcher
 from .solve import Plan, plan_profile
-from .solve.planner import Context
 from .solve.search import SearchSettings, SearchState, search
 
 Log = Callable[[str], None]
@@ -77,18 +76,18 @@ def prepare(bundle: ModelBundle, grid: list[float], selected: list[str], setting
 
 
 class ProfileObjective:
-    """Coefficients -> DP profile on the hardware profile (solved for ``solve_speedup`` on a table
-    corrected by in-context times, when given) -> stitched calibration loss."""
+    """Coefficients -> DP profile on the hardware profile (solved for ``solve_speedup`` when verification
+    moved it) -> stitched calibration loss."""
 
     def __init__(self, setup: AccuracySetup, profile: Profile, speedup: float, quantile: float,
-                 solve_speedup: float | None = None, context: Context | None = None) -> None:
+                 solve_speedup: float | None = None) -> None:
         self.setup, self.profile, self.speedup, self.quantile = setup, profile, speedup, quantile
-        self.solve_speedup, self.context = solve_speedup, context
+        self.solve_speedup = solve_speedup
 
     def levels(self, coefficients: np.ndarray) -> tuple[int, ...]:
         errors = prior_errors(len(self.setup.selected), len(self.profile.grid), coefficients)
         plan = plan_profile(self.profile, self.speedup, self.setup.selected, errors, self.quantile,
-                            self.solve_speedup, self.context)
+                            self.solve_speedup)
         return tuple(plan.levels[name] for name in self.setup.selected)
 
     def loss(self, levels: tuple[int, ...]) -> float:
@@ -102,17 +101,15 @@ def search_key(objective: ProfileObjective, settings: SearchSettings) -> str:
     payload = {"profile": objective.profile.content_hash(), "database": setup.database.key,
                "speedup": round(objective.speedup, 6), "quantile": objective.quantile, "layers": setup.selected,
                "search": settings.identity(), "loss": setup.scorer.kind, "loss_version": LOSS_VERSION,
-               "solve_speedup": round(objective.solve_speedup or objective.speedup, 6),
-               "context": objective.context or {}}
+               "solve_speedup": round(objective.solve_speedup or objective.speedup, 6)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def search_coefficients(setup: AccuracySetup, profile: Profile, speedup: float, quantile: float,
                         settings: SearchSettings, progress: Callable[[SearchState], None], log: Log,
-                        solve_speedup: float | None = None,
-                        context: Context | None = None) -> tuple[SearchState, Path]:
+                        solve_speedup: float | None = None) -> tuple[SearchState, Path]:
     """Search (resuming a checkpoint of the same inputs); the model is left dense afterwards."""
-    objective = ProfileObjective(setup, profile, speedup, quantile, solve_speedup, context)
+    objective = ProfileObjective(setup, profile, speedup, quantile, solve_speedup)
     key = search_key(objective, settings)
     checkpoint = cache_dir() / "searches" / f"{setup.bundle.slug}-{key}.json"
     if checkpoint.is_file():
@@ -142,10 +139,10 @@ def search_summary(setup: AccuracySetup, settings: CalibrationSettings, state: S
 
 
 class SearchedSolver:
-    """``solver(solve_speedup, context)``: a plan for ``target`` whose layer sensitivities were searched
-    on calibration data for exactly that solve speedup and (in-context corrected) table, so a plan that
-    verification tightens is searched again rather than re-solved with coefficients found for another
-    budget. Searches are checkpointed, so asking again costs nothing. ``progress()`` gives a context
+    """``solver(solve_speedup)``: a plan for ``target`` whose layer sensitivities were searched on
+    calibration data for exactly that solve speedup, so a plan that verification tightens or relaxes is
+    searched again rather than re-solved with coefficients found for another budget. Searches are
+    checkpointed, so asking again costs nothing. ``progress()`` gives a context
     manager yielding the callback that follows one search."""
 
     def __init__(self, setup: AccuracySetup, profile: Profile, target: float, settings: SolveSettings,
@@ -155,18 +152,17 @@ class SearchedSolver:
         self.states: dict[int, SearchState] = {}
         self.last: SearchState | None = None
 
-    def __call__(self, solve_speedup: float | None = None, context: Context | None = None) -> Plan:
-        """A searched plan solved for ``solve_speedup`` (default the target; below the target, the plan
-        is made for that lower speedup)."""
-        target = min(self.target, solve_speedup or self.target)
-        solve(self.profile, target, self.settings, solve_speedup, context)  # infeasible: fail before searching
+    def __call__(self, solve_speedup: float | None = None) -> Plan:
+        """A searched plan for the target, solved for ``solve_speedup`` (default the target)."""
+        target = self.target
+        solve(self.profile, target, self.settings, solve_speedup)  # infeasible: fail before searching
         with self.progress() as progress:
             state, checkpoint = search_coefficients(self.setup, self.profile, target, self.settings.quantile,
-                                                    self.search, progress, self.log, solve_speedup, context)
+                                                    self.search, progress, self.log, solve_speedup)
         self.log(f"[search] {state.step} candidates{' (finished)' if state.finished else ''}: calibration loss "
                  f"({self.setup.scorer.kind}) {state.best_loss:.5g}, prior alone {state.curve[0][1]:.5g}; "
                  f"checkpoint {checkpoint}")
-        plan = solve(self.profile, target, self.settings_of(state), solve_speedup, context)
+        plan = solve(self.profile, target, self.settings_of(state), solve_speedup)
         self.states[id(plan)] = state
         self.last = state
         return plan

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -81,10 +80,9 @@ verify_options = _options(
 
 
 def _load(model_spec, weights, input_shape, batch_size):
-    from .models import load_model
-    from .models.spec import parse_input_shape
+    from .entrypoints import ModelRequest
 
-    return load_model(model_spec, batch_size, parse_input_shape(input_shape), weights)
+    return ModelRequest(model_spec, batch_size, input_shape, weights).load()
 
 
 def _request(hw, cores, grid, hw_root, backend, timing=None):
@@ -107,75 +105,6 @@ def _timing(iterations, warmup, repeats):
 def _refuse_existing(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise SpdyError(f"{path} already exists (use --force to overwrite)")
-
-
-def _check_verify_args(tolerance: float, rounds: int, max_rounds: int) -> None:
-    if not 0.0 <= tolerance <= 1.0 or rounds < 1 or max_rounds < 1:
-        raise SpdyError("--tolerance must be in [0, 1] and --rounds, --max-rounds at least 1")
-
-
-def _warn_if_other_machine(recorded: dict, recorded_engine: str | None, backend, what: str) -> None:
-    """Measuring here against numbers from another CPU or engine version: say so."""
-    from .profile.backends import engine_label
-    from .profile.hardware import host_differences
-
-    differences = host_differences(recorded, backend.describe_host(), engine_label(backend), recorded_engine)
-    if differences:
-        warn(f"{what} was measured on another machine or engine ({'; '.join(differences)}); "
-             f"timings here may not match it")
-
-
-def _meet_target(timer, solve_for, target, tolerance, max_rounds, first_plan):
-    """Measure ``first_plan`` here and re-solve (``solve_for(speedup, context)``) on corrected tables
-    until it meets ``target``. Returns the final plan and its measured speedup."""
-    from .verify import meet_target
-
-    history = meet_target(solve_for, timer, target, tolerance, max_rounds, _log, first_plan)
-    final = history[-1]
-    if len(history) > 1:
-        _log(f"[verify] met {target:.3f}x in {len(history)} rounds: solved for {final.plan.solve_speedup:.3f}x with "
-             f"{final.plan.corrections} in-context time(s); measured {final.measurement.speedup:.3f}x")
-    return final.plan, final.measurement.speedup
-
-
-def _plain_solver(profile_data, target, settings):
-    from .pipeline import solve
-
-    return lambda speedup, context: solve(profile_data, target, settings, speedup, context)
-
-
-@contextmanager
-def _search_progress(total):
-    """A progress bar on a terminal, else a line per improvement; yields the search's callback."""
-    from tqdm import tqdm
-
-    with tqdm(total=total, desc="[search]", unit="candidate", file=sys.stderr, disable=None) as bar:
-        def progress(state):
-            bar.n = state.step
-            bar.set_postfix_str(f"best {state.best_loss:.5g}", refresh=False)
-            bar.refresh()
-            if bar.disable and state.curve[-1][0] == state.step:
-                _log(f"[search] candidate {state.step}: best calibration loss {state.best_loss:.5g}")
-
-        yield progress
-
-
-def _searched_solver(bundle, profile_data, speedup, settings, calibration, search_budget, holdout=0):
-    """Prepare calibration data and the database; returns a SearchedSolver for ``speedup`` and the
-    calibration settings."""
-    from .accuracy import CalibrationSettings, SearchedSolver, prepare
-    from .models import select_names
-    from .pipeline import solve
-    from .solve.search import SearchSettings, parse_budget
-
-    source, samples, database, seed = calibration
-    steps, minutes = parse_budget(search_budget)
-    calib = CalibrationSettings(source, samples, holdout, seed, database)
-    selected = select_names(profile_data.layer_names, settings.include, settings.exclude)
-    solve(profile_data, speedup, settings)  # infeasible: fail before any work
-    setup = prepare(bundle, profile_data.grid, selected, calib, _log)
-    search = SearchSettings(seed=seed, steps=steps, minutes=minutes)
-    return SearchedSolver(setup, profile_data, speedup, settings, search, lambda: _search_progress(steps), _log), calib
 
 
 @click.group()
@@ -252,65 +181,36 @@ def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
 @click.option("--init-lr", default=None, type=float,
               help="recipe's starting learning rate [default: 5e-5 for hf: (AdamW fine-tuning), else 0.01 (SGD)]")
 @click.option("--final-lr", default=0.0, show_default=True, type=float)
-@click.option("--verify", "verify_here", is_flag=True,
-              help="measure the pruned model here and tighten until the measured speedup meets the target")
+@click.option("--verify/--no-verify", "verify_here", default=None,
+              help="measure the pruned model here and re-solve until it meets the target without overshooting "
+                   "[default: verify with --hw local, not with named hardware or a profile file]")
 @click.option("--force", is_flag=True, help="overwrite an existing recipe")
 @fail_cleanly
 def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, backend,
              include, exclude, sensitivity, quantile, calib, calib_samples, database, search_budget, seed,
              tolerance, rounds, max_rounds, weights, speedup, method, output, epochs, init_lr, final_lr,
              verify_here, force):
-    """Profile (or load a profile), solve SPDY for --speedup, and write a SparseML recipe.
+    """Profile (or load a profile), solve SPDY for --speedup, verify here (default with --hw local) and
+    write a SparseML recipe.
 
     With --calib, the per-layer errors come from SPDY's search scored on the calibration data."""
-    from .models import prunable_layers
-    from .pipeline import SolveSettings, check_recipe_path, render_checked_recipe, write_recipe
-    from .profile.store import obtain_profile
+    from .entrypoints import GenerateRequest, ModelRequest, SearchRequest, VerifySettings
+    from .entrypoints import generate as generate_recipe
+    from .pipeline import SolveSettings
 
-    path = Path(output)
-    check_recipe_path(path)
-    _refuse_existing(path, force)
-    if epochs <= 0:
-        raise SpdyError(f"--epochs must be positive, got {epochs}")
-    _check_verify_args(tolerance, rounds, max_rounds)
-    if calib and sensitivity:
-        raise SpdyError("--calib (search the errors) and --sensitivity (read them) exclude each other")
-    bundle = _load(model_spec, weights, input_shape, batch_size)
-    request = _request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats))
-    profile_data, profile_path = obtain_profile(bundle, request)
-    settings, searched = SolveSettings(include, exclude, sensitivity, quantile), None
-    solve_for = _plain_solver(profile_data, speedup, settings)
-    if calib:
-        searched, calibration = _searched_solver(bundle, profile_data, speedup, settings,
-                                                 (calib, calib_samples, database, seed), search_budget)
-        solve_for = searched
-    plan = solve_for(None, None)
-    measured = None
-    if verify_here:
-        from .profile.backends import get_backend
-        from .verify import PlanTimer
-
-        backend_here = get_backend(request.backend)
-        _warn_if_other_machine(profile_data.hardware, f"{profile_data.engine.get('name')} "
-                               f"{profile_data.engine.get('version')}", backend_here, f"profile {profile_path}")
-        with PlanTimer(bundle, backend_here, profile_data.cores, rounds) as timer:
-            plan, measured = _meet_target(timer, solve_for, speedup, tolerance, max_rounds, plan)
-    search = None
-    if searched:
-        from .accuracy import search_summary
-
-        state = searched.state_of(plan)
-        settings, search = searched.settings_of(state), search_summary(searched.setup, calibration, state)
-    init_lr = init_lr if init_lr is not None else default_init_lr(model_spec)
-    recipe = RecipeSettings(method=method, epochs=epochs, init_lr=init_lr, final_lr=final_lr)
-    model_layers = {layer.name for layer in prunable_layers(bundle.module)}
-    text = render_checked_recipe(plan, profile_data, profile_path, recipe, settings, model_layers, measured, search)
-    write_recipe(path, text)
-    verified = f", measured {measured:.3f}x here" if measured else ""
-    click.echo(f"predicted speedup {plan.predicted_speedup:.3f}x on median times, at least "
-               f"{plan.guaranteed_speedup:.3f}x on the {plan.quantile:.2f} quantile (target {speedup:.3f}x, best "
-               f"reachable {plan.max_speedup:.3f}x on that quantile){verified}: {len(plan.pruned)} of "
-               f"{len(plan.sparsities)} layers pruned; wrote {path}")
+    request = GenerateRequest(
+        model=ModelRequest(model_spec, batch_size, input_shape, weights),
+        profile=_request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats)),
+        speedup=speedup,
+        output=Path(output),
+        recipe=RecipeSettings(method=method, epochs=epochs, final_lr=final_lr,
+                              init_lr=init_lr if init_lr is not None else default_init_lr(model_spec)),
+        solve=SolveSettings(include, exclude, sensitivity, quantile),
+        search=SearchRequest(calib, calib_samples, 0, seed, database, search_budget) if calib else None,
+        verify=VerifySettings(verify_here, tolerance, rounds, max_rounds),
+        force=force,
+    )
+    click.echo(generate_recipe(request, _log).summary())
 
 
 @main.command(name="compare")
@@ -342,6 +242,7 @@ def compare(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
     from contextlib import nullcontext
 
     from .compare import compare_methods, format_results
+    from .entrypoints import SearchRequest, searched_solver
     from .pipeline import SolveSettings
     from .profile.backends import get_backend
     from .profile.store import obtain_profile
@@ -356,8 +257,8 @@ def compare(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
     profile_data, _ = obtain_profile(bundle, request)
     if match == "measured" and not rounds:
         raise SpdyError("--match measured needs timing rounds (--rounds > 0)")
-    solver, _ = _searched_solver(bundle, profile_data, speedup, SolveSettings(include, exclude, None, quantile),
-                                 (calib, calib_samples, database, seed), search_budget, holdout)
+    solver, _ = searched_solver(bundle, profile_data, speedup, SolveSettings(include, exclude, None, quantile),
+                                SearchRequest(calib, calib_samples, holdout, seed, database, search_budget), _log)
     timing = PlanTimer(bundle, get_backend(request.backend), profile_data.cores, rounds) if rounds else nullcontext()
     with timing as timer:
         results = compare_methods(solver, timer, _log, match, refit_steps=global_refit)
@@ -378,7 +279,8 @@ def compare(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
 @click.option("--backend", default="deepsparse", show_default=True, help="timing backend that measures")
 @verify_options
 @click.option("--fix", is_flag=True,
-              help="when short, re-solve on corrected times and rewrite the recipe until it meets the target")
+              help="when short (or more than 5% over), re-solve and rewrite the recipe until it meets the target "
+                   "without overshooting")
 @click.option("--trained", default=None,
               help="weights trained with RECIPE (file or folder): check their sparsity and measure them as they are")
 @fail_cleanly
@@ -386,75 +288,16 @@ def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, hw
                    tolerance, rounds, max_rounds, fix, trained):
     """Prune the model one-shot to RECIPE's sparsities (or load --trained weights) and measure its speedup
     against the dense model here."""
-    from .emit import read_recipe
-    from .models import prunable_layers
-    from .models.fingerprint import graph_hash
-    from .pipeline import render_checked_recipe, solve, write_recipe
-    from .profile.backends import get_backend
-    from .profile.store import check_cores, obtain_profile
-    from .verify import SPARSITY_TOLERANCE, PlanTimer, check_trained_sparsity, load_trained, meets
+    from .entrypoints import ModelRequest, VerifyRequest, VerifySettings, verify_recipe
 
-    _check_verify_args(tolerance, rounds, max_rounds)
-    if trained and fix:
-        raise SpdyError("--fix re-solves the recipe; it cannot be combined with --trained weights")
-    recipe = read_recipe(recipe_path)
-    metadata = recipe.metadata
-    if any(value is None for value in recipe.targets.values()):
-        raise SpdyError("a constant-pruning recipe holds existing zeros and sets no sparsity; nothing to verify")
-    target = float(metadata.get("target_speedup") or 0)
-    if target <= 1:
-        raise SpdyError(f"recipe {recipe_path} records no target_speedup in its metadata")
-    bundle = _load(model_spec, weights, input_shape, batch_size or int(metadata.get("batch_size", 16)))
-    if metadata.get("model_graph_hash") != graph_hash(bundle):
-        raise SpdyError(f"recipe {recipe_path} was made for another model graph than {model_spec} (stale); "
-                        f"generate it again")
-    backend_here = get_backend(backend)
-    cores = check_cores(cores or int(metadata.get("cores") or backend_here.max_cores()), backend_here.max_cores())
-    _warn_if_other_machine(metadata, metadata.get("engine"), backend_here, f"recipe {recipe_path}")
-    trained_bundle = None
-    if trained:
-        trained_bundle = load_trained(bundle, trained)
-        check_trained_sparsity(trained_bundle, {name: float(s) for name, s in recipe.targets.items()})
-        click.echo(f"{trained}: all {len(recipe.targets)} recipe layers at their target sparsity "
-                   f"(within {SPARSITY_TOLERANCE:.1%})")
-    profile_data = None
-    if fix:  # before any timing, so that a missing profile fails fast
-        request = _request(hw, cores, grid, hw_root, backend)
-        profile_data, profile_path = obtain_profile(bundle, request)
-    with PlanTimer(bundle, backend_here, cores, rounds) as timer:
-        measurement = (timer.measure_model(trained_bundle) if trained_bundle
-                       else timer.measure({name: float(s) for name, s in recipe.targets.items()}))
-        ok = meets(measurement.speedup, target, tolerance)
-        predicted = float(metadata.get("predicted_speedup") or 0)
-        click.echo(f"{recipe_path}: target {target:.3f}x, predicted {predicted:.3f}x, "
-                   f"measured {measurement.describe()} (dense {measurement.dense_ms:.2f} ms, pruned "
-                   f"{measurement.pruned_ms:.2f} ms, batch {bundle.batch_size}, {cores} cores"
-                   f"{measurement.load_note()}): "
-                   f"{'OK' if ok else 'SHORT'}")
-        if ok:
-            return
-        if not fix:
-            raise SpdyError(f"measured {measurement.speedup:.3f}x is below the target {target:.3f}x"
-                            + (f" x (1 - {tolerance})" if tolerance else "") + "; use --fix to re-solve tighter")
-        settings = _recorded_solve_settings(metadata)
-        first_plan = solve(profile_data, target, settings, float(metadata.get("solve_speedup") or target))
-        plan, measured = _meet_target(timer, _plain_solver(profile_data, target, settings), target, tolerance,
-                                      max_rounds, first_plan)
-    model_layers = {layer.name for layer in prunable_layers(bundle.module)}
-    text = render_checked_recipe(plan, profile_data, profile_path, recipe.settings, settings, model_layers, measured,
-                                 metadata.get("search"))
-    write_recipe(Path(recipe_path), text)
-    click.echo(f"fixed {recipe_path}: solved for {plan.solve_speedup:.3f}x, measured {measured:.3f}x "
-               f"(target {target:.3f}x)")
-
-
-def _recorded_solve_settings(metadata: dict):
-    """The solver settings a recipe's metadata records."""
-    from .pipeline import SolveSettings
-
-    return SolveSettings(tuple(metadata.get("include") or ()), tuple(metadata.get("exclude") or ()),
-                         metadata.get("sensitivity"), float(metadata.get("quantile", DEFAULT_QUANTILE)),
-                         tuple(float(c) for c in metadata.get("coefficients") or ()))
+    request = VerifyRequest(Path(recipe_path), ModelRequest(model_spec, batch_size, input_shape, weights),
+                            _request(hw, cores, grid, hw_root, backend), VerifySettings(True, tolerance, rounds,
+                                                                                          max_rounds), fix, trained)
+    outcome = verify_recipe(request, _log, click.echo)
+    if outcome.fixed:
+        final = outcome.fixed.final
+        click.echo(f"fixed {recipe_path}: solved for {final.plan.solve_speedup:.3f}x, measured "
+                   f"{final.measurement.describe()} (target {outcome.target:.3f}x)")
 
 
 @main.command(name="solve")

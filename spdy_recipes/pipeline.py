@@ -15,7 +15,7 @@ from .models import select_names
 from .profile import Profile
 from .sensitivity import load_sensitivity, prior_errors
 from .solve import Plan, plan_profile
-from .solve.planner import DEFAULT_QUANTILE, Context, fastest_speedup
+from .solve.planner import DEFAULT_QUANTILE, fastest_speedup
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,12 @@ def error_table(profile: Profile, selected: list[str], settings: SolveSettings) 
 
 
 def solve(profile: Profile, speedup: float, settings: SolveSettings = SolveSettings(),
-          solve_speedup: float | None = None, context: Context | None = None) -> Plan:
-    """Pick per-layer levels for ``speedup`` (solved for ``solve_speedup`` when tightened, on table
-    entries corrected by in-context measurements) over the selected layers of ``profile``."""
+          solve_speedup: float | None = None) -> Plan:
+    """Pick per-layer levels for ``speedup`` (solved for ``solve_speedup`` when verification moved it)
+    over the selected layers of ``profile``."""
     selected = select_names(profile.layer_names, settings.include, settings.exclude)
     errors = error_table(profile, selected, settings)
-    return plan_profile(profile, speedup, selected, errors, settings.quantile, solve_speedup, context)
+    return plan_profile(profile, speedup, selected, errors, settings.quantile, solve_speedup)
 
 
 def best_reachable(profile: Profile, settings: SolveSettings = SolveSettings()) -> float:
@@ -84,7 +84,6 @@ def recipe_metadata(profile: Profile, profile_path: Path, plan: Plan, method: st
         "solve_speedup": round(plan.solve_speedup, 4),
         "predicted_speedup": round(plan.predicted_speedup, 4),
         "guaranteed_speedup": round(plan.guaranteed_speedup, 4),
-        "in_context_times": plan.corrections,
         "predicted_ms": round(plan.predicted_ms, 4),
         "dense_ms": round(plan.dense_ms, 4),
     }

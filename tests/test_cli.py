@@ -22,7 +22,9 @@ def test_generate_writes_a_recipe_and_inspect_reads_it(cnn_profile, tmp_path):
     code, stdout, stderr = _run(["generate", *CNN_ARGS, "--hw", str(profile_path), "--speedup", halfway(profile),
                                  "--method", "acdc", "-o", str(out)])
     assert code == 0, stderr
-    assert "predicted speedup" in stdout and out.is_file()
+    # a profile file is not this machine: no verification, and the claim states the model's error, no guarantee
+    assert "predicted" in stdout and "not measured" in stdout and "off by a median" in stdout and out.is_file()
+    assert "at least" not in stdout and "[verify]" not in stderr
     text = out.read_text()
     assert "!ACDCPruningModifier" in text and "global_sparsity: False" in text
     code, stdout, _ = _run(["inspect", str(out)])

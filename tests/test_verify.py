@@ -11,8 +11,8 @@ import pytest
 
 from spdy_recipes.emit import read_recipe
 from spdy_recipes.pipeline import best_reachable, solve
-from spdy_recipes.verify import MachineTooBusy, Round, SpeedupMeasurement, meet_target
-from spdy_recipes.verify.loop import corrected_speedup, meets, next_solve_speedup
+from spdy_recipes.verify import MachineTooBusy, ShortOfTarget, SpeedupMeasurement, meet_target
+from spdy_recipes.verify.loop import OVERSHOOT, meets
 
 from .cli_helpers import CNN_ARGS, assert_clean_failure, measured_speedup, run_cli
 from .conftest import halfway, require_speedup
@@ -52,8 +52,9 @@ def test_verify_reports_and_exits_by_the_measurement(recipe):
     path, target = recipe
     code, stdout, stderr = run_cli(["verify", path, *VERIFY_ARGS])
     measured = measured_speedup(stdout)
+    low = float(re.search(r"measured [0-9.]+x \(([0-9.]+)-[0-9.]+\)", stdout).group(1))
     assert f"target {target:.3f}x" in stdout and "predicted" in stdout and "batch 8" in stdout
-    assert measured > 0 and (code == 0) == meets(measured, target, 0.0), stdout + stderr
+    assert measured > 0 and (code == 0) == (low >= target), stdout + stderr
 
 
 def test_verify_fails_a_target_the_machine_cannot_reach_and_fix_says_so(recipe, cnn_profile):
@@ -84,12 +85,12 @@ def test_verify_fix_meets_the_target_or_fails_cleanly(measured_cnn_profile, tmp_
     code, stdout, stderr = run_cli(["verify", path, *VERIFY_ARGS, "--fix", "--hw", profile_path, "--max-rounds", 3])
     if code == 0 and "fixed" in stdout:
         metadata = _metadata(path)
-        assert metadata["measured_speedup"] >= target and metadata["solve_speedup"] >= target
-        assert metadata["target_speedup"] == target
-    elif code == 0:  # this time the first plan measured up already: nothing to fix
+        assert metadata["measured_speedup"] >= target and metadata["target_speedup"] == target
+    elif code == 0:  # this time the first plan measured up, within 5% of the target: nothing to fix
         assert ": OK" in stdout and path.read_text() == before
+        assert measured_speedup(stdout) <= target * (1 + OVERSHOOT)
     else:  # the engine could not be pushed far enough on this (possibly busy) machine
-        assert any(reason in stderr for reason in ("stays below", "cannot meet", "infeasible", "too busy")), stderr
+        assert any(reason in stderr for reason in ("stays below", "infeasible", "too busy")), stderr
         assert path.read_text() == before
 
 
@@ -107,46 +108,81 @@ def test_generate_verify_writes_only_a_recipe_that_measured_up(measured_cnn_prof
         assert not out.exists() and "error:" in stderr
 
 
-def test_in_context_times_correct_the_table_and_steer_the_next_solve(cnn_profile):
-    profile, _ = cnn_profile
-    target = 1 + 0.5 * (best_reachable(profile) - 1)
-    plan = solve(profile, target)
-    slower = {name: ms * 1.2 for name, ms in plan.times_ms.items()}  # every layer 20% slower in context
-    assert corrected_speedup(plan, slower) < plan.predicted_speedup
-    context = {name: {plan.levels[name]: ms} for name, ms in slower.items()}
-    corrected = solve(profile, target, context=context)
-    assert corrected.corrections == len(context)
-    for name, level in corrected.levels.items():  # measured levels are used as measured
-        if level == plan.levels[name]:
-            assert corrected.times_ms[name] == pytest.approx(slower[name])
-    assert corrected.bound_ms <= profile.dense_ms / target * (1 + 1e-9)
-    measurement = SpeedupMeasurement(100.0, 100.0 / (target * 0.9), 10)
-    short = Round(plan, measurement, plan.predicted_speedup)
-    explained = next_solve_speedup(short, slower, target, repeated_plan=False)
-    assert explained >= target and explained == pytest.approx(
-        target * max(1.0, corrected_speedup(plan, slower) / measurement.speedup) * 1.005)
-    assert next_solve_speedup(short, slower, target, repeated_plan=True) == pytest.approx(
-        plan.solve_speedup / 0.9 * 1.005)
-    assert meets(1.98, 2.0, 0.01) and not meets(1.97, 2.0, 0.01)
+def _engine(profile, bias):
+    """A stand-in engine whose measurement is the profile's own prediction times ``bias`` (the model error of a
+    mixed plan), with a +-1% interval: the loop's decisions, without the timing noise."""
+    grid = profile.grid
+
+    def measure(sparsities):
+        pruned_ms = profile.fixed_ms + sum(layer.times_ms[grid.index(sparsities[layer.name])]
+                                           for layer in profile.layers)
+        return _measurement(bias * profile.dense_ms / pruned_ms)
+
+    return measure
+
+
+@pytest.mark.parametrize("bias", [0.8, 0.9, 1.15, 1.3])
+def test_verify_brackets_to_the_least_pruned_plan_that_meets(bert_profile, bias):
+    """Whether the profile over- or under-predicts mixed plans, the loop ends within [target, target x 1.05]
+    (judged on the interval's lower end), tightening after a shortfall and relaxing after an overshoot; it never
+    ends on the fastest plan unless the target needs it."""
+    profile, _ = bert_profile
+    best = best_reachable(profile)
+    target = 1 + 0.4 * (best * min(bias, 1.0) - 1)
+    solver = lambda s: solve(profile, target, solve_speedup=s)  # noqa: E731
+    first = solver(None)
+    timer = ScriptedTimer(profile, engine=_engine(profile, bias))
+    lines = []
+    verified = meet_target(solver, timer, target, 0.0, 6, lines.append, first)
+    final = verified.final.measurement
+    assert meets(final, target) and final.speedup <= target * (1 + OVERSHOOT), "\n".join(lines)
+    moved = verified.final.plan.solve_speedup
+    if bias < 1:
+        assert moved > target and any("tightening" in line for line in lines)
+    else:
+        assert moved < target and any("relaxing" in line for line in lines)
+        assert verified.final.plan.total_error < first.total_error  # less pruning than the first plan
+    assert verified.final.plan.predicted_speedup < verified.final.plan.max_speedup
+    assert len(verified.rounds) <= len(timer.measured) <= 2 * len(verified.rounds)  # (re-measures when off)
+
+
+def test_verify_settles_on_the_least_pruned_plan_that_measured_up(bert_profile, monkeypatch):
+    """When no measured plan lands inside the window, the least-pruned one that met the target is kept."""
+    monkeypatch.setattr("spdy_recipes.verify.loop.MODEL_ERROR", 10.0)  # no re-measures: one measurement a round
+    profile, _ = bert_profile
+    target = halfway(profile)
+    solver = lambda s: solve(profile, target, solve_speedup=s)  # noqa: E731
+    timer = ScriptedTimer(profile, [_measurement(target * 1.4), _measurement(target * 1.2),
+                                    _measurement(target * 0.95)])
+    verified = meet_target(solver, timer, target, 0.0, 3, lambda _: None, solver(None))
+    assert [r.measurement.speedup for r in verified.rounds] == pytest.approx([target * 1.4, target * 1.2,
+                                                                              target * 0.95])
+    assert verified.final is verified.rounds[1]
+    short = ScriptedTimer(profile, [_measurement(target * 0.9)] * 2)
+    with pytest.raises(ShortOfTarget, match="stays below"):
+        meet_target(solver, short, target, 0.0, 2, lambda _: None, solver(None))
+
+
+def test_meets_judges_the_lower_end_of_the_interval():
+    assert meets(SpeedupMeasurement(100, 50, 10, 2.0, 2.1), 2.0)
+    assert not meets(SpeedupMeasurement(100, 48, 10, 1.99, 2.2), 2.0)
+    assert meets(SpeedupMeasurement(100, 48, 10, 1.99, 2.2), 2.0, tolerance=0.01)
+    assert meets(SpeedupMeasurement(100, 50, 10), 2.0) and not meets(SpeedupMeasurement(100, 51, 10), 2.0)
 
 
 class ScriptedTimer:
-    """Stands in for PlanTimer where timing is not the point: hands out the given measurements in turn (the
-    in-context times are the plan's own table times) and records what it was asked to measure."""
+    """Stands in for PlanTimer where timing is not the point: hands out the given measurements in turn, or
+    asks ``engine(sparsities)``, and records what it was asked to measure."""
 
-    def __init__(self, profile, measurements):
-        self.profile, self.measurements, self.measured = profile, list(measurements), []
+    def __init__(self, profile, measurements=(), engine=None):
+        self.profile, self.measurements, self.engine, self.measured = profile, list(measurements), engine, []
 
     def export_pruned(self, sparsities):
         return dict(sparsities)
 
     def measure_onnx(self, pruned):
         self.measured.append(pruned)
-        return self.measurements.pop(0)
-
-    def in_context_times(self, pruned):
-        by_name = {layer.name: layer for layer in self.profile.layers}
-        return {name: by_name[name].times_ms[self.profile.grid.index(s)] for name, s in pruned.items()}
+        return self.engine(pruned) if self.engine else self.measurements.pop(0)
 
 
 def _measurement(speedup, busy=0.0):
@@ -162,13 +198,13 @@ def test_a_wildly_off_measurement_is_measured_again_before_it_is_used(cnn_profil
     profile, _ = cnn_profile
     target = halfway(profile)
     plan = solve(profile, target)
-    # the first measurement says the plan is barely faster than dense; the re-measurement agrees with the model
-    timer = ScriptedTimer(profile, [_measurement(1.01), _measurement(plan.predicted_speedup)])
+    # the first measurement says the plan is half as fast as predicted; the re-measurement is close to the model
+    timer = ScriptedTimer(profile, [_measurement(plan.predicted_speedup * 0.5), _measurement(target * 1.02)])
     lines = []
-    rounds = meet_target(lambda s, c: solve(profile, target, solve_speedup=s, context=c), timer, target, 0.0, 4,
-                         lines.append, plan)
+    rounds = meet_target(lambda s: solve(profile, target, solve_speedup=s), timer, target, 0.0, 4,
+                         lines.append, plan).rounds
     assert len(rounds) == 1 and len(timer.measured) == 2 and timer.measured[0] == timer.measured[1]
-    assert rounds[0].measurement.speedup == pytest.approx(plan.predicted_speedup)
+    assert rounds[0].measurement.speedup == pytest.approx(target * 1.02)
     assert any("measuring again before acting on it" in line for line in lines)
 
 
@@ -176,9 +212,9 @@ def test_a_busy_machine_is_waited_out_or_named(cnn_profile, no_pause):
     profile, _ = cnn_profile
     target = halfway(profile)
     plan = solve(profile, target)
-    solver = lambda s, c: solve(profile, target, solve_speedup=s, context=c)  # noqa: E731
-    quiet_later = ScriptedTimer(profile, [_measurement(0.6, busy=0.5), _measurement(plan.predicted_speedup)])
-    rounds = meet_target(solver, quiet_later, target, 0.0, 4, lambda _: None, plan)
+    solver = lambda s: solve(profile, target, solve_speedup=s)  # noqa: E731
+    quiet_later = ScriptedTimer(profile, [_measurement(0.6, busy=0.5), _measurement(target * 1.02)])
+    rounds = meet_target(solver, quiet_later, target, 0.0, 4, lambda _: None, plan).rounds
     assert len(rounds) == 1 and rounds[0].measurement.busy == 0.0  # the busy measurement was not used
     always_busy = ScriptedTimer(profile, [_measurement(0.6, busy=0.5)] * 3)
     with pytest.raises(MachineTooBusy, match="machine too busy: other processes used 50% of the CPU"):

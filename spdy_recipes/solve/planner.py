@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import SpdyError
-from ..profile import LayerTimes, Profile
+from ..profile import Profile
 from .dp import DEFAULT_BUCKETS, solve_min_error
 
 DEFAULT_QUANTILE = 0.9
@@ -20,8 +18,8 @@ class Plan:
     """The solved profile: a grid level per selected layer, its bound and its predicted latency.
 
     ``bound_ms`` sums the conservative (``quantile`` over repeats) times and never exceeds
-    ``dense_ms / solve_speedup``; ``predicted_ms`` sums the median times, the best estimate of what the
-    engine will measure. ``solve_speedup`` exceeds ``target_speedup`` when verification tightened it.
+    ``dense_ms / solve_speedup``; ``predicted_ms`` sums the median times, the profile's estimate of what the
+    engine will measure. ``solve_speedup`` differs from ``target_speedup`` when verification moved it.
     """
 
     target_speedup: float
@@ -34,9 +32,8 @@ class Plan:
     max_speedup: float
     sparsities: dict[str, float]  # every profile layer; 0.0 = dense (unselected layers are always dense)
     levels: dict[str, int]  # every profile layer's grid level
-    times_ms: dict[str, float]  # median (or in-context) time of every layer at its chosen level
+    times_ms: dict[str, float]  # median time of every layer at its chosen level
     total_error: float
-    corrections: int = 0  # in-context measurements used in place of uniform-sparsity table entries
 
     @property
     def predicted_speedup(self) -> float:
@@ -53,40 +50,13 @@ class Plan:
         return {name: s for name, s in self.sparsities.items() if s > 0}
 
 
-Context = Mapping[str, Mapping[int, float]]  # layer -> grid level -> time measured in a mixed model
-
-
-def layer_times(layer: LayerTimes, quantile: float, context: Context | None) -> tuple[list[float], list[float]]:
-    """A layer's planning (``quantile``) and median times per level, corrected by in-context measurements.
-
-    A measured level takes the measured time (keeping the level's noise margin); the other sparse levels
-    are scaled by the median ratio of measured to table time over the layer's measured sparse levels, as
-    what changes a layer's cost in a mixed model (fusion with its neighbours, layouts) mostly does not
-    depend on its own sparsity. The dense level changes only when measured.
-    """
-    planning, median = layer.times(quantile), layer.times_ms
-    measured = (context or {}).get(layer.name, {})
-    ratios = [ms / median[k] for k, ms in measured.items() if k > 0 and median[k] > 0]
-    scale = statistics.median(ratios) if ratios else 1.0
-    for level in range(1, len(median)):
-        if level not in measured:
-            planning[level] *= scale
-            median[level] *= scale
-    for level, ms in measured.items():
-        margin = planning[level] / median[level] if median[level] > 0 else 1.0
-        median[level] = ms
-        planning[level] = ms * max(margin, 1.0)
-    return planning, median
-
-
-def fastest_speedup(profile: Profile, selected: list[str], quantile: float = DEFAULT_QUANTILE,
-                    context: Context | None = None) -> float:
+def fastest_speedup(profile: Profile, selected: list[str], quantile: float = DEFAULT_QUANTILE) -> float:
     """Dense median latency over the fastest plan's ``quantile`` latency: every ``selected`` layer at its
     fastest level, every other one dense, plus the fixed time."""
     chosen = set(selected)
     fastest_ms = profile.fixed(quantile)
     for layer in profile.layers:
-        planning = layer_times(layer, quantile, context)[0]
+        planning = layer.times(quantile)
         fastest_ms += min(planning) if layer.name in chosen else planning[0]
     return profile.dense_ms / fastest_ms
 
@@ -98,27 +68,30 @@ def plan_profile(
     errors: np.ndarray,
     quantile: float = DEFAULT_QUANTILE,
     solve_speedup: float | None = None,
-    context: Context | None = None,
     buckets: int = DEFAULT_BUCKETS,
 ) -> Plan:
-    """Solve the SPDY DP for ``speedup`` (or the tighter ``solve_speedup``) over the ``selected`` layers.
+    """Solve the SPDY DP for ``speedup`` (or for ``solve_speedup`` when verification moved it: above the
+    target after a measured shortfall, below it after an overshoot) over the ``selected`` layers.
 
     All other layers stay dense. Everything is charged to the budget: the fixed (non-layer) time, the
     per-call overhead and the dense time of layers that are not selected, each at its ``quantile`` over
-    repeats, against the median dense latency. ``errors`` is (selected layers x grid levels). ``context``
-    replaces table entries by times measured inside a mixed-sparsity model (see ``verify``).
+    repeats, against the median dense latency. ``errors`` is (selected layers x grid levels).
+    The DP is SPDY's (Frantar & Alistarh 2022, section 3.1) over bucketed latencies; raises SpdyError when
+    the speedup is not above 1 or beyond the profile's reach.
     """
     if not speedup > 1.0:
         raise SpdyError(f"--speedup must be greater than 1, got {speedup}")
     if not 0.0 <= quantile <= 1.0:
         raise SpdyError(f"--quantile must be between 0 and 1, got {quantile}")
-    solve_speedup = max(solve_speedup or speedup, speedup)
+    solve_speedup = solve_speedup or speedup
+    if not solve_speedup > 0.0:
+        raise SpdyError(f"the solve speedup must be positive, got {solve_speedup}")
     by_name = {layer.name: layer for layer in profile.layers}
     unknown = [name for name in selected if name not in by_name]
     if unknown:
         raise SpdyError(f"layer(s) {', '.join(unknown[:5])} are not in the profile")
     chosen = set(selected)
-    rows = {layer.name: layer_times(layer, quantile, context) for layer in profile.layers}
+    rows = {layer.name: (layer.times(quantile), layer.times_ms) for layer in profile.layers}
     planning = np.array([rows[name][0] for name in selected])
     median = np.array([rows[name][1] for name in selected])
     if errors.shape != planning.shape:
@@ -134,7 +107,7 @@ def plan_profile(
     fastest_ms = fixed_bound + float(planning.min(axis=1).sum())
     max_speedup = dense_ms / fastest_ms
     if fastest_ms > target_ms:
-        asked = f"speedup {speedup:.3f}x" + (f" (solved as {solve_speedup:.3f}x)" if solve_speedup > speedup else "")
+        asked = f"speedup {speedup:.3f}x" + (f" (solved as {solve_speedup:.3f}x)" if solve_speedup != speedup else "")
         raise SpdyError(
             f"{asked} is infeasible on this profile: the best reachable is {max_speedup:.3f}x "
             f"(every selected layer at its fastest level, {quantile:.2f} quantile of the measured times)"
@@ -155,6 +128,5 @@ def plan_profile(
         times_ms[name] = float(median[i, level])
     predicted_ms = fixed_median + sum(times_ms[name] for name in selected)
     total_error = float(sum(errors[i, k] for i, k in zip(indices, picks)))
-    corrections = sum(len(levels_measured) for levels_measured in (context or {}).values())
     return Plan(speedup, solve_speedup, quantile, dense_ms, budget_ms, bound_ms, predicted_ms, max_speedup,
-                sparsities, levels, times_ms, total_error, corrections)
+                sparsities, levels, times_ms, total_error)

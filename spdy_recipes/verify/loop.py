@@ -1,33 +1,41 @@
-"""Close the loop: measure a solved plan here, learn from the measurement, and re-solve until it meets the target.
+"""Close the loop: measure a solved plan here and move the solve speedup until the measurement meets the
+target without overshooting it.
 
-Each round prunes the model to the plan, times it against dense, and analyses it: every layer's time
-inside this mixed-sparsity model replaces the uniform-sparsity table entry for that layer and level
-(fusion and kernel choices change when neighbours differ). The next plan is solved on the corrected
-table; whatever shortfall the corrections do not explain (per-call costs, noise) tightens the target.
+The profile's additive latency model is only approximate for mixed-sparsity plans: DeepSparse fuses runs
+of layers into one kernel ("pyramid") whose membership depends on every member's sparsity, so a layer's
+time in a mixed model is not its time in the uniform sweep. The loop therefore treats the measured
+speedup as a monotone function of the speedup the DP is solved for and brackets it from both sides:
+tighten (solve for more) after a shortfall, relax (solve for less, down to below the target) after an
+overshoot, interpolating between the closest measurements on either side. It ends on the least-pruned
+measured plan that meets the target.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import SpdyError
 from ..solve import Plan
-from ..solve.planner import Context
 from .measure import PlanTimer, SpeedupMeasurement
 
-TIGHTEN_MARGIN = 0.005  # aim this much above what a shortfall calls for
+OVERSHOOT = 0.05  # a plan measured above target x (1 + OVERSHOOT) prunes more than needed: relax
+AIM = 0.02  # the loop aims its next solve at target x (1 + AIM), inside the accepted window
 BUSY_LIMIT = 0.25  # other processes' share of the machine's CPU above which a measurement is not used
 MODEL_ERROR = 0.15  # |predicted/measured - 1| beyond which a measurement is taken again before it is used
 MEASURE_TRIES = 3  # measurements of one plan at most while the machine is busy
 BUSY_WAIT_S = 3.0  # pause before measuring again on a busy machine (times the attempt)
+NUDGE = 0.03  # when the DP returns a plan already measured, move the solve speedup on by this fraction
+
+Solver = Callable[[float], Plan]
 
 
 @dataclass(frozen=True)
 class Round:
-    """One measured plan, and the speedup predicted for it before measuring (on the corrected table,
-    divided by the end-to-end shortfall that earlier rounds left unexplained)."""
+    """One measured plan, and the speedup predicted for it before measuring (the profile's prediction
+    times the measured/predicted ratio of the round before)."""
 
     plan: Plan
     measurement: SpeedupMeasurement
@@ -37,6 +45,14 @@ class Round:
         return (f"solved for {self.plan.solve_speedup:.3f}x: predicted {self.predicted_speedup:.3f}x, "
                 f"measured {self.measurement.describe()} (dense {self.measurement.dense_ms:.2f} ms, "
                 f"pruned {self.measurement.pruned_ms:.2f} ms{self.measurement.load_note()})")
+
+
+@dataclass(frozen=True)
+class Verified:
+    """Every measured round, and the one chosen: the least-pruned (lowest measured speedup) that meets."""
+
+    rounds: list[Round]
+    final: Round
 
 
 class ShortOfTarget(SpdyError):
@@ -51,9 +67,21 @@ class MachineTooBusy(ShortOfTarget):
     """Every measurement of a plan ran while other processes used much of the CPU."""
 
 
+def meets(measurement: SpeedupMeasurement, target: float, tolerance: float = 0.0) -> bool:
+    """Whether the measurement meets ``target x (1 - tolerance)``, judged on the lower end of its
+    confidence interval when known (so that an independent re-measure agrees)."""
+    low = measurement.low if measurement.low is not None else measurement.speedup
+    return low >= target * (1.0 - tolerance)
+
+
+def overshoots(measurement: SpeedupMeasurement, target: float) -> bool:
+    """Whether the plan is clearly faster than asked: its median above ``target x (1 + OVERSHOOT)``."""
+    return measurement.speedup > target * (1.0 + OVERSHOOT)
+
+
 def trusted_measurement(timer: PlanTimer, sparsities: dict[str, float], predicted: float,
-                        log: Callable[[str], None], rounds: list[Round]) -> tuple[SpeedupMeasurement, dict[str, float]]:
-    """Measure the plan (speedup and in-context layer times) until the measurement can be acted upon.
+                        log: Callable[[str], None], rounds: list[Round]) -> SpeedupMeasurement:
+    """Measure the plan until the measurement can be acted upon.
 
     A measurement taken while other processes used more than ``BUSY_LIMIT`` of the CPU is taken again after a
     pause, ``MEASURE_TRIES`` times at most, then MachineTooBusy is raised. A clean measurement that disagrees
@@ -80,86 +108,130 @@ def trusted_measurement(timer: PlanTimer, sparsities: dict[str, float], predicte
                 f"the model's known error of {MODEL_ERROR:.0%}); measuring again before acting on it")
             continue
         break  # (after a disagreement, the re-measurement is used even on the last try)
-    return measurement, timer.in_context_times(pruned_onnx)
+    return measurement
 
 
-def meets(measured: float, target: float, tolerance: float) -> bool:
-    return measured >= target * (1.0 - tolerance)
+def next_solve_speedup(rounds: list[Round], target: float, tolerance: float = 0.0) -> float:
+    """Where to solve next, aiming the measurement at ``target x (1 + AIM)``.
+
+    The measured speedup is taken as log-linear in the solve speedup between measured points. With
+    measurements on both sides (short, and meeting), interpolate between the closest pair, staying strictly
+    inside it. With one side only, extrapolate through its two closest points, or with one point, scale its
+    solve speedup by aim / measured (the model error it showed). Below 1.0 is allowed: the plan is solved
+    on conservative (quantile) times, and an engine faster than the profile may need that little.
+    """
+    aim = target * (1.0 + AIM)
+    short = [r for r in rounds if not meets(r.measurement, target, tolerance)]
+    over = [r for r in rounds if meets(r.measurement, target, tolerance)]
+    below = max(short, key=lambda r: r.plan.solve_speedup, default=None)
+    above = min(over, key=lambda r: r.plan.solve_speedup, default=None)
+    if below and above and below.plan.solve_speedup < above.plan.solve_speedup:
+        fraction = _fraction(_point(below), _point(above), aim)
+        fraction = 0.5 if fraction is None else min(0.8, max(0.2, fraction))
+        return _between(_point(below)[0], _point(above)[0], fraction)
+    side = sorted(short or over, key=lambda r: abs(math.log(r.measurement.speedup / aim)))
+    s0, m0 = _point(side[0])
+    guess = s0 * aim / m0
+    if len(side) > 1:
+        fraction = _fraction((s0, m0), _point(side[1]), aim)
+        if fraction is not None:
+            guess = _between(s0, _point(side[1])[0], fraction)
+    return min(max(guess, s0 / 2), s0 * 2)  # a flat stretch of measurements: do not jump far
 
 
-def corrected_speedup(plan: Plan, in_context: dict[str, float]) -> float:
-    """What the table predicts for ``plan`` once its entries are replaced by in-context times."""
-    corrected_ms = plan.predicted_ms + sum(in_context[name] - plan.times_ms[name] for name in plan.times_ms)
-    return plan.dense_ms / corrected_ms
+def _fraction(first: tuple[float, float], second: tuple[float, float], aim: float) -> float | None:
+    """Where ``aim`` falls on the log-measured line from ``first`` to ``second`` (0 at first, 1 at second);
+    None when the measurements do not grow with the solve speedup (noise, or the same plan)."""
+    (s0, m0), (s1, m1) = first, second
+    if (s1 - s0) * (m1 - m0) <= 0 or m1 == m0:
+        return None
+    return (math.log(aim) - math.log(m0)) / (math.log(m1) - math.log(m0))
 
 
-def next_solve_speedup(round_: Round, in_context: dict[str, float], target: float, repeated_plan: bool) -> float:
-    """The speedup to solve for next: the target scaled by the shortfall the corrected table does not
-    explain, never below the last one; when the corrections changed nothing, scaled by the whole shortfall."""
-    measured, last = round_.measurement.speedup, round_.plan.solve_speedup
-    if repeated_plan:
-        return last * (target / measured) * (1.0 + TIGHTEN_MARGIN)
-    unexplained = max(1.0, corrected_speedup(round_.plan, in_context) / measured)
-    return max(last, target * unexplained * (1.0 + TIGHTEN_MARGIN))
+def _between(s0: float, s1: float, fraction: float) -> float:
+    return math.exp(math.log(s0) + fraction * (math.log(s1) - math.log(s0)))
+
+
+def _point(round_: Round) -> tuple[float, float]:
+    return round_.plan.solve_speedup, round_.measurement.speedup
 
 
 def meet_target(
-    solve_for: Callable[[float, Context], Plan],
+    solve_for: Solver,
     timer: PlanTimer,
     target: float,
     tolerance: float,
     max_rounds: int,
     log: Callable[[str], None],
     first: Plan,
-) -> list[Round]:
-    """Measure ``first`` and re-solve on corrected tables until the measured speedup meets ``target``.
+) -> Verified:
+    """Measure ``first`` and re-solve (``solve_for(solve_speedup)``) until a measurement meets ``target``
+    (``meets``) without overshooting it by more than ``OVERSHOOT``, ``max_rounds`` measurements at most.
 
-    Returns every round (the last one meets the target); raises SpdyError naming the best measurement
-    when ``max_rounds`` pass or the tightened target becomes infeasible.
+    Returns every round and the final one: the first round inside the window, else the least-pruned
+    measured plan that meets the target (when the plans between were never found). Raises ShortOfTarget
+    naming the best measurement when no measured plan meets the target, MachineTooBusy when the machine
+    stays busy.
     """
-    context: dict[str, dict[int, float]] = {}
-    plan, rounds, seen, unexplained = first, [], set(), 1.0
+    plan, rounds, seen, ratio = first, [], set(), 1.0
     while True:
-        predicted = plan.predicted_speedup / unexplained
-        measurement, in_context = trusted_measurement(timer, plan.sparsities, predicted, log, rounds)
+        predicted = plan.predicted_speedup * ratio
+        measurement = trusted_measurement(timer, plan.sparsities, predicted, log, rounds)
         rounds.append(Round(plan, measurement, predicted))
         seen.add(_key(plan))
+        ratio = measurement.speedup / plan.predicted_speedup
         log(f"[verify] round {len(rounds)}: {rounds[-1].describe()}")
-        if meets(measurement.speedup, target, tolerance):
-            return rounds
-        best = max(r.measurement.speedup for r in rounds)
+        if meets(measurement, target, tolerance) and not overshoots(measurement, target):
+            return Verified(rounds, rounds[-1])
         if len(rounds) >= max_rounds:
-            raise ShortOfTarget(f"measured speedup stays below {target:.3f}x after {len(rounds)} round(s) "
-                                f"(best {best:.3f}x); raise --max-rounds or lower --speedup", rounds)
-        for name, level in plan.levels.items():
-            context.setdefault(name, {})[level] = in_context[name]
-        unexplained = corrected_speedup(plan, in_context) / measurement.speedup
-        solve_speedup = next_solve_speedup(rounds[-1], in_context, target, repeated_plan=False)
+            return _settle(rounds, target, tolerance, f"after {len(rounds)} round(s); raise --max-rounds")
         try:
-            plan = _solve_within_reach(solve_for, solve_speedup, context, target)
-            if _key(plan) in seen:
-                solve_speedup = next_solve_speedup(rounds[-1], in_context, target, repeated_plan=True)
-                plan = _solve_within_reach(solve_for, solve_speedup, context, target)
+            plan = _next_plan(solve_for, rounds, target, tolerance, seen)
         except SpdyError as exc:
-            raise ShortOfTarget(f"cannot meet {target:.3f}x on this machine: best measured {best:.3f}x; {exc}",
-                                rounds) from None
-        if _key(plan) in seen:
-            raise ShortOfTarget(f"cannot meet {target:.3f}x on this machine: best measured {best:.3f}x, and the "
-                                f"fastest plan the corrected profile allows was already measured", rounds)
-        log(f"[verify] short of {target:.3f}x; re-solving for {solve_speedup:.3f}x on {plan.corrections} "
-            f"in-context time(s)")
+            return _settle(rounds, target, tolerance, str(exc))
+        direction = "relaxing" if plan.solve_speedup < rounds[-1].plan.solve_speedup else "tightening"
+        log(f"[verify] {'short of' if not meets(measurement, target, tolerance) else 'well above'} "
+            f"{target:.3f}x; {direction}: solving for {plan.solve_speedup:.3f}x")
+
+
+def _next_plan(solve_for: Solver, rounds: list[Round], target: float, tolerance: float, seen: set) -> Plan:
+    """The next plan to measure: solved where ``next_solve_speedup`` says, nudged on while the DP returns a
+    plan already measured; raises SpdyError when no unmeasured plan lies in the direction to go."""
+    solve_speedup = next_solve_speedup(rounds, target, tolerance)
+    short = [r.plan.solve_speedup for r in rounds if not meets(r.measurement, target, tolerance)]
+    over = [r.plan.solve_speedup for r in rounds if meets(r.measurement, target, tolerance)]
+    low, high = max(short, default=0.0), min(over, default=math.inf)
+    up = solve_speedup > rounds[-1].plan.solve_speedup
+    for _ in range(8):
+        if not low < solve_speedup < high:
+            break
+        plan = _solve_within_reach(solve_for, solve_speedup)
+        if _key(plan) not in seen:
+            return plan
+        solve_speedup *= (1 + NUDGE) if up else 1 / (1 + NUDGE)
+    raise SpdyError("every plan the profile gives in that direction was measured already")
+
+
+def _settle(rounds: list[Round], target: float, tolerance: float, why: str) -> Verified:
+    """The least-pruned round that meets the target, or ShortOfTarget."""
+    meeting = [r for r in rounds if meets(r.measurement, target, tolerance)]
+    if meeting:
+        return Verified(rounds, min(meeting, key=lambda r: r.measurement.speedup))
+    best = max(r.measurement.speedup for r in rounds)
+    raise ShortOfTarget(f"measured speedup stays below {target:.3f}x (best {best:.3f}x): {why}", rounds)
 
 
 def _key(plan: Plan) -> tuple:
     return tuple(sorted(plan.levels.items()))
 
 
-def _solve_within_reach(solve_for: Callable[[float, Context], Plan], speedup: float, context: Context,
-                        target: float) -> Plan:
-    """Solve for ``speedup``; when that is beyond the corrected table's reach, the fastest plan there is
-    (it may still measure up to ``target``)."""
+def _solve_within_reach(solve_for: Solver, speedup: float) -> Plan:
+    """Solve for ``speedup``; when that is beyond the profile's reach, the fastest plan there is (it may
+    still measure up to the target)."""
     try:
-        return solve_for(speedup, context)
+        return solve_for(speedup)
     except SpdyError:
-        best = solve_for(target, context).max_speedup
-        return solve_for(best * (1 - 1e-9), context)
+        best = solve_for(1.0 + 1e-6).max_speedup
+        if speedup <= best:
+            raise
+        return solve_for(best * (1 - 1e-9))

@@ -11,17 +11,15 @@ from pathlib import Path
 from ..models import ModelBundle
 from ..onnx_export import export_onnx
 from ..profile.backends import TimingBackend
-from ..profile.layer_map import LayerMap
-from ..profile.measure import TimingSettings
 from .noise import CpuLoad, paired_speedup, split_rounds
 from .oneshot import magnitude_prune
 
 
 @dataclass(frozen=True)
 class SpeedupMeasurement:
-    """Median per-call latencies (ms) of dense and pruned, their ratio, and how far to trust it: the
-    confidence interval of the paired per-round speedup (``noise.paired_speedup``) and the share of the
-    machine's CPU other processes used meanwhile (``noise.CpuLoad``; None where unknown)."""
+    """Median per-call latencies (ms) of dense and pruned, the speedup, and how far to trust it: the
+    median and confidence interval of the paired per-round speedups (``noise.paired_speedup``) and the
+    share of the machine's CPU other processes used meanwhile (``noise.CpuLoad``; None where unknown)."""
 
     dense_ms: float
     pruned_ms: float
@@ -29,10 +27,12 @@ class SpeedupMeasurement:
     low: float | None = None
     high: float | None = None
     busy: float | None = None
+    paired: float | None = None  # median of the per-round dense/pruned ratios
 
     @property
     def speedup(self) -> float:
-        return self.dense_ms / self.pruned_ms
+        """The paired speedup when measured in rounds, else the ratio of the medians."""
+        return self.paired if self.paired is not None else self.dense_ms / self.pruned_ms
 
     def describe(self) -> str:
         """``1.520x (1.49-1.55)``, with the interval when known."""
@@ -50,15 +50,13 @@ class PlanTimer:
     Use as a context manager: the exports live in a temporary folder.
     """
 
-    def __init__(self, bundle: ModelBundle, backend: TimingBackend, cores: int, rounds: int = 10, block: int = 5,
-                 analysis: TimingSettings = TimingSettings()):
+    def __init__(self, bundle: ModelBundle, backend: TimingBackend, cores: int, rounds: int = 10, block: int = 5):
         self.bundle, self.backend, self.cores = bundle, backend, cores
-        self.rounds, self.block, self.analysis = rounds, block, analysis
+        self.rounds, self.block = rounds, block
         self.inputs = [tensor.numpy() for tensor in bundle.inputs.values()]
         self._tmp = tempfile.TemporaryDirectory(prefix="spdy-verify-")
         self._count = 0
         self.dense_onnx = export_onnx(bundle, Path(self._tmp.name) / "dense.onnx")
-        self._layer_map: LayerMap | None = None
 
     def __enter__(self) -> PlanTimer:
         return self
@@ -82,21 +80,11 @@ class PlanTimer:
         """The measured speedup of the model pruned to ``sparsities``."""
         return self.measure_onnx(self.export_pruned(sparsities))
 
-    def in_context_times(self, pruned_onnx: str) -> dict[str, float]:
-        """Every layer's time (ms) inside the exported pruned model: the median over ``analysis.repeats``
-        engine analyses."""
-        if self._layer_map is None:
-            self._layer_map = LayerMap.build(self.bundle, self.dense_onnx)
-        runs = [self.backend.analyze(pruned_onnx, self.inputs, self.bundle.batch_size, self.cores, 0.0,
-                                     self.analysis.iterations, self.analysis.warmup)
-                for _ in range(self.analysis.repeats)]
-        splits = [self._layer_map.split(run)[0] for run in runs]
-        return {name: statistics.median(split[name] for split in splits) for name in splits[0]}
-
     def measure_onnx(self, pruned_onnx: str) -> SpeedupMeasurement:
+        """Time the exported pruned model against dense in ``rounds`` interleaved blocks."""
         with CpuLoad() as load:
             dense, pruned = self.backend.time_calls([str(self.dense_onnx), pruned_onnx], self.inputs,
                                                     self.bundle.batch_size, self.cores, self.rounds, self.block)
         paired = paired_speedup(split_rounds(dense, self.rounds), split_rounds(pruned, self.rounds))
         return SpeedupMeasurement(statistics.median(dense), statistics.median(pruned), len(pruned), paired.low,
-                                  paired.high, load.busy)
+                                  paired.high, load.busy, paired.speedup)

@@ -1,0 +1,116 @@
+"""What the flows share: how a model and its profile are asked for, how verification is set up, and the
+search-backed solver."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from ..errors import SpdyError, warn
+from ..models import ModelBundle
+from ..pipeline import SolveSettings, solve
+from ..profile import Profile
+from ..solve import Plan
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """A model to load: ``spec`` (torchvision:NAME, hf:DIR, yolov5:CFG, python:MODULE:CALLABLE), optional
+    state_dict file, input shape without batch (e.g. "3,224,224"; hf: the sequence length)."""
+
+    spec: str
+    batch_size: int = 16
+    input_shape: str | None = None
+    weights: str | None = None
+
+    def load(self) -> ModelBundle:
+        from ..models import load_model
+        from ..models.spec import parse_input_shape
+
+        return load_model(self.spec, self.batch_size, parse_input_shape(self.input_shape), self.weights)
+
+
+@dataclass(frozen=True)
+class VerifySettings:
+    """How a plan is checked here: ``enabled`` (None: when the profile is this machine's), ``tolerance``
+    (accepted fraction below the target; 1 reports without judging), timing ``rounds`` per measurement
+    and solve-and-measure rounds at most (``max_rounds``)."""
+
+    enabled: bool | None = None
+    tolerance: float = 0.0
+    rounds: int = 10
+    max_rounds: int = 4
+
+    def check(self) -> None:
+        """Raises SpdyError on out-of-range settings."""
+        if not 0.0 <= self.tolerance <= 1.0 or self.rounds < 1 or self.max_rounds < 1:
+            raise SpdyError("--tolerance must be in [0, 1] and --rounds, --max-rounds at least 1")
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """SPDY's search: calibration ``source`` (see ``sensitivity.calibration``), samples, held-out samples,
+    seed, database kind ("obs" or "magnitude") and budget ("150" candidates or "10m" minutes)."""
+
+    source: str
+    samples: int = 64
+    holdout: int = 0
+    seed: int = 0
+    database: str = "obs"
+    budget: str = "150"
+
+
+def plain_solver(profile: Profile, target: float, settings: SolveSettings) -> Callable[[float | None], Plan]:
+    """``solver(solve_speedup)`` on the settings' errors (prior or sensitivity table)."""
+    return lambda solve_speedup=None: solve(profile, target, settings, solve_speedup)
+
+
+@contextmanager
+def search_progress(total: int, log: Log) -> Iterator[Callable]:
+    """A progress bar on a terminal (with the time left), else a line per improvement; yields the search's
+    callback."""
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc="[search]", unit="candidate", file=sys.stderr, disable=None) as bar:
+        def progress(state):
+            bar.n = state.step
+            bar.set_postfix_str(f"best {state.best_loss:.5g}", refresh=False)
+            bar.refresh()
+            if bar.disable and state.curve[-1][0] == state.step:
+                log(f"[search] candidate {state.step}: best calibration loss {state.best_loss:.5g}")
+
+        yield progress
+
+
+def searched_solver(bundle: ModelBundle, profile: Profile, speedup: float, settings: SolveSettings,
+                    request: SearchRequest, log: Log):
+    """Calibration data and database ready, a SearchedSolver for ``speedup``; fails on an infeasible
+    speedup before any work. Returns (solver, CalibrationSettings)."""
+    from ..accuracy import CalibrationSettings, SearchedSolver, prepare
+    from ..models import select_names
+    from ..solve.search import SearchSettings, parse_budget
+
+    steps, minutes = parse_budget(request.budget)
+    calibration = CalibrationSettings(request.source, request.samples, request.holdout, request.seed,
+                                      request.database)
+    selected = select_names(profile.layer_names, settings.include, settings.exclude)
+    solve(profile, speedup, settings)  # infeasible: fail before any work
+    setup = prepare(bundle, profile.grid, selected, calibration, log)
+    search = SearchSettings(seed=request.seed, steps=steps, minutes=minutes)
+    solver = SearchedSolver(setup, profile, speedup, settings, search, lambda: search_progress(steps, log), log)
+    return solver, calibration
+
+
+def warn_if_other_machine(recorded: dict, recorded_engine: str | None, backend, what: str) -> None:
+    """Measuring here against numbers from another CPU or engine version: say so."""
+    from ..profile.backends import engine_label
+    from ..profile.hardware import host_differences
+
+    differences = host_differences(recorded, backend.describe_host(), engine_label(backend), recorded_engine)
+    if differences:
+        warn(f"{what} was measured on another machine or engine ({'; '.join(differences)}); "
+             f"timings here may not match it")

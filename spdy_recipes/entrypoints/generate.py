@@ -1,0 +1,128 @@
+"""``generate``: profile -> errors (prior, table or search) -> plan -> verified here -> SparseML recipe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..emit import RecipeSettings
+from ..errors import SpdyError
+from ..pipeline import SolveSettings, check_recipe_path, render_checked_recipe, write_recipe
+from ..profile import Profile
+from ..profile.store import LOCAL, ProfileRequest, obtain_profile
+from ..solve import Plan
+from ..verify import Verified
+from .common import Log, ModelRequest, SearchRequest, VerifySettings, plain_solver, searched_solver, \
+    warn_if_other_machine
+
+# The additive latency model's error on mixed-sparsity plans (|predicted/measured - 1|, median and max),
+# measured with benchmarks/latency_model.py; named hardware cannot be measured here, so its claim says this.
+MODEL_ERROR_NOTE = "the profile's prediction for mixed plans was off by a median {median} (up to {max}) in " \
+                   "benchmarks/latency_model.py on {machine}"
+MODEL_ERROR = {"median": "9%", "max": "33%", "machine": "a 2-core AMD EPYC (AVX2)"}
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """Everything ``generate`` needs. ``search`` None: SPDY's prior (or ``solve.sensitivity``) errors."""
+
+    model: ModelRequest
+    profile: ProfileRequest
+    speedup: float
+    output: Path
+    recipe: RecipeSettings
+    solve: SolveSettings = SolveSettings()
+    search: SearchRequest | None = None
+    verify: VerifySettings = field(default_factory=VerifySettings)
+    force: bool = False
+
+    def check(self) -> None:
+        """Raises SpdyError on a bad request, before any work."""
+        check_recipe_path(self.output)
+        if self.output.exists() and not self.force:
+            raise SpdyError(f"{self.output} already exists (use --force to overwrite)")
+        if self.recipe.epochs <= 0:
+            raise SpdyError(f"--epochs must be positive, got {self.recipe.epochs}")
+        self.verify.check()
+        if self.search and self.solve.sensitivity:
+            raise SpdyError("--calib (search the errors) and --sensitivity (read them) exclude each other")
+
+    @property
+    def verifies(self) -> bool:
+        """Verify when asked, and by default when the profile is this machine's (``--hw local``)."""
+        return self.verify.enabled if self.verify.enabled is not None else self.profile.hw == LOCAL
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """The written recipe, its plan and profile, and the verification rounds when verified here."""
+
+    path: Path
+    plan: Plan
+    profile: Profile
+    verified: Verified | None
+
+    @property
+    def measured_speedup(self) -> float | None:
+        return self.verified.final.measurement.speedup if self.verified else None
+
+    def summary(self) -> str:
+        """One line: what was promised, on which evidence, and what was written."""
+        plan = self.plan
+        if self.verified:
+            final = self.verified.final
+            evidence = (f"measured {final.measurement.describe()} here in {len(self.verified.rounds)} round(s) "
+                        f"(solved for {plan.solve_speedup:.3f}x)")
+        else:
+            evidence = f"not measured: {MODEL_ERROR_NOTE.format(**MODEL_ERROR)}"
+        return (f"target {plan.target_speedup:.3f}x: predicted {plan.predicted_speedup:.3f}x on median times, "
+                f"{evidence}; {len(plan.pruned)} of {len(plan.sparsities)} layers pruned; wrote {self.path}")
+
+
+def generate(request: GenerateRequest, log: Log) -> GenerateResult:
+    """Solve SPDY for ``request.speedup`` on the requested profile, verify it here when asked (bracketing
+    the solve speedup until the measurement meets the target without overshooting, ``verify.meet_target``)
+    and write the checked recipe atomically. Raises SpdyError (nothing written) on bad input, an infeasible
+    target, a target not met or a machine too busy to measure."""
+    from ..models import prunable_layers
+
+    request.check()
+    bundle = request.model.load()
+    profile, profile_path = obtain_profile(bundle, request.profile)
+    settings, searched, calibration = request.solve, None, None
+    solver = plain_solver(profile, request.speedup, settings)
+    if request.search:
+        searched, calibration = searched_solver(bundle, profile, request.speedup, settings, request.search, log)
+        solver = searched
+    plan, verified = solver(None), None
+    if request.verifies:
+        plan, verified = _verify_here(bundle, profile, profile_path, request, solver, plan, log)
+    search = None
+    if searched:
+        from ..accuracy import search_summary
+
+        state = searched.state_of(plan)
+        settings, search = searched.settings_of(state), search_summary(searched.setup, calibration, state)
+    model_layers = {layer.name for layer in prunable_layers(bundle.module)}
+    measured = verified.final.measurement.speedup if verified else None
+    text = render_checked_recipe(plan, profile, profile_path, request.recipe, settings, model_layers, measured, search)
+    write_recipe(request.output, text)
+    return GenerateResult(request.output, plan, profile, verified)
+
+
+def _verify_here(bundle, profile: Profile, profile_path: Path, request: GenerateRequest, solver, plan: Plan,
+                 log: Log) -> tuple[Plan, Verified]:
+    from ..profile.backends import get_backend
+    from ..verify import PlanTimer, meet_target
+
+    backend = get_backend(request.profile.backend)
+    warn_if_other_machine(profile.hardware, f"{profile.engine.get('name')} {profile.engine.get('version')}",
+                          backend, f"profile {profile_path}")
+    with PlanTimer(bundle, backend, profile.cores, request.verify.rounds) as timer:
+        verified = meet_target(solver, timer, request.speedup, request.verify.tolerance, request.verify.max_rounds,
+                               log, plan)
+    final = verified.final
+    if len(verified.rounds) > 1:
+        log(f"[verify] met {request.speedup:.3f}x after {len(verified.rounds)} rounds with the plan solved for "
+            f"{final.plan.solve_speedup:.3f}x: measured {final.measurement.describe()}")
+    return final.plan, verified

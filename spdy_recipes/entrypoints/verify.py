@@ -1,0 +1,130 @@
+"""``verify``: measure a recipe's plan (or weights trained with it) here; with ``fix``, re-solve and rewrite
+the recipe until its measurement meets the target without overshooting it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import SpdyError
+from ..pipeline import SolveSettings
+from ..profile.store import ProfileRequest
+from ..solve.planner import DEFAULT_QUANTILE
+from ..verify import SpeedupMeasurement, Verified
+from .common import Log, ModelRequest, VerifySettings, plain_solver, warn_if_other_machine
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    """A recipe to check: the model it is for (batch size None: the recipe's), the profile to re-solve on
+    with ``fix`` (``profile.cores`` None: the recipe's), weights trained with it (``trained``)."""
+
+    recipe: Path
+    model: ModelRequest
+    profile: ProfileRequest
+    verify: VerifySettings = VerifySettings()
+    fix: bool = False
+    trained: str | None = None
+
+    def check(self) -> None:
+        self.verify.check()
+        if self.trained and self.fix:
+            raise SpdyError("--fix re-solves the recipe; it cannot be combined with --trained weights")
+
+
+@dataclass(frozen=True)
+class VerifyOutcome:
+    """The first measurement, whether it met the target, and the verification that fixed the recipe."""
+
+    target: float
+    predicted: float
+    measurement: SpeedupMeasurement
+    ok: bool
+    batch_size: int
+    cores: int
+    fixed: Verified | None = None
+
+    def summary(self, recipe: Path) -> str:
+        m = self.measurement
+        return (f"{recipe}: target {self.target:.3f}x, predicted {self.predicted:.3f}x, measured {m.describe()} "
+                f"(dense {m.dense_ms:.2f} ms, pruned {m.pruned_ms:.2f} ms, batch {self.batch_size}, {self.cores} "
+                f"cores{m.load_note()}): {'OK' if self.ok else 'SHORT'}")
+
+
+def recorded_solve_settings(metadata: dict) -> SolveSettings:
+    """The solver settings a recipe's metadata records."""
+    return SolveSettings(tuple(metadata.get("include") or ()), tuple(metadata.get("exclude") or ()),
+                         metadata.get("sensitivity"), float(metadata.get("quantile", DEFAULT_QUANTILE)),
+                         tuple(float(c) for c in metadata.get("coefficients") or ()))
+
+
+def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> VerifyOutcome:
+    """Prune the model one-shot to the recipe's sparsities (or load ``trained`` weights, checking their
+    sparsity) and time it against dense here. With ``fix`` and a shortfall or an overshoot beyond
+    ``verify.loop.OVERSHOOT``, bracket the solve speedup on the profile (``verify.meet_target``) and rewrite
+    the recipe with the least-pruned plan that measures up. Raises SpdyError on a stale or unusable recipe,
+    ShortOfTarget (without ``fix``: SpdyError) when short. The first measurement goes to ``echo`` (default
+    ``log``), the loop's progress to ``log``."""
+    from dataclasses import replace
+
+    from ..emit import read_recipe
+    from ..models import prunable_layers
+    from ..models.fingerprint import graph_hash
+    from ..pipeline import render_checked_recipe, solve, write_recipe
+    from ..profile.backends import get_backend
+    from ..profile.store import check_cores, obtain_profile
+    from ..verify import SPARSITY_TOLERANCE, PlanTimer, check_trained_sparsity, load_trained, meet_target, meets
+    from ..verify.loop import overshoots
+
+    request.check()
+    recipe = read_recipe(str(request.recipe))
+    metadata = recipe.metadata
+    if any(value is None for value in recipe.targets.values()):
+        raise SpdyError("a constant-pruning recipe holds existing zeros and sets no sparsity; nothing to verify")
+    target = float(metadata.get("target_speedup") or 0)
+    if target <= 1:
+        raise SpdyError(f"recipe {request.recipe} records no target_speedup in its metadata")
+    model = request.model
+    bundle = replace(model, batch_size=model.batch_size or int(metadata.get("batch_size", 16))).load()
+    if metadata.get("model_graph_hash") != graph_hash(bundle):
+        raise SpdyError(f"recipe {request.recipe} was made for another model graph than {model.spec} (stale); "
+                        f"generate it again")
+    backend = get_backend(request.profile.backend)
+    cores = check_cores(request.profile.cores or int(metadata.get("cores") or backend.max_cores()),
+                        backend.max_cores())
+    warn_if_other_machine(metadata, metadata.get("engine"), backend, f"recipe {request.recipe}")
+    trained = None
+    if request.trained:
+        trained = load_trained(bundle, request.trained)
+        check_trained_sparsity(trained, {name: float(s) for name, s in recipe.targets.items()})
+        (echo or log)(f"{request.trained}: all {len(recipe.targets)} recipe layers at their target sparsity "
+                      f"(within {SPARSITY_TOLERANCE:.1%})")
+    profile = profile_path = None
+    settings = recorded_solve_settings(metadata)
+    if request.fix:  # before any timing, so that a missing profile or an unreachable target fails fast
+        profile, profile_path = obtain_profile(bundle, replace(request.profile, cores=cores))
+        solve(profile, target, settings)
+    tolerance = request.verify.tolerance
+    with PlanTimer(bundle, backend, cores, request.verify.rounds) as timer:
+        measurement = (timer.measure_model(trained) if trained
+                       else timer.measure({name: float(s) for name, s in recipe.targets.items()}))
+        ok = meets(measurement, target, tolerance)
+        outcome = VerifyOutcome(target, float(metadata.get("predicted_speedup") or 0), measurement, ok,
+                                bundle.batch_size, cores)
+        (echo or log)(outcome.summary(request.recipe))
+        if not request.fix:
+            if not ok:
+                raise SpdyError(f"measured {measurement.describe()} is below the target {target:.3f}x"
+                                + (f" x (1 - {tolerance})" if tolerance else "") + "; use --fix to re-solve")
+            return outcome
+        if ok and not overshoots(measurement, target):
+            return outcome
+        first = solve(profile, target, settings, float(metadata.get("solve_speedup") or target))
+        verified = meet_target(plain_solver(profile, target, settings), timer, target, tolerance,
+                               request.verify.max_rounds, log, first)
+    final = verified.final
+    model_layers = {layer.name for layer in prunable_layers(bundle.module)}
+    text = render_checked_recipe(final.plan, profile, profile_path, recipe.settings, settings, model_layers,
+                                 final.measurement.speedup, metadata.get("search"))
+    write_recipe(request.recipe, text)
+    return replace(outcome, fixed=verified)
