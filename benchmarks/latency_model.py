@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from dataclasses import replace
 import sys
 
 import numpy as np
@@ -60,6 +61,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--random", type=int, default=10, help="random mixed plans per model")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--design", default="mixed", choices=["mixed", "uniform"], help="how the profile is measured")
     args = parser.parse_args()
     backend = get_backend("deepsparse")
     cores = backend.max_cores()
@@ -68,8 +70,10 @@ def main() -> int:
     for name in args.models.split(","):
         spec, shape, grid, timing, rounds = MODELS[name]
         bundle = load_model(spec or f"hf:{bert_base_dir()}", args.batch_size, parse_input_shape(shape))
-        profile, _ = obtain_profile(bundle, ProfileRequest("local", parse_grid(grid), cores, timing=timing))
-        print(f"\n{name}: profile dense {profile.dense_ms:.1f} ms, {len(profile.layers)} layers", flush=True)
+        profile, _ = obtain_profile(bundle, ProfileRequest("local", parse_grid(grid), cores,
+                                                           timing=replace(timing, design=args.design)))
+        print(f"\n{name}: {profile.design} profile, dense {profile.dense_ms:.1f} ms, {len(profile.layers)} layers",
+              flush=True)
         with PlanTimer(bundle, backend, cores, rounds) as timer:
             for kind, label, levels in plans(profile, args.random, args.seed):
                 predicted = predicted_speedup(profile, levels)

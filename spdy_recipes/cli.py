@@ -47,6 +47,9 @@ profile_options = _options(
     click.option("--iterations", default=5, show_default=True, type=int, help="analysed runs per level and repeat"),
     click.option("--warmup", default=2, show_default=True, type=int, help="warm-up runs per level and repeat"),
     click.option("--repeats", default=3, show_default=True, type=int, help="independent measurements per level"),
+    click.option("--design", default="mixed", show_default=True, type=click.Choice(["mixed", "uniform"]),
+                 help="profile runs: real-zero models with every layer at its own level (as in the plans the DP "
+                      "picks), or every kernel at one imposed sparsity per run"),
     click.option("--backend", default="deepsparse", show_default=True, help="timing backend that measures"),
 )
 
@@ -96,10 +99,10 @@ def _request(hw, cores, grid, hw_root, backend, timing=None):
     return ProfileRequest(hw, parse_grid(grid), cores, hardware_root(hw_root), timing, backend)
 
 
-def _timing(iterations, warmup, repeats):
+def _timing(iterations, warmup, repeats, design="mixed"):
     from .profile.measure import TimingSettings
 
-    return TimingSettings(iterations, warmup, repeats)
+    return TimingSettings(iterations, warmup, repeats, design)
 
 
 def _refuse_existing(path: Path, force: bool) -> None:
@@ -121,7 +124,7 @@ def main() -> None:
               help="profile file [default: recipes/hardware/HW/<model>-bs<B>-c<C>.json]")
 @click.option("--force", is_flag=True, help="measure again and overwrite an existing profile")
 @fail_cleanly
-def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, backend,
+def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, design, backend,
             instance_type, output, force):
     """Measure per-layer latency at every sparsity level and save a hardware profile.
 
@@ -136,7 +139,7 @@ def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
     if is_path(hw):
         raise SpdyError("profile --hw takes 'local' or a hardware NAME; use -o for a file path")
     bundle = _load(model_spec, None, input_shape, batch_size)
-    request = _request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats))
+    request = _request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats, design))
     measurer = get_backend(request.backend)
     cores = check_cores(cores or measurer.max_cores(), measurer.max_cores())
     if output:
@@ -186,8 +189,8 @@ def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
                    "[default: verify with --hw local, not with named hardware or a profile file]")
 @click.option("--force", is_flag=True, help="overwrite an existing recipe")
 @fail_cleanly
-def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, backend,
-             include, exclude, sensitivity, quantile, calib, calib_samples, database, search_budget, seed,
+def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, design,
+             backend, include, exclude, sensitivity, quantile, calib, calib_samples, database, search_budget, seed,
              tolerance, rounds, max_rounds, weights, speedup, method, output, epochs, init_lr, final_lr,
              verify_here, force):
     """Profile (or load a profile), solve SPDY for --speedup, verify here (default with --hw local) and
@@ -200,7 +203,7 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
 
     request = GenerateRequest(
         model=ModelRequest(model_spec, batch_size, input_shape, weights),
-        profile=_request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats)),
+        profile=_request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats, design)),
         speedup=speedup,
         output=Path(output),
         recipe=RecipeSettings(method=method, epochs=epochs, final_lr=final_lr,
@@ -232,7 +235,7 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
 @click.option("--global-refit", default=0, show_default=True, type=int,
               help="Adam steps re-fitting all kept weights against the dense model (SPDY's gAP) before evaluating")
 @fail_cleanly
-def compare(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, backend,
+def compare(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, design, backend,
             include, exclude, quantile, calib, calib_samples, database, search_budget, seed, holdout, weights, speedup,
             rounds, match, global_refit):
     """SPDY against uniform, global magnitude, LAMP and ERK at the same predicted latency.
@@ -253,7 +256,7 @@ def compare(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
     if holdout < 1 or rounds < 0 or global_refit < 0:
         raise SpdyError("--holdout must be at least 1, --rounds and --global-refit at least 0")
     bundle = _load(model_spec, weights, input_shape, batch_size)
-    request = _request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats))
+    request = _request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats, design))
     profile_data, _ = obtain_profile(bundle, request)
     if match == "measured" and not rounds:
         raise SpdyError("--match measured needs timing rounds (--rounds > 0)")

@@ -56,7 +56,7 @@ def best_reachable(profile: Profile, settings: SolveSettings = SolveSettings()) 
 
 
 def recipe_metadata(profile: Profile, profile_path: Path, plan: Plan, method: str, settings: SolveSettings,
-                    measured_speedup: float | None, search: dict | None = None) -> dict:
+                    measured: dict | None, search: dict | None = None) -> dict:
     """The ``__metadata__`` block: where the numbers came from, and how to make them again."""
     hardware = profile.hardware
     regime = "latency" if profile.batch_size == 1 else "throughput"
@@ -90,8 +90,11 @@ def recipe_metadata(profile: Profile, profile_path: Path, plan: Plan, method: st
     if settings.coefficients:
         metadata["coefficients"] = [round(c, 6) for c in settings.coefficients]
         metadata["search"] = search
-    if measured_speedup is not None:
-        metadata["measured_speedup"] = round(measured_speedup, 4)
+    busy = profile.engine.get("other_processes_cpu")
+    if busy is not None:
+        metadata["profile_other_processes_cpu"] = busy
+    if measured:
+        metadata.update({f"measured_{key}": value for key, value in measured.items()})
     return metadata
 
 
@@ -103,13 +106,13 @@ def _errors_label(settings: SolveSettings) -> str:
 
 def render_checked_recipe(
     plan: Plan, profile: Profile, profile_path: Path, recipe: RecipeSettings, settings: SolveSettings,
-    model_layers: set[str], measured_speedup: float | None = None, search: dict | None = None,
+    model_layers: set[str], measured: dict | None = None, search: dict | None = None,
 ) -> str:
     """The recipe text for ``plan``, loaded with SparseML and checked layer by layer."""
     pruned = plan.pruned
     if not pruned:
         raise SpdyError("the solved profile prunes no layer; nothing to write")
-    metadata = recipe_metadata(profile, profile_path, plan, recipe.method, settings, measured_speedup, search)
+    metadata = recipe_metadata(profile, profile_path, plan, recipe.method, settings, measured, search)
     header = [
         f"SPDY recipe by spdy-recipes {__version__} for {profile.model['spec']} ({recipe.method})",
         f"target {plan.target_speedup:.3f}x, predicted {plan.predicted_speedup:.3f}x in "

@@ -34,6 +34,10 @@ def plan_report(plan: Plan, profile: Profile) -> str:
     return _table(["layer", "sparsity", "dense ms", "chosen ms"], rows) + "\n" + summary
 
 
+def _share(value: float | None) -> str:
+    return "an unrecorded share" if value is None else f"{value:.0%}"
+
+
 def profile_report(profile: Profile) -> str:
     """Provenance, noise, flags and the per-layer dense and fastest times of a profile."""
     hw, engine, model, flags = profile.hardware, profile.engine, profile.model, profile.flags
@@ -46,6 +50,7 @@ def profile_report(profile: Profile) -> str:
         f"{len(profile.grid)} levels {profile.grid[1]:.4f}..{profile.grid[-1]:.4f}, {profile.repeats} repeat(s)",
         f"dense {profile.dense_ms:.2f} ms, fixed (non-layer) {profile.fixed_ms:.2f} ms incl. call overhead "
         f"{profile.call_overhead_ms:.2f} ms; whole-model spread across repeats {min(spread):.1%}..{max(spread):.1%}",
+        f"other processes used {_share(engine.get('other_processes_cpu'))} of the CPU while it was measured",
         f"flags: {len(flags.get('non_monotone', {}))} layer(s) with non-monotone times, "
         f"{len(flags.get('kernel_switch', {}))} with kernel switches, noisy levels "
         f"{[profile.grid[k] for k in flags.get('noisy_levels', [])] or 'none'}",

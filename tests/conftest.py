@@ -47,11 +47,11 @@ def bert_profile():
     return recorded_profile("tiny-bert")
 
 
-def _measure(spec, shape, tmp_path_factory, name):
+def _measure(spec, shape, tmp_path_factory, name, design="uniform"):
     bundle = load_model(spec, batch_size=8, input_shape=shape)
     backend = get_backend()
     profile = measure_profile(bundle, parse_grid(TEST_GRID), backend.max_cores(), "local", backend,
-                              TimingSettings(iterations=5, warmup=2, repeats=2), log=lambda _: None)
+                              TimingSettings(iterations=5, warmup=2, repeats=2, design=design), log=lambda _: None)
     path = tmp_path_factory.mktemp("profiles") / f"{name}.json"
     save_profile(profile, path)
     return profile, path
@@ -61,6 +61,12 @@ def _measure(spec, shape, tmp_path_factory, name):
 def measured_cnn_profile(tmp_path_factory):
     """(Profile, path) of SmallCNN at batch 8, 128x128 inputs, measured on this machine now."""
     return _measure(CNN_SPEC, CNN_SHAPE, tmp_path_factory, "cnn")
+
+
+@pytest.fixture(scope="session")
+def measured_mixed_cnn_profile(tmp_path_factory):
+    """(Profile, path) of SmallCNN measured on this machine now with the mixed design (real zeros)."""
+    return _measure(CNN_SPEC, CNN_SHAPE, tmp_path_factory, "cnn-mixed", design="mixed")
 
 
 @pytest.fixture(scope="session")

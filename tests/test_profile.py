@@ -12,11 +12,12 @@ from spdy_recipes.errors import SpdyError
 from spdy_recipes.models import load_model, prunable_layers
 from spdy_recipes.onnx_export import module_of_node
 from spdy_recipes.profile import load_profile
+from spdy_recipes.profile.measure import mixed_design
 
 from .conftest import CNN_SHAPE, CNN_SPEC, TEST_GRID
 
 
-@pytest.mark.parametrize("which", ["measured_cnn_profile", "measured_bert_profile"])
+@pytest.mark.parametrize("which", ["measured_cnn_profile", "measured_bert_profile", "measured_mixed_cnn_profile"])
 def test_profile_is_complete_ordered_and_valid(which, request):
     profile, path = request.getfixturevalue(which)
     reloaded = load_profile(path)  # schema validation
@@ -34,15 +35,44 @@ def test_profile_is_complete_ordered_and_valid(which, request):
     assert reloaded.model["graph_hash"].startswith("sha256:") and reloaded.batch_size == 8
 
 
-@pytest.mark.parametrize("which", ["measured_cnn_profile", "measured_bert_profile"])
+@pytest.mark.parametrize("which", ["measured_cnn_profile", "measured_bert_profile", "measured_mixed_cnn_profile"])
 def test_layer_times_plus_fixed_add_up_to_each_run_total(which, request):
     """Every analysed run is split completely: its layers plus the tail make up its total."""
     profile, _ = request.getfixturevalue(which)
-    for level, totals in enumerate(profile.total_samples_ms):
+    levels = len(profile.grid)
+    for run, totals in enumerate(profile.total_samples_ms):
         for repeat, total in enumerate(totals):
-            parts = profile.other_samples_ms[level][repeat] + sum(
-                layer.samples_ms[level][repeat] for layer in profile.layers)
+            if profile.design == "mixed":  # run k of the repeat had layer i at level (k + shift_i) mod levels
+                at = mixed_design(profile.engine["design_shifts"][repeat], levels)[run]
+            else:
+                at = [run] * len(profile.layers)
+            parts = profile.other_samples_ms[run][repeat] + sum(
+                layer.samples_ms[level][repeat] for layer, level in zip(profile.layers, at))
             assert parts == pytest.approx(total, rel=0.05)
+
+
+def test_a_mixed_design_profile_measures_every_layer_at_every_level_next_to_other_levels(measured_mixed_cnn_profile):
+    """The mixed design: every layer once per level and repeat, in runs whose layers sit at different levels,
+    and a dense reference per repeat that the speedups are taken against."""
+    profile, path = measured_mixed_cnn_profile
+    reloaded = load_profile(path)
+    assert reloaded.design == "mixed" and "real-zero mixed-sparsity" in reloaded.engine["method"]
+    assert len(reloaded.dense_total_samples_ms) == reloaded.repeats == 2
+    dense = reloaded.dense_total_samples_ms
+    assert reloaded.dense_ms == pytest.approx(reloaded.call_overhead_ms + (dense[0] + dense[1]) / 2)
+    for layer in reloaded.layers:
+        assert all(len(samples) == 2 for samples in layer.samples_ms)
+    data = json.loads(Path(path).read_text())
+    assert "dense_total_samples_ms" in data and len(data["engine"]["design_shifts"]) == 2
+    assert all(len(shifts) == len(reloaded.layers) for shifts in data["engine"]["design_shifts"])
+
+
+def test_the_mixed_design_puts_every_layer_at_every_level_once_and_mixes_them():
+    design = mixed_design([0, 3, 5, 3, 1, 0, 2], 6)
+    assert len(design) == 6 and design[0] == [0, 3, 5, 3, 1, 0, 2] and design[1] == [1, 4, 0, 4, 2, 1, 3]
+    for layer in range(7):
+        assert sorted(run[layer] for run in design) == list(range(6))
+    assert all(len(set(run)) > 1 for run in design)
 
 
 def test_module_of_node_rebuilds_module_paths():

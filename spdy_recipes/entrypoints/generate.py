@@ -62,10 +62,6 @@ class GenerateResult:
     profile: Profile
     verified: Verified | None
 
-    @property
-    def measured_speedup(self) -> float | None:
-        return self.verified.final.measurement.speedup if self.verified else None
-
     def summary(self) -> str:
         """One line: what was promised, on which evidence, and what was written."""
         plan = self.plan
@@ -104,7 +100,7 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
         state = searched.state_of(plan)
         settings, search = searched.settings_of(state), search_summary(searched.setup, calibration, state)
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
-    measured = verified.final.measurement.speedup if verified else None
+    measured = verified.final.measurement.record() if verified else None
     text = render_checked_recipe(plan, profile, profile_path, request.recipe, settings, model_layers, measured, search)
     write_recipe(request.output, text)
     return GenerateResult(request.output, plan, profile, verified)

@@ -125,6 +125,6 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     final = verified.final
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
     text = render_checked_recipe(final.plan, profile, profile_path, recipe.settings, settings, model_layers,
-                                 final.measurement.speedup, metadata.get("search"))
+                                 final.measurement.record(), metadata.get("search"))
     write_recipe(request.recipe, text)
     return replace(outcome, fixed=verified)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .backends import EngineRun
+from .engine import EngineRun
 
 
 def kernel_label(op_name: str, fused_layers: int) -> str:

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from .backends import EngineOp, EngineRun
+from .engine import EngineOp, EngineRun
 from .hardware import cpu_model_name
 
 os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")

@@ -1,8 +1,11 @@
-"""The machine: its CPU name, and the description file of a named hardware folder."""
+"""The machine: its CPU name, how busy other processes keep it, and the description file of a named
+hardware folder."""
 
 from __future__ import annotations
 
+import os
 import platform
+import time
 from pathlib import Path
 
 import yaml
@@ -21,6 +24,47 @@ def cpu_model_name() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
+
+
+def _machine_cpu_s() -> float | None:
+    """CPU seconds every process has used since boot (user + nice + system + irq + softirq + steal), from
+    /proc/stat; None where there is no /proc."""
+    stat = Path("/proc/stat")
+    if not stat.is_file():
+        return None
+    fields = stat.read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in (fields + ["0"] * 8)[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+class CpuLoad:
+    """Measures, over a ``with`` block, the share of the machine's CPU that *other* processes used.
+
+    ``busy`` is (machine CPU time - this process's CPU time) / (wall time x CPUs), in [0, 1]; None where
+    /proc/stat is missing. A quiet machine reads near 0; one other process spinning on a 2-core machine, 0.5.
+    """
+
+    def __init__(self) -> None:
+        self.busy: float | None = None
+
+    def __enter__(self) -> CpuLoad:
+        self._machine, self._own, self._wall = _machine_cpu_s(), _own_cpu_s(), time.monotonic()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        machine = _machine_cpu_s()
+        if machine is None or self._machine is None:
+            return
+        wall = time.monotonic() - self._wall
+        if wall <= 0:
+            return
+        other = (machine - self._machine) - (_own_cpu_s() - self._own)
+        self.busy = min(1.0, max(0.0, other / (wall * (os.cpu_count() or 1))))
 
 
 def read_description(folder: Path) -> dict:

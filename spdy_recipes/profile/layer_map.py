@@ -10,7 +10,7 @@ from ..models import ModelBundle, PrunableLayer, prunable_layers
 from ..models.layers import layer_flops
 from ..onnx_export import output_to_module
 from .attribution import attribute
-from .backends import EngineRun
+from .engine import EngineRun
 
 
 @dataclass(frozen=True)

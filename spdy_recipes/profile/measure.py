@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import statistics
 import sys
 import tempfile
@@ -11,28 +12,44 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from .. import __version__
-from ..errors import SpdyError
+from ..errors import SpdyError, warn
 from ..models import ModelBundle
 from ..models.fingerprint import graph_hash
+from ..models.oneshot import magnitude_prune
 from ..onnx_export import export_onnx
 from .backends import TimingBackend
 from .flags import profile_flags
+from .hardware import CpuLoad
 from .layer_map import LayerMap
 from .schema import LayerTimes, Profile
 
 
+BUSY_WARNING = 0.25  # other processes' share of the CPU during profiling above which the profile warns
+
+
+DESIGNS = ("uniform", "mixed")
+
+
 @dataclass(frozen=True)
 class TimingSettings:
-    """How hard to measure: analysed runs per level and repeat, warm-up runs, independent repeats."""
+    """How to measure: analysed runs per level and repeat, warm-up runs, independent repeats, and the
+    design of the runs (``uniform``: every prunable kernel at one imposed sparsity per run; ``mixed``:
+    real zeros, every layer at its own level, each layer visiting every level once per repeat)."""
 
     iterations: int = 5
     warmup: int = 2
     repeats: int = 3
+    design: str = "mixed"
 
     def check(self) -> None:
+        """Raises SpdyError on out-of-range settings."""
         if self.iterations < 1 or self.warmup < 0 or self.repeats < 1:
             raise SpdyError("--iterations and --repeats must be at least 1 and --warmup at least 0")
+        if self.design not in DESIGNS:
+            raise SpdyError(f"--design must be one of {', '.join(DESIGNS)}, got {self.design!r}")
 
 
 def _stderr(message: str) -> None:
@@ -47,15 +64,22 @@ def measure_profile(
     backend: TimingBackend,
     timing: TimingSettings = TimingSettings(),
     log: Callable[[str], None] = _stderr,
+    seed: int = 0,
 ) -> Profile:
     """Time every Conv/Linear layer of ``bundle`` at every ``grid`` level inside the whole model.
 
     Repeat r analyses every level once before repeat r+1 starts, so slow phases of a shared machine
-    spread over levels instead of biasing one of them.
+    spread over levels instead of biasing one of them. With ``timing.design == "mixed"`` each run is a
+    magnitude-pruned model whose layers sit at different levels (a Latin design: layer i at level
+    (run + shift_i) mod levels, shifts seeded by ``seed``), so every table entry is a layer's time next
+    to neighbours at other levels, as in the plans the DP picks; each repeat also analyses the dense
+    model, the speedup's reference.
     """
     timing.check()
     inputs = [tensor.numpy() for tensor in bundle.inputs.values()]
     levels = len(grid)
+    mixed = timing.design == "mixed"
+    rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory(prefix="spdy-profile-") as tmp:
         onnx_path = export_onnx(bundle, Path(tmp) / "model.onnx")
         layer_map = LayerMap.build(bundle, onnx_path)
@@ -64,24 +88,51 @@ def measure_profile(
         kernels = {layer.name: [""] * levels for layer in layers}
         other: list[list[float]] = [[] for _ in grid]
         total: list[list[float]] = [[] for _ in grid]
+        dense_totals: list[float] = []
+        shifts: list[list[int]] = []
         overheads: list[float] = []
         started = time.monotonic()
-        for repeat in range(timing.repeats):
-            for index, sparsity in enumerate(grid):
-                run = backend.analyze(str(onnx_path), inputs, bundle.batch_size, num_cores, sparsity,
-                                      timing.iterations, timing.warmup)
-                per_layer, tail, run_kernels = layer_map.split(run)
-                for name, value in per_layer.items():
-                    samples[name][index].append(round(value, 5))
-                    if repeat == 0:
-                        kernels[name][index] = run_kernels[name]
-                other[index].append(round(tail, 5))
-                total[index].append(round(run.total_ms, 5))
-                if sparsity == 0:
+        with CpuLoad() as load:
+            for repeat in range(timing.repeats):
+                if mixed:
+                    shifts.append([int(v) for v in rng.integers(0, levels, size=len(layers))])
+                    design = mixed_design(shifts[-1], levels)
+                if mixed:  # the dense reference of this repeat
+                    run = backend.analyze(str(onnx_path), inputs, bundle.batch_size, num_cores, 0.0,
+                                          timing.iterations, timing.warmup)
+                    dense_totals.append(round(run.total_ms, 5))
                     overheads.append(round(call_overhead(backend, str(onnx_path), inputs, bundle.batch_size,
                                                          num_cores, run.total_ms, timing.iterations), 5))
-                log(f"[profile] repeat {repeat + 1}/{timing.repeats} level {index + 1}/{levels} sparsity "
-                    f"{sparsity:.4f}: {run.total_ms:.2f} ms ({time.monotonic() - started:.0f} s elapsed)")
+                for index, sparsity in enumerate(grid):
+                    if mixed:  # run ``index``: layer i at level (index + shift_i) mod levels, real zeros
+                        level_of = {layer.name: level for layer, level in zip(layers, design[index])}
+                        path = _pruned_export(bundle, {n: grid[k] for n, k in level_of.items()}, Path(tmp))
+                        run = backend.analyze(str(path), inputs, bundle.batch_size, num_cores, 0.0,
+                                              timing.iterations, timing.warmup)
+                        path.unlink()
+                    else:
+                        level_of = {layer.name: index for layer in layers}
+                        run = backend.analyze(str(onnx_path), inputs, bundle.batch_size, num_cores, sparsity,
+                                              timing.iterations, timing.warmup)
+                    per_layer, tail, run_kernels = layer_map.split(run)
+                    for name, value in per_layer.items():
+                        samples[name][level_of[name]].append(round(value, 5))
+                        if not kernels[name][level_of[name]]:
+                            kernels[name][level_of[name]] = run_kernels[name]
+                    other[index].append(round(tail, 5))
+                    total[index].append(round(run.total_ms, 5))
+                    if sparsity == 0 and not mixed:
+                        overheads.append(round(call_overhead(backend, str(onnx_path), inputs, bundle.batch_size,
+                                                             num_cores, run.total_ms, timing.iterations), 5))
+                    done, total_runs = repeat * levels + index + 1, timing.repeats * levels
+                    elapsed = time.monotonic() - started
+                    log(f"[profile] repeat {repeat + 1}/{timing.repeats} {'run' if mixed else 'level'} "
+                        f"{index + 1}/{levels}" + ("" if mixed else f" sparsity {sparsity:.4f}")
+                        + f": {run.total_ms:.2f} ms ({elapsed:.0f} s elapsed, about "
+                        f"{elapsed / done * (total_runs - done):.0f} s left)")
+    if load.busy is not None and load.busy > BUSY_WARNING:
+        warn(f"other processes used {load.busy:.0%} of the CPU while the profile was measured: its times are "
+             f"inflated and noisy; measure again on a quiet machine (--force)")
     layer_times = [
         LayerTimes(layer.name, layer.module, layer.kind, list(layer.shape), layer_map.flops[layer.name],
                    samples[layer.name], kernels[layer.name])
@@ -104,18 +155,37 @@ def measure_profile(
             "repeats": timing.repeats,
             "call_overhead_ms": round(max(0.0, statistics.median(overheads)), 5),
             "call_overhead_samples_ms": overheads,
-            "method": "per-op analysis with imposed kernel sparsity; fused ops split by FLOPs",
+            "method": ("per-op analysis of real-zero mixed-sparsity models (each layer at every level once per "
+                       "repeat, levels shifted by a seeded random offset per layer); fused ops split by FLOPs"
+                       if mixed else "per-op analysis with imposed kernel sparsity; fused ops split by FLOPs"),
+            "design": timing.design,
+            **({"design_shifts": shifts} if mixed else {}),
+            "other_processes_cpu": None if load.busy is None else round(load.busy, 3),
         },
         grid=list(grid),
         layers=layer_times,
         other_samples_ms=other,
         total_samples_ms=total,
+        dense_total_samples_ms=dense_totals,
         flags={},
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         tool_version=__version__,
     )
     profile.flags = profile_flags(profile.layers, profile.level_spread())
     return profile
+
+
+def mixed_design(shifts: list[int], levels: int) -> list[list[int]]:
+    """One repeat of the mixed design: ``levels`` runs, run k putting layer i at level (k + shifts[i]) mod
+    ``levels``, so that every layer visits every level exactly once."""
+    return [[(run + shift) % levels for shift in shifts] for run in range(levels)]
+
+
+def _pruned_export(bundle: ModelBundle, sparsities: dict[str, float], folder: Path) -> Path:
+    """A copy of the model magnitude-pruned to ``sparsities`` (real zeros), exported to ``folder``."""
+    pruned = copy.deepcopy(bundle)
+    magnitude_prune(pruned.module, sparsities)
+    return export_onnx(pruned, folder / "mixed.onnx")
 
 
 def call_overhead(backend: TimingBackend, onnx_path: str, inputs: list, batch_size: int, num_cores: int,

@@ -5,6 +5,9 @@ repeat: ``layers[i].samples_ms[k][r]`` is layer i's time inside the whole model 
 with every prunable kernel at ``grid[k]`` sparsity (including the non-layer operations just before it);
 ``other_samples_ms[k][r]`` is the time after the last layer and ``total_samples_ms[k][r]`` the whole
 run. ``engine.call_overhead_ms`` is what one real engine call costs beyond the analysed operations.
+With ``engine.design: mixed`` run k of a repeat is a real-zero model with every layer at its own level
+(``samples_ms[k][r]`` is still layer i's time at ``grid[k]``, next to neighbours at other levels),
+and ``dense_total_samples_ms[r]`` is the dense model's analysed time in repeat r.
 Planning uses an upper quantile over repeats (conservative); predictions use the median.
 """
 
@@ -76,6 +79,7 @@ class Profile:
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
     notes: dict = field(default_factory=dict)
+    dense_total_samples_ms: list[float] = field(default_factory=list)  # mixed design: the dense runs
 
     @property
     def layer_names(self) -> list[str]:
@@ -100,8 +104,15 @@ class Profile:
         return self.fixed(MEDIAN)
 
     @property
+    def design(self) -> str:
+        return str(self.engine.get("design", "uniform"))
+
+    @property
     def dense_ms(self) -> float:
-        """Predicted dense latency of one engine call: fixed time plus every layer's median dense time."""
+        """Dense latency of one engine call (ms): per-call overhead plus the median analysed dense run
+        (mixed design), or the fixed time plus every layer's median dense time (uniform design)."""
+        if self.dense_total_samples_ms:
+            return self.call_overhead_ms + quantile(self.dense_total_samples_ms, MEDIAN)
         return self.fixed_ms + sum(layer.times_ms[0] for layer in self.layers)
 
     @property
@@ -110,7 +121,11 @@ class Profile:
         return [quantile(level, MEDIAN) for level in self.total_samples_ms]
 
     def level_spread(self) -> list[float]:
-        """Relative spread (max-min over median) of the whole-model time at every level."""
+        """Relative spread (max-min over median) of the whole-model time at every level (uniform design), or
+        of the dense runs, repeated for every level (mixed design: run k differs between repeats)."""
+        if self.dense_total_samples_ms:
+            s = self.dense_total_samples_ms
+            return [(max(s) - min(s)) / quantile(s, MEDIAN)] * len(self.grid)
         return [(max(s) - min(s)) / quantile(s, MEDIAN) for s in self.total_samples_ms]
 
     @property
@@ -122,7 +137,10 @@ class Profile:
         return int(self.engine["num_cores"])
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if not data["dense_total_samples_ms"]:  # uniform design: the file (and its hash) as before
+            del data["dense_total_samples_ms"]
+        return data
 
     def content_hash(self) -> str:
         """A hash of the measured content (the provenance date excluded)."""
@@ -192,10 +210,14 @@ def profile_from_dict(data: object) -> Profile:
     flags = data.get("flags") or {}
     if not isinstance(flags, dict):
         raise SpdyError("'flags' must be an object")
+    dense = data.get("dense_total_samples_ms") or []
+    if dense:
+        dense = _numbers(dense, "dense_total_samples_ms")
     return Profile(
         model=data["model"], hardware=data["hardware"], engine=data["engine"], grid=grid, layers=layers,
         other_samples_ms=other, total_samples_ms=total, flags=flags, created=str(data.get("created", "")),
         tool_version=str(data.get("tool_version", "")), notes=data.get("notes") or {},
+        dense_total_samples_ms=dense,
     )
 
 

@@ -2,7 +2,7 @@
 
 from .loop import MachineTooBusy, Round, ShortOfTarget, Verified, meet_target, meets
 from .measure import PlanTimer, SpeedupMeasurement
-from .oneshot import magnitude_prune, weight_sparsity
+from ..models.oneshot import magnitude_prune, weight_sparsity
 from .trained import SPARSITY_TOLERANCE, check_trained_sparsity, load_trained
 
 __all__ = [

@@ -11,15 +11,17 @@ from pathlib import Path
 from ..models import ModelBundle
 from ..onnx_export import export_onnx
 from ..profile.backends import TimingBackend
-from .noise import CpuLoad, paired_speedup, split_rounds
-from .oneshot import magnitude_prune
+from ..profile.hardware import CpuLoad
+from .noise import paired_speedup, split_rounds
+from ..models.oneshot import magnitude_prune
 
 
 @dataclass(frozen=True)
 class SpeedupMeasurement:
     """Median per-call latencies (ms) of dense and pruned, the speedup, and how far to trust it: the
     median and confidence interval of the paired per-round speedups (``noise.paired_speedup``) and the
-    share of the machine's CPU other processes used meanwhile (``noise.CpuLoad``; None where unknown)."""
+    share of the machine's CPU other processes used meanwhile (``profile.hardware.CpuLoad``; None where
+    unknown)."""
 
     dense_ms: float
     pruned_ms: float
@@ -38,6 +40,12 @@ class SpeedupMeasurement:
         """``1.520x (1.49-1.55)``, with the interval when known."""
         interval = f" ({self.low:.2f}-{self.high:.2f})" if self.low is not None and self.high is not None else ""
         return f"{self.speedup:.3f}x{interval}"
+
+    def record(self) -> dict:
+        """What a recipe's metadata records of it (keys become ``measured_<key>``)."""
+        interval = [round(self.low, 4), round(self.high, 4)] if self.low is not None and self.high is not None else None
+        return {"speedup": round(self.speedup, 4), "interval": interval,
+                "other_processes_cpu": None if self.busy is None else round(self.busy, 3)}
 
     def load_note(self) -> str:
         """``; other processes used 48% of the CPU`` when that was measured and above 5%."""

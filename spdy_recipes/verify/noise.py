@@ -1,59 +1,15 @@
-"""How far to trust a timing on a shared machine: other processes' CPU use during it, and a confidence
-interval for a speedup measured as interleaved dense/pruned pairs."""
+"""How far to trust a speedup measured on a shared machine: a confidence interval for a speedup measured as
+interleaved dense/pruned pairs (other processes' CPU use is ``profile.hardware.CpuLoad``)."""
 
 from __future__ import annotations
 
-import os
 import statistics
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 2000
-
-
-def _machine_cpu_s() -> float | None:
-    """CPU seconds every process has used since boot (user + nice + system + irq + softirq + steal), from
-    /proc/stat; None where there is no /proc."""
-    stat = Path("/proc/stat")
-    if not stat.is_file():
-        return None
-    fields = stat.read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in (fields + ["0"] * 8)[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_s() -> float:
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
-
-
-class CpuLoad:
-    """Measures, over a ``with`` block, the share of the machine's CPU that *other* processes used.
-
-    ``busy`` is (machine CPU time - this process's CPU time) / (wall time x CPUs), in [0, 1]; None where
-    /proc/stat is missing. A quiet machine reads near 0; one other process spinning on a 2-core machine, 0.5.
-    """
-
-    def __init__(self) -> None:
-        self.busy: float | None = None
-
-    def __enter__(self) -> CpuLoad:
-        self._machine, self._own, self._wall = _machine_cpu_s(), _own_cpu_s(), time.monotonic()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        machine = _machine_cpu_s()
-        if machine is None or self._machine is None:
-            return
-        wall = time.monotonic() - self._wall
-        if wall <= 0:
-            return
-        other = (machine - self._machine) - (_own_cpu_s() - self._own)
-        self.busy = min(1.0, max(0.0, other / (wall * (os.cpu_count() or 1))))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from torch import nn
 
 from ..errors import SpdyError
 from ..masks import magnitude_mask
-from ..models.layers import parameters_by_name
+from .layers import parameters_by_name
 
 
 def magnitude_prune(model: nn.Module, sparsities: dict[str, float]) -> None:
