@@ -81,7 +81,7 @@ def recipe_metadata(profile: Profile, profile_path: Path, plan: Plan, method: st
         "exclude": list(settings.exclude),
         "quantile": settings.quantile,
         "target_speedup": round(plan.target_speedup, 4),
-        "solve_speedup": round(plan.solve_speedup, 4),
+        "solve_speedup": round(plan.solve_speedup, 8),  # (to re-solve the same plan)
         "predicted_speedup": round(plan.predicted_speedup, 4),
         "guaranteed_speedup": round(plan.guaranteed_speedup, 4),
         "predicted_ms": round(plan.predicted_ms, 4),

@@ -31,6 +31,13 @@ def assert_clean_failure(args: list[str], message: str, out_path: Path | None = 
     return lines[0]
 
 
+def measured_low(text: str) -> float:
+    """The lower end of the measured interval that ``verify`` prints (``measured 1.52x (1.49-1.55)``)."""
+    match = re.search(r"measured [0-9.]+x \(([0-9.]+)-[0-9.]+\)", text)
+    assert match, text
+    return float(match.group(1))
+
+
 def measured_speedup(text: str) -> float:
     """The measured speedup that ``verify`` prints."""
     match = re.search(r"measured ([0-9.]+)x", text)

@@ -167,9 +167,7 @@ def test_bad_input_fails_cleanly(gmp_run, images, tmp_path, args, message):
 
 
 def test_verify_measures_the_trained_model(gmp_run):
-    from .cli_helpers import measured_speedup, run_cli
-
-    from spdy_recipes.verify import meets
+    from .cli_helpers import measured_low, run_cli
 
     recipe, targets, out = gmp_run
     code, stdout, stderr = run_cli(["verify", recipe, "--model", SPEC, "--input-shape", VERIFY_SHAPE, "--batch-size",
@@ -177,7 +175,7 @@ def test_verify_measures_the_trained_model(gmp_run):
     assert f"all {len(targets)} recipe layers at their target" in stdout
     # the speedup itself is the benchmarks' business (timings here share the CPU): the exit says what it measured
     target = float(re.search(r"target ([0-9.]+)x", stdout).group(1))
-    assert (code == 0) == meets(measured_speedup(stdout), target, 0.0), stdout + stderr
+    assert (code == 0) == (measured_low(stdout) >= target), stdout + stderr
 
 
 def test_verify_refuses_weights_that_miss_the_recipe(gmp_run, tmp_path):

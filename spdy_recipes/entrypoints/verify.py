@@ -120,8 +120,10 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
         if ok and not overshoots(measurement, target):
             return outcome
         first = solve(profile, target, settings, float(metadata.get("solve_speedup") or target))
+        same = first.pruned.keys() == recipe.targets.keys() and all(
+            abs(first.pruned[name] - float(s)) < 1e-4 for name, s in recipe.targets.items())
         verified = meet_target(plain_solver(profile, target, settings), timer, target, tolerance,
-                               request.verify.max_rounds, log, first)
+                               request.verify.max_rounds, log, first, measurement if same else None)
     final = verified.final
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
     text = render_checked_recipe(final.plan, profile, profile_path, recipe.settings, settings, model_layers,

@@ -27,6 +27,7 @@ from .layer_map import LayerMap
 from .schema import LayerTimes, Profile
 
 
+DESIGN_SEED = 0
 BUSY_WARNING = 0.25  # other processes' share of the CPU during profiling above which the profile warns
 
 
@@ -64,22 +65,22 @@ def measure_profile(
     backend: TimingBackend,
     timing: TimingSettings = TimingSettings(),
     log: Callable[[str], None] = _stderr,
-    seed: int = 0,
 ) -> Profile:
     """Time every Conv/Linear layer of ``bundle`` at every ``grid`` level inside the whole model.
 
     Repeat r analyses every level once before repeat r+1 starts, so slow phases of a shared machine
     spread over levels instead of biasing one of them. With ``timing.design == "mixed"`` each run is a
     magnitude-pruned model whose layers sit at different levels (a Latin design: layer i at level
-    (run + shift_i) mod levels, shifts seeded by ``seed``), so every table entry is a layer's time next
-    to neighbours at other levels, as in the plans the DP picks; each repeat also analyses the dense
-    model, the speedup's reference.
+    (run + shift_i) mod levels, shifts seeded by ``DESIGN_SEED``, so the same model gets the same
+    design): every table entry is a layer's time next to neighbours at other levels, as in the plans
+    the DP picks; each repeat also analyses the dense model, the speedup's reference. Progress with the
+    time left goes to ``log``; a machine busy with other processes (``BUSY_WARNING``) makes it warn.
     """
     timing.check()
     inputs = [tensor.numpy() for tensor in bundle.inputs.values()]
     levels = len(grid)
     mixed = timing.design == "mixed"
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(DESIGN_SEED)
     with tempfile.TemporaryDirectory(prefix="spdy-profile-") as tmp:
         onnx_path = export_onnx(bundle, Path(tmp) / "model.onnx")
         layer_map = LayerMap.build(bundle, onnx_path)
@@ -94,10 +95,9 @@ def measure_profile(
         started = time.monotonic()
         with CpuLoad() as load:
             for repeat in range(timing.repeats):
-                if mixed:
+                if mixed:  # this repeat's design, and its dense reference
                     shifts.append([int(v) for v in rng.integers(0, levels, size=len(layers))])
                     design = mixed_design(shifts[-1], levels)
-                if mixed:  # the dense reference of this repeat
                     run = backend.analyze(str(onnx_path), inputs, bundle.batch_size, num_cores, 0.0,
                                           timing.iterations, timing.warmup)
                     dense_totals.append(round(run.total_ms, 5))

@@ -1,13 +1,15 @@
 """The hardware profile file: schema, loading with validation, saving, and derived quantities.
 
-A profile is JSON (``format: spdy-recipes/profile``, ``format_version: 2``). Every timing is kept per
-repeat: ``layers[i].samples_ms[k][r]`` is layer i's time inside the whole model in repeat r of the run
-with every prunable kernel at ``grid[k]`` sparsity (including the non-layer operations just before it);
-``other_samples_ms[k][r]`` is the time after the last layer and ``total_samples_ms[k][r]`` the whole
-run. ``engine.call_overhead_ms`` is what one real engine call costs beyond the analysed operations.
-With ``engine.design: mixed`` run k of a repeat is a real-zero model with every layer at its own level
-(``samples_ms[k][r]`` is still layer i's time at ``grid[k]``, next to neighbours at other levels),
-and ``dense_total_samples_ms[r]`` is the dense model's analysed time in repeat r.
+A profile is JSON (``format: spdy-recipes/profile``, ``format_version: 2``, 3 for the mixed design).
+Every timing is kept per repeat: ``layers[i].samples_ms[k][r]`` is layer i's time (ms) inside the whole
+model in repeat r of the run with every prunable kernel at ``grid[k]`` sparsity (including the non-layer
+operations just before it); ``other_samples_ms[k][r]`` is the time after the last layer and
+``total_samples_ms[k][r]`` the whole run. ``engine.call_overhead_ms`` is what one real engine call
+costs beyond the analysed operations. With ``engine.design: mixed``, run k of repeat r is a real-zero
+model with layer i at level (k + ``engine.design_shifts[r][i]``) mod levels, so ``samples_ms[k][r]``
+is still layer i's time at ``grid[k]``, next to neighbours at other levels, while ``other_samples_ms``
+and ``total_samples_ms`` are indexed by run; ``dense_total_samples_ms[r]`` is the dense model's
+analysed time in repeat r.
 Planning uses an upper quantile over repeats (conservative); predictions use the median.
 """
 
@@ -27,6 +29,7 @@ from ..grid import validate_grid
 
 FORMAT = "spdy-recipes/profile"
 FORMAT_VERSION = 2
+MIXED_FORMAT_VERSION = 3  # mixed-design profiles: older tools, which would misread them, refuse them
 MEDIAN = 0.5
 
 
@@ -122,11 +125,9 @@ class Profile:
 
     def level_spread(self) -> list[float]:
         """Relative spread (max-min over median) of the whole-model time at every level (uniform design), or
-        of the dense runs, repeated for every level (mixed design: run k differs between repeats)."""
-        if self.dense_total_samples_ms:
-            s = self.dense_total_samples_ms
-            return [(max(s) - min(s)) / quantile(s, MEDIAN)] * len(self.grid)
-        return [(max(s) - min(s)) / quantile(s, MEDIAN) for s in self.total_samples_ms]
+        of the dense runs alone (mixed design, one value: run k differs between repeats)."""
+        series = [self.dense_total_samples_ms] if self.dense_total_samples_ms else self.total_samples_ms
+        return [(max(s) - min(s)) / quantile(s, MEDIAN) for s in series]
 
     @property
     def batch_size(self) -> int:
@@ -138,7 +139,9 @@ class Profile:
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        if not data["dense_total_samples_ms"]:  # uniform design: the file (and its hash) as before
+        if data["dense_total_samples_ms"]:
+            data["format_version"] = MIXED_FORMAT_VERSION
+        else:  # uniform design: the file (and its hash) as before
             del data["dense_total_samples_ms"]
         return data
 
@@ -169,9 +172,9 @@ def profile_from_dict(data: object) -> Profile:
     """Build a Profile from parsed JSON, checking every field."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise SpdyError(f"not a {FORMAT} file")
-    if data.get("format_version") != FORMAT_VERSION:
+    if data.get("format_version") not in (FORMAT_VERSION, MIXED_FORMAT_VERSION):
         raise SpdyError(f"format_version {data.get('format_version')!r} is not supported (expected "
-                        f"{FORMAT_VERSION}; measure it again with spdy-recipe profile)")
+                        f"{FORMAT_VERSION} or {MIXED_FORMAT_VERSION}; measure it again with spdy-recipe profile)")
     for key in ("model", "hardware", "engine"):
         if not isinstance(data.get(key), dict):
             raise SpdyError(f"'{key}' must be an object")
@@ -210,9 +213,11 @@ def profile_from_dict(data: object) -> Profile:
     flags = data.get("flags") or {}
     if not isinstance(flags, dict):
         raise SpdyError("'flags' must be an object")
-    dense = data.get("dense_total_samples_ms") or []
-    if dense:
-        dense = _numbers(dense, "dense_total_samples_ms")
+    dense = []
+    if data["format_version"] == MIXED_FORMAT_VERSION or data.get("dense_total_samples_ms"):
+        dense = _numbers(data.get("dense_total_samples_ms"), "dense_total_samples_ms")
+        if len(dense) != repeats:
+            raise SpdyError(f"dense_total_samples_ms must hold {repeats} repeat(s), like total_samples_ms")
     return Profile(
         model=data["model"], hardware=data["hardware"], engine=data["engine"], grid=grid, layers=layers,
         other_samples_ms=other, total_samples_ms=total, flags=flags, created=str(data.get("created", "")),
