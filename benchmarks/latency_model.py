@@ -61,7 +61,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--random", type=int, default=10, help="random mixed plans per model")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--design", default="mixed", choices=["mixed", "uniform"], help="how the profile is measured")
+    parser.add_argument("--design", default="uniform", choices=["uniform", "mixed"], help="how the profile is measured")
     args = parser.parse_args()
     backend = get_backend("deepsparse")
     cores = backend.max_cores()

@@ -170,6 +170,10 @@ class SearchedSolver:
     def settings_of(self, state: SearchState) -> SolveSettings:
         return replace(self.settings, coefficients=tuple(state.best))
 
+    def has(self, plan: Plan) -> bool:
+        """Whether this solver made ``plan``."""
+        return id(plan) in self.states
+
     def state_of(self, plan: Plan) -> SearchState:
         """The search that produced ``plan``."""
         return self.states[id(plan)]

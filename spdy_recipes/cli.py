@@ -47,9 +47,9 @@ profile_options = _options(
     click.option("--iterations", default=5, show_default=True, type=int, help="analysed runs per level and repeat"),
     click.option("--warmup", default=2, show_default=True, type=int, help="warm-up runs per level and repeat"),
     click.option("--repeats", default=3, show_default=True, type=int, help="independent measurements per level"),
-    click.option("--design", default="mixed", show_default=True, type=click.Choice(["mixed", "uniform"]),
-                 help="profile runs: real-zero models with every layer at its own level (as in the plans the DP "
-                      "picks), or every kernel at one imposed sparsity per run"),
+    click.option("--design", default="uniform", show_default=True, type=click.Choice(["uniform", "mixed"]),
+                 help="profile runs: every kernel at one imposed sparsity per run, or real-zero models with every "
+                      "layer at its own level (better predictions of SPDY's plans, but a slower fastest plan)"),
     click.option("--backend", default="deepsparse", show_default=True, help="timing backend that measures"),
 )
 
@@ -99,7 +99,7 @@ def _request(hw, cores, grid, hw_root, backend, timing=None):
     return ProfileRequest(hw, parse_grid(grid), cores, hardware_root(hw_root), timing, backend)
 
 
-def _timing(iterations, warmup, repeats, design="mixed"):
+def _timing(iterations, warmup, repeats, design="uniform"):
     from .profile.measure import TimingSettings
 
     return TimingSettings(iterations, warmup, repeats, design)

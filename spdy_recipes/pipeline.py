@@ -15,7 +15,7 @@ from .models import select_names
 from .profile import Profile
 from .sensitivity import load_sensitivity, prior_errors
 from .solve import Plan, plan_profile
-from .solve.planner import DEFAULT_QUANTILE, fastest_speedup
+from .solve.planner import DEFAULT_QUANTILE, fastest_speedup, uniform_plan
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,13 @@ def solve(profile: Profile, speedup: float, settings: SolveSettings = SolveSetti
     selected = select_names(profile.layer_names, settings.include, settings.exclude)
     errors = error_table(profile, selected, settings)
     return plan_profile(profile, speedup, selected, errors, settings.quantile, solve_speedup)
+
+
+def uniform_fallback(profile: Profile, speedup: float, settings: SolveSettings = SolveSettings()) -> Plan:
+    """The selected layers all at the level whose uniform run is fastest (``solve.planner.uniform_plan``):
+    what verification tries when the DP's fastest plan is not fast enough here."""
+    selected = select_names(profile.layer_names, settings.include, settings.exclude)
+    return uniform_plan(profile, speedup, selected, error_table(profile, selected, settings), settings.quantile)
 
 
 def best_reachable(profile: Profile, settings: SolveSettings = SolveSettings()) -> float:

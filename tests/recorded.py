@@ -87,7 +87,7 @@ def _record(isa_folder: Path, names: list[str]) -> None:  # pragma: no cover - r
                 continue
             bundle = load_model(recording.spec.format(**folders), batch_size=recording.batch_size,
                                 input_shape=recording.shape)
-            timing = TimingSettings(recording.iterations, recording.warmup, recording.repeats, design="uniform")
+            timing = TimingSettings(recording.iterations, recording.warmup, recording.repeats)
             profile = measure_profile(bundle, parse_grid(TEST_GRID), backend.max_cores(), "local",
                                       backend, timing, log=lambda _: None)
             save_profile(profile, isa_folder / f"{name}.json")

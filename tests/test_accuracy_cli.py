@@ -49,13 +49,18 @@ def test_generate_verify_searches_again_where_the_solve_speedup_moves(tmp_path, 
     if code != 0:  # the toy model on a shared machine may not measure up; then nothing is written
         assert "error:" in stderr and not out.exists()
         return
-    metadata = read_recipe(out).metadata
+    recipe = read_recipe(out)
+    metadata = recipe.metadata
     searches = len(re.findall(r"\[search\] \d+ candidates", stderr))  # (a finished longer search is reused)
-    assert searches >= stderr.count("[verify] round") >= 1 and "measured_speedup" in metadata
+    fallback = "uniform fallback plan met the target" in stderr  # (a round without a search)
+    assert searches + fallback >= stderr.count("[verify] round") >= 1 and "measured_speedup" in metadata
+    if fallback:  # every layer at one level, and no search recorded for it
+        assert len(set(recipe.targets.values())) == 1 and "coefficients" not in metadata
+        return
     # the recorded coefficients and solve speedup reproduce the recipe, whichever round it came from
     plan = solve(profile, metadata["target_speedup"], SolveSettings(coefficients=tuple(metadata["coefficients"])),
                  metadata["solve_speedup"])
-    assert read_recipe(out).targets == plan.pruned
+    assert recipe.targets == plan.pruned
 
 
 def test_compare_prints_every_method_at_the_same_latency(cnn_profile):

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from spdy_recipes.emit import read_recipe
-from spdy_recipes.pipeline import best_reachable, solve
+from spdy_recipes.pipeline import best_reachable, solve, uniform_fallback
 from spdy_recipes.verify import MachineTooBusy, ShortOfTarget, SpeedupMeasurement, meet_target
 from spdy_recipes.verify.loop import OVERSHOOT, meets
 
@@ -191,6 +191,29 @@ def test_the_fastest_plan_whose_interval_straddles_the_target_is_measured_again(
     first, second = verified.rounds
     assert first.plan.levels == second.plan.levels and verified.final is second
     assert any("measuring the plan solved for" in line for line in lines)
+
+
+def test_when_the_dps_plans_all_fall_short_the_uniform_fallback_is_tried(bert_profile, monkeypatch):
+    """Beyond the profile's reach, the loop tries every selected layer at the level whose uniform run is
+    fastest (the plans the profile predicts best) before giving up, and keeps it when it meets."""
+    monkeypatch.setattr("spdy_recipes.verify.loop.MODEL_ERROR", 10.0)
+    profile, _ = bert_profile
+    target = halfway(profile)
+    fallback = uniform_fallback(profile, target)
+    assert len(set(fallback.pruned.values())) == 1 and len(fallback.pruned) == len(profile.layers)
+    assert fallback.bound_ms == pytest.approx(profile.dense_ms / fallback.solve_speedup)
+
+    def engine(sparsities):  # only the uniform plan measures up
+        return _measurement(target * (1.02 if sparsities == fallback.sparsities else 0.6))
+
+    solver = lambda s: solve(profile, target, solve_speedup=s)  # noqa: E731
+    lines = []
+    verified = meet_target(solver, ScriptedTimer(profile, engine=engine), target, 0.0, 4, lines.append, solver(None),
+                           fallback=fallback)
+    assert verified.final.plan is fallback and meets(verified.final.measurement, target)
+    without = ScriptedTimer(profile, engine=engine)
+    with pytest.raises(ShortOfTarget):
+        meet_target(solver, without, target, 0.0, 4, lambda _: None, solver(None))
 
 
 def test_a_first_measurement_given_is_not_taken_again(bert_profile):

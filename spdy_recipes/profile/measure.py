@@ -43,7 +43,7 @@ class TimingSettings:
     iterations: int = 5
     warmup: int = 2
     repeats: int = 3
-    design: str = "mixed"
+    design: str = "uniform"
 
     def check(self) -> None:
         """Raises SpdyError on out-of-range settings."""

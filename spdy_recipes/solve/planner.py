@@ -130,3 +130,27 @@ def plan_profile(
     total_error = float(sum(errors[i, k] for i, k in zip(indices, picks)))
     return Plan(speedup, solve_speedup, quantile, dense_ms, budget_ms, bound_ms, predicted_ms, max_speedup,
                 sparsities, levels, times_ms, total_error)
+
+
+def uniform_plan(profile: Profile, speedup: float, selected: list[str], errors: np.ndarray,
+                 quantile: float = DEFAULT_QUANTILE) -> Plan:
+    """Every ``selected`` layer at the one grid level whose uniform run is predicted fastest (median), the
+    others dense: the plan DeepSparse runs most like the profile's own uniform runs, where the table is
+    right (README, Benchmarks), and often faster in reality than the DP's fastest mixed plan, whose
+    layers sit at their individually fastest levels. ``solve_speedup`` is what its conservative times
+    guarantee on the profile; ``errors`` is (selected layers x grid levels)."""
+    chosen = set(selected)
+    planning = {layer.name: layer.times(quantile) for layer in profile.layers}
+    median = {layer.name: layer.times_ms for layer in profile.layers}
+
+    def total(times: dict, level: int) -> float:
+        return sum(times[name][level if name in chosen else 0] for name in times)
+
+    level = min(range(1, len(profile.grid)), key=lambda k: total(median, k))
+    bound_ms = profile.fixed(quantile) + total(planning, level)
+    predicted_ms = profile.fixed_ms + total(median, level)
+    levels = {layer.name: (level if layer.name in chosen else 0) for layer in profile.layers}
+    return Plan(speedup, profile.dense_ms / bound_ms, quantile, profile.dense_ms, bound_ms, bound_ms, predicted_ms,
+                fastest_speedup(profile, selected, quantile),
+                {name: profile.grid[k] for name, k in levels.items()}, levels,
+                {name: median[name][k] for name, k in levels.items()}, float(errors[:, level].sum()))

@@ -170,6 +170,7 @@ def meet_target(
     log: Callable[[str], None],
     first: Plan,
     first_measurement: SpeedupMeasurement | None = None,
+    fallback: Plan | None = None,
 ) -> Verified:
     """Measure ``first`` and re-solve (``solve_for(solve_speedup)``) until a measurement meets ``target``
     (``meets``) without overshooting it by more than ``OVERSHOOT``, ``max_rounds`` measurements at most.
@@ -177,7 +178,8 @@ def meet_target(
     Returns every round and the final one: the first round inside the window, else the least-pruned
     measured plan that meets the target (when the plans between were never found). Raises ShortOfTarget
     naming the best measurement when no measured plan meets the target, MachineTooBusy when the machine
-    stays busy. ``first_measurement``, when given, is ``first``'s measurement already taken.
+    stays busy. ``first_measurement``, when given, is ``first``'s measurement already taken. ``fallback``
+    (e.g. ``pipeline.uniform_fallback``) is tried when a tighter solve would go beyond the profile's reach.
     """
     plan, rounds, seen, ratio = first, [], set(), 1.0
     while True:
@@ -195,7 +197,7 @@ def meet_target(
         if len(rounds) >= max_rounds:
             return _settle(rounds, target, tolerance, f"after {len(rounds)} round(s); raise --max-rounds")
         try:
-            plan = _next_plan(solve_for, rounds, target, tolerance, seen)
+            plan = _next_plan(solve_for, rounds, target, tolerance, seen, fallback)
         except SpdyError as exc:
             unsure = _unsure(rounds, target, tolerance)
             if unsure is None:
@@ -210,11 +212,17 @@ def meet_target(
             f"{target:.3f}x; {direction}: solving for {plan.solve_speedup:.3f}x")
 
 
-def _next_plan(solve_for: Solver, rounds: list[Round], target: float, tolerance: float, seen: set) -> Plan:
+def _next_plan(solve_for: Solver, rounds: list[Round], target: float, tolerance: float, seen: set,
+               fallback: Plan | None = None) -> Plan:
     """The next plan to measure: solved where ``next_solve_speedup`` says, nudged away from a plan already
-    measured (up when that one was short, down when it met); raises SpdyError when no unmeasured plan lies
-    between the measured ones."""
+    measured (up when that one was short, down when it met); ``fallback`` when that is beyond the
+    profile's reach and no measured plan met yet; raises SpdyError when no unmeasured plan lies between
+    the measured ones."""
     solve_speedup = next_solve_speedup(rounds, target, tolerance)
+    met = any(meets(r.measurement, target, tolerance) for r in rounds)
+    if (fallback is not None and _key(fallback) not in seen and not met
+            and solve_speedup >= rounds[-1].plan.max_speedup * (1 - 1e-6)):
+        return fallback
     short = [r.plan.solve_speedup for r in rounds if not meets(r.measurement, target, tolerance)]
     over = [r.plan.solve_speedup for r in rounds if meets(r.measurement, target, tolerance)]
     low, high = max(short, default=0.0), min(over, default=math.inf)
