@@ -47,11 +47,13 @@ def solve(profile: Profile, speedup: float, settings: SolveSettings = SolveSetti
     return plan_profile(profile, speedup, selected, errors, settings.quantile, solve_speedup)
 
 
-def uniform_fallback(profile: Profile, speedup: float, settings: SolveSettings = SolveSettings()) -> Plan:
-    """The selected layers all at the level whose uniform run is fastest (``solve.planner.uniform_plan``):
-    what verification tries when the DP's fastest plan is not fast enough here."""
+def uniform_solver(profile: Profile, speedup: float, settings: SolveSettings = SolveSettings()):
+    """``solver(solve_speedup)`` over uniform plans (every selected layer at one level,
+    ``solve.planner.uniform_plan``): what verification brackets when the DP's plans fall short here."""
     selected = select_names(profile.layer_names, settings.include, settings.exclude)
-    return uniform_plan(profile, speedup, selected, error_table(profile, selected, settings), settings.quantile)
+    errors = error_table(profile, selected, settings)
+    return lambda solve_speedup=None: uniform_plan(profile, speedup, selected, errors, settings.quantile,
+                                                   solve_speedup)
 
 
 def best_reachable(profile: Profile, settings: SolveSettings = SolveSettings()) -> float:

@@ -52,8 +52,9 @@ def test_generate_verify_searches_again_where_the_solve_speedup_moves(tmp_path, 
     recipe = read_recipe(out)
     metadata = recipe.metadata
     searches = len(re.findall(r"\[search\] \d+ candidates", stderr))  # (a finished longer search is reused)
-    fallback = "uniform fallback plan met the target" in stderr  # (a round without a search)
-    assert searches + fallback >= stderr.count("[verify] round") >= 1 and "measured_speedup" in metadata
+    fallback = "a uniform plan met the target" in stderr  # (rounds without a search)
+    assert stderr.count("[verify] round") >= 1 and "measured_speedup" in metadata
+    assert fallback or searches >= stderr.count("[verify] round")
     if fallback:  # every layer at one level, and no search recorded for it
         assert len(set(recipe.targets.values())) == 1 and "coefficients" not in metadata
         return

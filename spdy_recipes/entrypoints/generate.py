@@ -100,8 +100,8 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
         state = searched.state_of(plan)
         settings, search = searched.settings_of(state), search_summary(searched.setup, calibration, state)
     elif searched:
-        log("[verify] the uniform fallback plan met the target where SPDY's searched plans did not; the recipe "
-            "records no search")
+        log("[verify] a uniform plan met the target where SPDY's searched plans did not; the recipe records no "
+            "search")
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
     measured = verified.final.measurement.record() if verified else None
     text = render_checked_recipe(plan, profile, profile_path, request.recipe, settings, model_layers, measured, search)
@@ -111,7 +111,7 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
 
 def _verify_here(bundle, profile: Profile, profile_path: Path, request: GenerateRequest, solver, plan: Plan,
                  log: Log) -> tuple[Plan, Verified]:
-    from ..pipeline import uniform_fallback
+    from ..pipeline import uniform_solver
     from ..profile.backends import get_backend
     from ..verify import PlanTimer, meet_target
 
@@ -120,7 +120,7 @@ def _verify_here(bundle, profile: Profile, profile_path: Path, request: Generate
                           backend, f"profile {profile_path}")
     with PlanTimer(bundle, backend, profile.cores, request.verify.rounds) as timer:
         verified = meet_target(solver, timer, request.speedup, request.verify.tolerance, request.verify.max_rounds,
-                               log, plan, fallback=uniform_fallback(profile, request.speedup, request.solve))
+                               log, plan, fallback=uniform_solver(profile, request.speedup, request.solve))
     final = verified.final
     if len(verified.rounds) > 1:
         log(f"[verify] met {request.speedup:.3f}x after {len(verified.rounds)} rounds with the plan solved for "

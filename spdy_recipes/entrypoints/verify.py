@@ -70,7 +70,7 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     from ..emit import read_recipe
     from ..models import prunable_layers
     from ..models.fingerprint import graph_hash
-    from ..pipeline import render_checked_recipe, solve, uniform_fallback, write_recipe
+    from ..pipeline import render_checked_recipe, solve, uniform_solver, write_recipe
     from ..profile.backends import get_backend
     from ..profile.store import check_cores, obtain_profile
     from ..verify import SPARSITY_TOLERANCE, PlanTimer, check_trained_sparsity, load_trained, meet_target, meets
@@ -124,7 +124,7 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
             abs(first.pruned[name] - float(s)) < 1e-4 for name, s in recipe.targets.items())
         verified = meet_target(plain_solver(profile, target, settings), timer, target, tolerance,
                                request.verify.max_rounds, log, first, measurement if same else None,
-                               uniform_fallback(profile, target, settings))
+                               uniform_solver(profile, target, settings))
     final = verified.final
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
     text = render_checked_recipe(final.plan, profile, profile_path, recipe.settings, settings, model_layers,

@@ -133,12 +133,13 @@ def plan_profile(
 
 
 def uniform_plan(profile: Profile, speedup: float, selected: list[str], errors: np.ndarray,
-                 quantile: float = DEFAULT_QUANTILE) -> Plan:
-    """Every ``selected`` layer at the one grid level whose uniform run is predicted fastest (median), the
-    others dense: the plan DeepSparse runs most like the profile's own uniform runs, where the table is
-    right (README, Benchmarks), and often faster in reality than the DP's fastest mixed plan, whose
-    layers sit at their individually fastest levels. ``solve_speedup`` is what its conservative times
-    guarantee on the profile; ``errors`` is (selected layers x grid levels)."""
+                 quantile: float = DEFAULT_QUANTILE, solve_speedup: float | None = None) -> Plan:
+    """Every ``selected`` layer at one grid level, the others dense: the least sparse level whose
+    conservative (``quantile``) uniform time reaches ``solve_speedup`` (default ``speedup``), or with
+    ``solve_speedup`` beyond every level, the level whose uniform run is fastest. These are the plans
+    DeepSparse runs most like the profile's own uniform runs (README, Benchmarks), and often faster in
+    reality than the DP's mixed plans. ``errors`` is (selected layers x grid levels); raises SpdyError
+    when no sparse level is faster than dense."""
     chosen = set(selected)
     planning = {layer.name: layer.times(quantile) for layer in profile.layers}
     median = {layer.name: layer.times_ms for layer in profile.layers}
@@ -146,11 +147,15 @@ def uniform_plan(profile: Profile, speedup: float, selected: list[str], errors: 
     def total(times: dict, level: int) -> float:
         return sum(times[name][level if name in chosen else 0] for name in times)
 
-    level = min(range(1, len(profile.grid)), key=lambda k: total(median, k))
-    bound_ms = profile.fixed(quantile) + total(planning, level)
+    bounds = {k: profile.fixed(quantile) + total(planning, k) for k in range(1, len(profile.grid))}
+    wanted_ms = profile.dense_ms / (solve_speedup or speedup)
+    reaching = [k for k, ms in bounds.items() if ms <= wanted_ms]
+    level = min(reaching) if reaching else min(bounds, key=bounds.get)
+    if bounds[level] >= profile.dense_ms:
+        raise SpdyError("no uniform sparsity level is faster than dense on this profile")
     predicted_ms = profile.fixed_ms + total(median, level)
     levels = {layer.name: (level if layer.name in chosen else 0) for layer in profile.layers}
-    return Plan(speedup, profile.dense_ms / bound_ms, quantile, profile.dense_ms, bound_ms, bound_ms, predicted_ms,
-                fastest_speedup(profile, selected, quantile),
+    return Plan(speedup, profile.dense_ms / bounds[level], quantile, profile.dense_ms, wanted_ms, bounds[level],
+                predicted_ms, fastest_speedup(profile, selected, quantile),
                 {name: profile.grid[k] for name, k in levels.items()}, levels,
                 {name: median[name][k] for name, k in levels.items()}, float(errors[:, level].sum()))

@@ -170,7 +170,7 @@ def meet_target(
     log: Callable[[str], None],
     first: Plan,
     first_measurement: SpeedupMeasurement | None = None,
-    fallback: Plan | None = None,
+    fallback: Solver | None = None,
 ) -> Verified:
     """Measure ``first`` and re-solve (``solve_for(solve_speedup)``) until a measurement meets ``target``
     (``meets``) without overshooting it by more than ``OVERSHOOT``, ``max_rounds`` measurements at most.
@@ -179,7 +179,8 @@ def meet_target(
     measured plan that meets the target (when the plans between were never found). Raises ShortOfTarget
     naming the best measurement when no measured plan meets the target, MachineTooBusy when the machine
     stays busy. ``first_measurement``, when given, is ``first``'s measurement already taken. ``fallback``
-    (e.g. ``pipeline.uniform_fallback``) is tried when a tighter solve would go beyond the profile's reach.
+    (e.g. ``pipeline.uniform_solver``) is another family of plans, bracketed the same way from the target
+    on with the rounds left, when no plan has met and a tighter solve would go beyond the profile's reach.
     """
     plan, rounds, seen, ratio = first, [], set(), 1.0
     while True:
@@ -197,37 +198,48 @@ def meet_target(
         if len(rounds) >= max_rounds:
             return _settle(rounds, target, tolerance, f"after {len(rounds)} round(s); raise --max-rounds")
         try:
-            plan = _next_plan(solve_for, rounds, target, tolerance, seen, fallback)
+            plan = _next_plan(solve_for, rounds, target, tolerance, seen)
         except SpdyError as exc:
+            why = "the fastest plan the profile allows was measured" if isinstance(exc, _BeyondReach) else str(exc)
             unsure = _unsure(rounds, target, tolerance)
-            if unsure is None:
-                return _settle(rounds, target, tolerance, str(exc))
-            plan = unsure.plan  # no other plan to try, but this one may meet: measure it again
-            seen.discard(_key(plan))
-            log(f"[verify] {exc}; measuring the plan solved for {plan.solve_speedup:.3f}x again, its median "
-                f"{unsure.measurement.speedup:.3f}x meets {target:.3f}x but its interval does not")
-            continue
+            if unsure is not None:  # no other plan to try, but this one may meet: measure it again
+                plan = unsure.plan
+                seen.discard(_key(plan))
+                log(f"[verify] {why}; measuring the plan solved for {plan.solve_speedup:.3f}x again, its median "
+                    f"{unsure.measurement.speedup:.3f}x meets {target:.3f}x but its interval does not")
+                continue
+            if not isinstance(exc, _BeyondReach):
+                return _settle(rounds, target, tolerance, why)
+            if fallback is not None and not any(meets(r.measurement, target, tolerance) for r in rounds):
+                log(f"[verify] SPDY's plans fall short of {target:.3f}x here; bracketing uniform plans (every "
+                    f"selected layer at one level) instead")
+                return _fall_back(fallback, timer, target, tolerance, max_rounds, log, rounds)
+            best = rounds[-1].plan.max_speedup
+            plan = _solve_within_reach(solve_for, best * 2, best)
+            if _key(plan) in seen:
+                return _settle(rounds, target, tolerance, why)
         direction = "relaxing" if plan.solve_speedup < rounds[-1].plan.solve_speedup else "tightening"
         log(f"[verify] {'short of' if not meets(measurement, target, tolerance) else 'well above'} "
             f"{target:.3f}x; {direction}: solving for {plan.solve_speedup:.3f}x")
 
 
-def _next_plan(solve_for: Solver, rounds: list[Round], target: float, tolerance: float, seen: set,
-               fallback: Plan | None = None) -> Plan:
+class _BeyondReach(SpdyError):
+    """A tighter solve would go beyond the profile's fastest plan."""
+
+
+def _next_plan(solve_for: Solver, rounds: list[Round], target: float, tolerance: float, seen: set) -> Plan:
     """The next plan to measure: solved where ``next_solve_speedup`` says, nudged away from a plan already
-    measured (up when that one was short, down when it met); ``fallback`` when that is beyond the
-    profile's reach and no measured plan met yet; raises SpdyError when no unmeasured plan lies between
-    the measured ones."""
+    measured (up when that one was short, down when it met); raises _BeyondReach when that is beyond the
+    profile's reach and no plan met yet, SpdyError when no unmeasured plan lies between the measured ones."""
     solve_speedup = next_solve_speedup(rounds, target, tolerance)
+    best = rounds[-1].plan.max_speedup
     met = any(meets(r.measurement, target, tolerance) for r in rounds)
-    if (fallback is not None and _key(fallback) not in seen and not met
-            and solve_speedup >= rounds[-1].plan.max_speedup * (1 - 1e-6)):
-        return fallback
+    if not met and solve_speedup >= best * (1 - 1e-6):
+        raise _BeyondReach()
     short = [r.plan.solve_speedup for r in rounds if not meets(r.measurement, target, tolerance)]
     over = [r.plan.solve_speedup for r in rounds if meets(r.measurement, target, tolerance)]
     low, high = max(short, default=0.0), min(over, default=math.inf)
     by_key = {_key(r.plan): r for r in rounds}
-    best = rounds[-1].plan.max_speedup
     for _ in range(NUDGES):
         if not low < solve_speedup < high:
             break
@@ -237,6 +249,23 @@ def _next_plan(solve_for: Solver, rounds: list[Round], target: float, tolerance:
         up = not meets(by_key[_key(plan)].measurement, target, tolerance)
         solve_speedup *= (1 + NUDGE) if up else 1 / (1 + NUDGE)
     raise SpdyError("every plan the profile gives between the measured ones was measured already")
+
+
+def _fall_back(fallback: Solver, timer: PlanTimer, target: float, tolerance: float, max_rounds: int,
+               log: Callable[[str], None], rounds: list[Round]) -> Verified:
+    """Bracket the ``fallback`` family with the rounds left; every round is reported, the final one meets."""
+    left = max_rounds - len(rounds)
+    if left < 1:
+        return _settle(rounds, target, tolerance, "no round left for the uniform plans; raise --max-rounds")
+    try:
+        inner = meet_target(fallback, timer, target, tolerance, left, log, fallback(None))
+    except MachineTooBusy as exc:
+        raise MachineTooBusy(str(exc), rounds + exc.rounds) from None
+    except ShortOfTarget as exc:
+        return _settle(rounds + exc.rounds, target, tolerance, str(exc))
+    except SpdyError as exc:
+        return _settle(rounds, target, tolerance, str(exc))
+    return Verified(rounds + inner.rounds, inner.final)
 
 
 def _unsure(rounds: list[Round], target: float, tolerance: float) -> Round | None:
