@@ -262,7 +262,7 @@ def _fall_back(fallback: Solver, timer: PlanTimer, target: float, tolerance: flo
     except MachineTooBusy as exc:
         raise MachineTooBusy(str(exc), rounds + exc.rounds) from None
     except ShortOfTarget as exc:
-        return _settle(rounds + exc.rounds, target, tolerance, str(exc))
+        return _settle(rounds + exc.rounds, target, tolerance, "the uniform plans fell short too")
     except SpdyError as exc:
         return _settle(rounds, target, tolerance, str(exc))
     return Verified(rounds + inner.rounds, inner.final)
