@@ -14,7 +14,8 @@ def warn(message: str) -> None:
 
 
 def fail_cleanly(command):
-    """Decorate a command: a SpdyError becomes ``error: ...`` on stderr and exit status 1."""
+    """Decorate a command: a SpdyError, or an OSError from the file system (a path that is a folder, a
+    folder that cannot be written), becomes ``error: ...`` on stderr and exit status 1."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -22,6 +23,10 @@ def fail_cleanly(command):
             return command(*args, **kwargs)
         except SpdyError as exc:
             print(f"error: {exc}", file=sys.stderr, flush=True)
+            sys.exit(1)
+        except OSError as exc:
+            where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+            print(f"error: {exc.strerror or exc}{where}", file=sys.stderr, flush=True)
             sys.exit(1)
 
     return wrapper

@@ -15,11 +15,15 @@ from ..verify import Verified
 from .common import Log, ModelRequest, SearchRequest, VerifySettings, plain_solver, searched_solver, \
     warn_if_other_machine
 
-# What the additive latency model's error on SPDY's own plans was, measured (benchmarks/latency_model.py,
-# README "Benchmarks"); a profile that is not this machine's cannot be checked here, so its claim says this.
-MODEL_ERROR_NOTE = ("the profile over-predicted SPDY's plans by up to 33% (predicted/measured speedup) in "
-                    "benchmarks/latency_model.py (MobileNetV2, mixed design, 2-core AMD EPYC, AVX2); verify on the "
-                    "target machine with spdy-recipe verify")
+# What the additive latency model's error on SPDY's own plans was, measured per profile design
+# (benchmarks/latency_model.py, README "Benchmarks", MobileNetV2 on a 2-core AMD EPYC, AVX2); a profile
+# that is not this machine's cannot be checked here, so its claim says this.
+MODEL_ERROR_NOTE = {
+    "uniform": "the profile over-predicted SPDY's plans by 49-88% (predicted/measured speedup)",
+    "mixed": "the profile over-predicted SPDY's plans by 16-33% (predicted/measured speedup)",
+}
+MODEL_ERROR_SOURCE = ("in benchmarks/latency_model.py (MobileNetV2, 2-core AMD EPYC, AVX2); verify on the target "
+                      "machine with spdy-recipe verify")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,8 @@ class GenerateRequest:
     def check(self) -> None:
         """Raises SpdyError on a bad request, before any work."""
         check_recipe_path(self.output)
+        if self.output.is_dir():
+            raise SpdyError(f"{self.output} is a folder; give a recipe file name")
         if self.output.exists() and not self.force:
             raise SpdyError(f"{self.output} already exists (use --force to overwrite)")
         if self.recipe.epochs <= 0:
@@ -70,7 +76,8 @@ class GenerateResult:
             evidence = (f"measured {final.measurement.describe()} here in {len(self.verified.rounds)} round(s) "
                         f"(solved for {plan.solve_speedup:.3f}x)")
         else:
-            evidence = f"not measured here: {MODEL_ERROR_NOTE}"
+            note = MODEL_ERROR_NOTE.get(self.profile.design, MODEL_ERROR_NOTE["uniform"])
+            evidence = f"not measured here: {note} {MODEL_ERROR_SOURCE}"
         return (f"target {plan.target_speedup:.3f}x: predicted {plan.predicted_speedup:.3f}x on median times, "
                 f"{evidence}; {len(plan.pruned)} of {len(plan.sparsities)} layers pruned; wrote {self.path}")
 
