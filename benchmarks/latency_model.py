@@ -3,7 +3,8 @@
 For every model: the local profile (measured here, cached), then plans of three kinds, each pruned
 one-shot by magnitude, exported and timed against dense in one run (alternating blocks):
   * uniform plans (every prunable layer at one level: what the profile itself measured),
-  * random mixed plans (every layer at a seeded random grid level, dense included),
+  * random mixed plans (every fusion block -- layers one engine operation fused, ``Profile.blocks`` -- at a
+    seeded random grid level, dense included: the plans the DP can pick),
   * SPDY's own plans for 1.3x, 1.5x and 2.0x (where feasible).
 Prints predicted/measured - 1 per plan, then its median and maximum per kind, with the CPU model and ISA.
 (The suite asserts nothing about these numbers: the machine may be busy while it runs.)
@@ -45,8 +46,10 @@ def plans(profile: Profile, random_plans: int, seed: int) -> list[tuple[str, str
     out = [("uniform", f"all at {grid[k]:.2f}", {name: k for name in names})
            for k in sorted({len(grid) // 2, len(grid) - 2})]
     rng = np.random.default_rng(seed)
+    blocks = profile.blocks()
     for i in range(random_plans):
-        out.append(("random", f"mixed #{i + 1}", {name: int(rng.integers(0, len(grid))) for name in names}))
+        levels = [int(rng.integers(0, len(grid))) for _ in blocks]
+        out.append(("random", f"mixed #{i + 1}", {name: k for block, k in zip(blocks, levels) for name in block}))
     for target in (1.3, 1.5, 2.0):
         try:
             out.append(("spdy", f"spdy {target:.1f}x", dict(solve(profile, target).levels)))
@@ -72,8 +75,8 @@ def main() -> int:
         bundle = load_model(spec or f"hf:{bert_base_dir()}", args.batch_size, parse_input_shape(shape))
         profile, _ = obtain_profile(bundle, ProfileRequest("local", parse_grid(grid), cores,
                                                            timing=replace(timing, design=args.design)))
-        print(f"\n{name}: {profile.design} profile, dense {profile.dense_ms:.1f} ms, {len(profile.layers)} layers",
-              flush=True)
+        print(f"\n{name}: {profile.design} profile, dense {profile.dense_ms:.1f} ms, {len(profile.layers)} layers "
+              f"in {len(profile.blocks())} fusion blocks", flush=True)
         with PlanTimer(bundle, backend, cores, rounds) as timer:
             for kind, label, levels in plans(profile, args.random, args.seed):
                 predicted = predicted_speedup(profile, levels)

@@ -57,8 +57,8 @@ def uniform_solver(profile: Profile, speedup: float, settings: SolveSettings = S
 
 
 def best_reachable(profile: Profile, settings: SolveSettings = SolveSettings()) -> float:
-    """The fastest speedup the profile allows: every selected layer at its fastest level, on the
-    ``settings.quantile`` of the repeats, against the median dense latency (below 1.0 when no sparse
+    """The fastest speedup the profile allows: every fusion unit of the selected layers at its fastest
+    level, on the ``settings.quantile`` of the repeats, against the median dense latency (below 1.0 when no sparse
     level is faster than dense on this machine)."""
     selected = select_names(profile.layer_names, settings.include, settings.exclude)
     return fastest_speedup(profile, selected, settings.quantile)

@@ -100,3 +100,48 @@ def test_errors_steer_the_choice():
     assert plan.sparsities == {"l0.weight": 0.0, "l1.weight": 0.9}
     plan = plan_profile(profile, 1.3, ["l0.weight", "l1.weight"], errors[::-1].copy())
     assert plan.sparsities == {"l0.weight": 0.9, "l1.weight": 0.0}
+
+
+def _unit_brute_force(profile, names, errors, units, budget):
+    """The least total error over plans that keep every unit at one level, by enumeration."""
+    times = np.array([layer.times(0.9) for layer in profile.layers])
+    best = None
+    for combo in itertools.product(range(len(profile.grid)), repeat=len(units)):
+        levels = {i: k for unit, k in zip(units, combo) for i in unit}
+        if sum(times[i, k] for i, k in levels.items()) <= budget + 1e-9:
+            err = sum(errors[i, k] for i, k in levels.items())
+            best = err if best is None or err < best else best
+    return best
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_layers_one_engine_operation_fuses_share_a_level_and_the_plan_is_optimal_over_blocks(seed):
+    """DeepSparse times a fused pyramid as one operation; its per-layer split says nothing about other level
+    combinations, so the planner keeps a fusion block at one level (and stays optimal over such plans)."""
+    rng = np.random.default_rng(seed)
+    grid = [0.0, 0.5, 0.8, 0.95]
+    times = [[10.0] + sorted(rng.random(3) * 9, reverse=True) for _ in range(4)]
+    profile = _profile(times, fixed=1.0, grid=grid)
+    # l1 and l2 were fused at level 1, l2 and l3 at level 3: one block of three, l0 alone
+    profile.fused_groups = [[], [["l1.weight", "l2.weight"]], [], [["l2.weight", "l3.weight"]]]
+    assert profile.blocks() == [["l0.weight"], ["l1.weight", "l2.weight", "l3.weight"]]
+    names = profile.layer_names
+    errors = rng.random((4, 4)) * np.array(grid)
+    speedup = profile.dense_ms / (profile.dense_ms * 0.4 + 0.6 * (1.0 + sum(min(r) for r in times)))
+    plan = plan_profile(profile, speedup, names, errors)
+    assert len({plan.levels[n] for n in names[1:]}) == 1
+    assert plan.bound_ms <= profile.dense_ms / speedup * (1 + 1e-12)
+    budget = profile.dense_ms / speedup - 1.0
+    slack = 2 * budget / 10_000  # optimal up to rounding: two units, each rounded up by at most one bucket
+    assert plan.total_error <= _unit_brute_force(profile, names, errors, [[0], [1, 2, 3]], budget - slack) + 1e-9
+
+
+def test_a_block_is_charged_its_own_fastest_level_not_each_layers():
+    """The split of a fused time can make each layer look fastest at another level; the block is not."""
+    profile = _profile([[10.0, 2.0, 8.0], [10.0, 8.0, 2.0]], fixed=0.0, grid=[0.0, 0.5, 0.9])
+    names = profile.layer_names
+    with_split = plan_profile(profile, 3.0, names, prior_errors(2, 3))  # 20 / (2 + 2): levels 1 and 2
+    assert with_split.levels == {"l0.weight": 1, "l1.weight": 2}
+    profile.fused_groups = [[["l0.weight", "l1.weight"]], [], []]
+    with pytest.raises(SpdyError, match=r"best reachable is 2\.000x"):  # 20 / 10 at either shared level
+        plan_profile(profile, 3.0, names, prior_errors(2, 3))

@@ -51,6 +51,22 @@ def test_layer_times_plus_fixed_add_up_to_each_run_total(which, request):
             assert parts == pytest.approx(total, rel=0.05)
 
 
+@pytest.mark.parametrize("which", ["measured_cnn_profile", "measured_bert_profile"])
+def test_the_profile_records_which_layers_each_engine_operation_fused(which, request):
+    """``fused_groups`` agrees with the kernels: a layer sits in a group of n at a level exactly when its kernel
+    there is a fused one of n layers, and the blocks partition the layers in model order."""
+    profile, path = request.getfixturevalue(which)
+    reloaded = load_profile(path)
+    assert len(reloaded.fused_groups) == len(reloaded.grid)
+    for level, groups in enumerate(reloaded.fused_groups):
+        size = {name: len(group) for group in groups for name in group}
+        for layer in reloaded.layers:
+            kernel = layer.kernels[level]
+            fused = int(kernel.rsplit(" x", 1)[1]) if " x" in kernel else 1
+            assert size.get(layer.name, 1) == fused, (layer.name, level, kernel)
+    assert [name for block in reloaded.blocks() for name in block] == reloaded.layer_names
+
+
 def test_a_mixed_design_profile_measures_every_layer_at_every_level_next_to_other_levels(measured_mixed_cnn_profile):
     """The mixed design: every layer once per level and repeat, in runs whose layers sit at different levels,
     and a dense reference per repeat that the speedups are taken against."""
@@ -93,6 +109,7 @@ def test_module_of_node_rebuilds_module_paths():
         (lambda d: d.update(grid=[0.0, 0.9, 0.5] + d["grid"][3:]), "increase strictly"),
         (lambda d: d["layers"][0]["samples_ms"][0].__setitem__(0, -1.0), "negative"),
         (lambda d: d["model"].pop("graph_hash"), "graph_hash"),
+        (lambda d: d.update(fused_groups=[[["no.such.layer"]]] * len(d["grid"])), "fused_groups"),
     ],
 )
 def test_malformed_profiles_are_rejected(cnn_profile, tmp_path, mutate, message):

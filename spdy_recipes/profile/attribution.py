@@ -39,3 +39,14 @@ def attribute(
             kernels[module] = kernel_label(op.name, len(modules))
         pending = 0.0
     return per_module, pending, kernels
+
+
+def fused_modules(run: EngineRun, output_module: dict[str, str]) -> list[list[str]]:
+    """The modules that one engine operation computes together (a DeepSparse "pyramid"), for every
+    operation that fuses two or more of them, in execution order."""
+    groups = []
+    for op in run.ops:
+        modules = sorted({output_module[o] for o in op.outputs if o in output_module})
+        if len(modules) > 1:
+            groups.append(modules)
+    return groups

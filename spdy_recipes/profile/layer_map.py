@@ -9,7 +9,7 @@ from ..errors import SpdyError
 from ..models import ModelBundle, PrunableLayer, prunable_layers
 from ..models.layers import layer_flops
 from ..onnx_export import output_to_module
-from .attribution import attribute
+from .attribution import attribute, fused_modules
 from .engine import EngineRun
 
 
@@ -39,3 +39,8 @@ class LayerMap:
         per_module, tail, kernels = attribute(run, self.output_module, module_flops)
         return ({layer.name: per_module[layer.module] for layer in self.layers}, tail,
                 {layer.name: kernels[layer.module] for layer in self.layers})
+
+    def fused_groups(self, run: EngineRun) -> list[list[str]]:
+        """Layer names that one engine operation of ``run`` computes together (two or more per group)."""
+        name_of = {layer.module: layer.name for layer in self.layers}
+        return [[name_of[module] for module in group] for group in fused_modules(run, self.output_module)]

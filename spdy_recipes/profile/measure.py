@@ -89,6 +89,7 @@ def measure_profile(
         kernels = {layer.name: [""] * levels for layer in layers}
         other: list[list[float]] = [[] for _ in grid]
         total: list[list[float]] = [[] for _ in grid]
+        fused: list[list[list[str]]] = [[] for _ in grid]
         dense_totals: list[float] = []
         shifts: list[list[int]] = []
         overheads: list[float] = []
@@ -119,6 +120,7 @@ def measure_profile(
                         samples[name][level_of[name]].append(round(value, 5))
                         if not kernels[name][level_of[name]]:
                             kernels[name][level_of[name]] = run_kernels[name]
+                    fused[index].extend(g for g in layer_map.fused_groups(run) if g not in fused[index])
                     other[index].append(round(tail, 5))
                     total[index].append(round(run.total_ms, 5))
                     if sparsity == 0 and not mixed:
@@ -167,6 +169,7 @@ def measure_profile(
         other_samples_ms=other,
         total_samples_ms=total,
         dense_total_samples_ms=dense_totals,
+        fused_groups=fused,
         flags={},
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         tool_version=__version__,

@@ -9,7 +9,8 @@ costs beyond the analysed operations. With ``engine.design: mixed``, run k of re
 model with layer i at level (k + ``engine.design_shifts[r][i]``) mod levels, so ``samples_ms[k][r]``
 is still layer i's time at ``grid[k]``, next to neighbours at other levels, while ``other_samples_ms``
 and ``total_samples_ms`` are indexed by run; ``dense_total_samples_ms[r]`` is the dense model's
-analysed time in repeat r.
+analysed time in repeat r. ``fused_groups[k]`` (optional) lists the groups of layers that one engine
+operation computed together in run k (a DeepSparse "pyramid"); ``Profile.blocks`` joins them.
 Planning uses an upper quantile over repeats (conservative); predictions use the median.
 """
 
@@ -83,6 +84,32 @@ class Profile:
     format_version: int = FORMAT_VERSION
     notes: dict = field(default_factory=dict)
     dense_total_samples_ms: list[float] = field(default_factory=list)  # mixed design: the dense runs
+    fused_groups: list[list[list[str]]] = field(default_factory=list)  # per level (run): layers one op fused
+
+    def blocks(self) -> list[list[str]]:
+        """The layers, partitioned into fusion blocks in model order: two layers share a block when one
+        engine operation fused them in any run of the profile (transitively). DeepSparse times a fused
+        "pyramid" as one operation, so a block's time is known only for the level combinations the runs
+        measured: the planner keeps a block's layers at one level. Without ``fused_groups`` (older
+        profiles) every layer is its own block."""
+        names = self.layer_names
+        parent = {name: name for name in names}
+
+        def root(name: str) -> str:
+            while parent[name] != name:
+                name = parent[name]
+            return name
+
+        for groups in self.fused_groups:
+            for group in groups:
+                for name in group[1:]:
+                    a, b = root(name), root(group[0])
+                    if a != b:
+                        parent[max(a, b, key=names.index)] = min(a, b, key=names.index)
+        blocks: dict[str, list[str]] = {}
+        for name in names:
+            blocks.setdefault(root(name), []).append(name)
+        return list(blocks.values())
 
     @property
     def layer_names(self) -> list[str]:
@@ -143,6 +170,8 @@ class Profile:
             data["format_version"] = MIXED_FORMAT_VERSION
         else:  # uniform design: the file (and its hash) as before
             del data["dense_total_samples_ms"]
+        if not data["fused_groups"]:
+            del data["fused_groups"]
         return data
 
     def content_hash(self) -> str:
@@ -218,11 +247,17 @@ def profile_from_dict(data: object) -> Profile:
         dense = _numbers(data.get("dense_total_samples_ms"), "dense_total_samples_ms")
         if len(dense) != repeats:
             raise SpdyError(f"dense_total_samples_ms must hold {repeats} repeat(s), like total_samples_ms")
+    fused = data.get("fused_groups") or []
+    known = set(seen)
+    if not isinstance(fused, list) or (fused and len(fused) != levels) or not all(
+            isinstance(groups, list) and all(isinstance(g, list) and set(g) <= known for g in groups)
+            for groups in fused):
+        raise SpdyError("'fused_groups' must list, per grid level, groups of the profile's layer names")
     return Profile(
         model=data["model"], hardware=data["hardware"], engine=data["engine"], grid=grid, layers=layers,
         other_samples_ms=other, total_samples_ms=total, flags=flags, created=str(data.get("created", "")),
         tool_version=str(data.get("tool_version", "")), notes=data.get("notes") or {},
-        dense_total_samples_ms=dense,
+        dense_total_samples_ms=dense, fused_groups=fused,
     )
 
 

@@ -63,7 +63,8 @@ def local_cache_path(bundle: ModelBundle, cores: int, request: ProfileRequest, b
     timing = request.timing
     host_key = f"{backend.describe_host()['cpu_model']}|{engine_label(backend)}"
     key = json.dumps([graph_hash(bundle), bundle.batch_size, cores, request.grid, host_key, timing.iterations,
-                      timing.warmup, timing.repeats] + ([timing.design] if timing.design != "uniform" else []))
+                      timing.warmup, timing.repeats] + ([timing.design] if timing.design != "uniform" else [])
+                     + ["fused_groups"])  # profiles cached before fusion groups were recorded are measured again
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return cache_dir() / "profiles" / f"{bundle.slug}-{digest}.json"
 

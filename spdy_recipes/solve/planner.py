@@ -50,14 +50,23 @@ class Plan:
         return {name: s for name, s in self.sparsities.items() if s > 0}
 
 
+def fusion_units(profile: Profile, selected: list[str]) -> list[list[int]]:
+    """Indices into ``selected`` of each fusion block's selected layers (``Profile.blocks``), in model
+    order: the planner keeps the layers of one unit at one level, the only combinations whose time the
+    profile measured inside a fused engine operation."""
+    index = {name: i for i, name in enumerate(selected)}
+    units = [[index[name] for name in block if name in index] for block in profile.blocks()]
+    return [unit for unit in units if unit]
+
+
 def fastest_speedup(profile: Profile, selected: list[str], quantile: float = DEFAULT_QUANTILE) -> float:
-    """Dense median latency over the fastest plan's ``quantile`` latency: every ``selected`` layer at its
-    fastest level, every other one dense, plus the fixed time."""
+    """Dense median latency over the fastest plan's ``quantile`` latency: every fusion unit of the
+    ``selected`` layers at its fastest level, every other layer dense, plus the fixed time."""
     chosen = set(selected)
-    fastest_ms = profile.fixed(quantile)
-    for layer in profile.layers:
-        planning = layer.times(quantile)
-        fastest_ms += min(planning) if layer.name in chosen else planning[0]
+    rows = {layer.name: layer.times(quantile) for layer in profile.layers}
+    fastest_ms = profile.fixed(quantile) + sum(rows[name][0] for name in rows if name not in chosen)
+    planning = np.array([rows[name] for name in selected])
+    fastest_ms += sum(float(planning[unit].sum(axis=0).min()) for unit in fusion_units(profile, selected))
     return profile.dense_ms / fastest_ms
 
 
@@ -76,8 +85,9 @@ def plan_profile(
     All other layers stay dense. Everything is charged to the budget: the fixed (non-layer) time, the
     per-call overhead and the dense time of layers that are not selected, each at its ``quantile`` over
     repeats, against the median dense latency. ``errors`` is (selected layers x grid levels).
-    The DP is SPDY's (Frantar & Alistarh 2022, section 3.1) over bucketed latencies; raises SpdyError when
-    the speedup is not above 1 or beyond the profile's reach.
+    The DP is SPDY's (Frantar & Alistarh 2022, section 3.1) over bucketed latencies, with one option per
+    level for every fusion unit (``fusion_units``: layers one engine operation fuses share a level, their
+    times and errors summed); raises SpdyError when the speedup is not above 1 or beyond the profile's reach.
     """
     if not speedup > 1.0:
         raise SpdyError(f"--speedup must be greater than 1, got {speedup}")
@@ -103,18 +113,24 @@ def plan_profile(
     fixed_median = profile.fixed_ms + sum(rows[layer.name][1][0] for layer in unselected)
     target_ms = dense_ms / solve_speedup
     budget_ms = target_ms - fixed_bound
-    fastest = planning.argmin(axis=1)
-    fastest_ms = fixed_bound + float(planning.min(axis=1).sum())
+    units = fusion_units(profile, selected)
+    unit_times = np.array([planning[unit].sum(axis=0) for unit in units])
+    unit_errors = np.array([errors[unit].sum(axis=0) for unit in units])
+    fastest_ms = fixed_bound + float(unit_times.min(axis=1).sum())
     max_speedup = dense_ms / fastest_ms
     if fastest_ms > target_ms:
         asked = f"speedup {speedup:.3f}x" + (f" (solved as {solve_speedup:.3f}x)" if solve_speedup != speedup else "")
         raise SpdyError(
             f"{asked} is infeasible on this profile: the best reachable is {max_speedup:.3f}x "
-            f"(every selected layer at its fastest level, {quantile:.2f} quantile of the measured times)"
+            f"(every fusion unit of the selected layers at its fastest level, {quantile:.2f} quantile of the measured times)"
         )
-    picks = solve_min_error(planning, errors, budget_ms, buckets)
-    if picks is None:  # only possible within rounding of the fastest profile, which fits exactly
-        picks = [int(k) for k in fastest]
+    unit_picks = solve_min_error(unit_times, unit_errors, budget_ms, buckets)
+    if unit_picks is None:  # only possible within rounding of the fastest profile, which fits exactly
+        unit_picks = [int(k) for k in unit_times.argmin(axis=1)]
+    picks = [0] * len(selected)
+    for unit, level in zip(units, unit_picks):
+        for i in unit:
+            picks[i] = int(level)
     indices = range(len(selected))
     bound_ms = fixed_bound + float(sum(planning[i, k] for i, k in zip(indices, picks)))
     if bound_ms > target_ms * (1 + 1e-12):
