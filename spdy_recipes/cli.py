@@ -96,7 +96,24 @@ def _request(hw, cores, grid, hw_root, backend, timing=None):
 
     timing = timing or TimingSettings()
     timing.check()
+    if hw != "local":
+        _warn_measuring_options_ignored(hw)
     return ProfileRequest(hw, parse_grid(grid), cores, hardware_root(hw_root), timing, backend)
+
+
+MEASURING_OPTIONS = ("grid", "iterations", "warmup", "repeats", "design")
+
+
+def _warn_measuring_options_ignored(hw: str) -> None:
+    """Options that say how to measure a profile do nothing for a stored one: say so instead of ignoring them."""
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return
+    given = [f"--{name}" for name in MEASURING_OPTIONS
+             if name in context.params and context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    if given:
+        warn(f"{', '.join(given)} only apply to profiles measured here (--hw local); {hw} is a stored profile, "
+             f"used as it was measured")
 
 
 def _timing(iterations, warmup, repeats, design="uniform"):

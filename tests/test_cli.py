@@ -32,6 +32,18 @@ def test_generate_writes_a_recipe_and_inspect_reads_it(cnn_profile, tmp_path):
     assert code == 0 and "final sparsity" in stdout and "predicted_speedup" in stdout
 
 
+def test_measuring_options_with_a_stored_profile_are_named_as_ignored(cnn_profile, tmp_path):
+    profile, profile_path = cnn_profile
+    out = tmp_path / "recipe.yaml"
+    code, _, stderr = _run(["generate", *CNN_ARGS, "--hw", str(profile_path), "--speedup", halfway(profile),
+                            "--grid", "0,0.9", "--repeats", "5", "-o", str(out)])
+    assert code == 0, stderr
+    assert "--grid, --repeats only apply to profiles measured here" in stderr
+    code, _, stderr = _run(["generate", *CNN_ARGS, "--hw", str(profile_path), "--speedup", halfway(profile),
+                            "-o", str(out), "--force"])
+    assert code == 0 and "only apply to profiles measured here" not in stderr
+
+
 def test_solve_prints_per_layer_table(cnn_profile):
     profile, profile_path = cnn_profile
     code, stdout, _ = _run(["solve", "--profile", str(profile_path), "--speedup", halfway(profile)])
