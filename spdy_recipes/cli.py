@@ -15,6 +15,7 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated")  # spar
 from . import __version__  # noqa: E402
 from .emit import METHODS, RecipeSettings, default_init_lr  # noqa: E402
 from .errors import SpdyError, fail_cleanly, warn  # noqa: E402
+from .files import refuse_overwrite  # noqa: E402
 from .solve.planner import DEFAULT_QUANTILE  # noqa: E402
 
 
@@ -122,12 +123,26 @@ def _timing(iterations, warmup, repeats, design="uniform"):
     return TimingSettings(iterations, warmup, repeats, design)
 
 
-def _refuse_existing(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise SpdyError(f"{path} already exists (use --force to overwrite)")
+class _Commands(click.Group):
+    """The command group. Bad command-line usage (an unknown option, a missing or invalid value) is one
+    ``error:`` line pointing at ``--help``, exit status 2, like every other error of the tool."""
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **{**kwargs, "standalone_mode": False})
+        except click.UsageError as exc:
+            hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
+            print(f"error: {exc.format_message()}{hint}", file=sys.stderr, flush=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            print(f"error: {exc.format_message()}", file=sys.stderr, flush=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            print("error: aborted", file=sys.stderr, flush=True)
+            sys.exit(1)
 
 
-@click.group()
+@click.group(cls=_Commands)
 @click.version_option(__version__, prog_name="spdy-recipe")
 def main() -> None:
     """Hardware-aware SparseML pruning recipes from SPDY per-layer sparsity profiles."""
@@ -177,7 +192,7 @@ def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
         path = folder / profile_filename(bundle, cores)
         if not description:
             write_description(folder, hw, instance_type, host, engine)
-    _refuse_existing(path, force)
+    refuse_overwrite(path, force)
     profile_data = measure_profile(bundle, request.grid, cores, hw, measurer, request.timing)
     save_profile(profile_data, path)
     flags = profile_data.flags

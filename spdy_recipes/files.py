@@ -64,6 +64,8 @@ def _read_parsed(path: str | os.PathLike, what: str, parse: Callable[[str], Any]
         return parse(Path(path).read_text())
     except FileNotFoundError:
         raise SpdyError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise SpdyError(f"{what} {path} is a folder, not a file") from None
     except (OSError, UnicodeDecodeError, *errors) as exc:
         raise SpdyError(f"malformed {what} {path}: not {kind} ({str(exc).splitlines()[0]})") from None
 
@@ -85,6 +87,12 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     import torch
 
     return _atomic_replace(path, lambda tmp: torch.save(obj, tmp))
+
+
+def refuse_overwrite(path: str | os.PathLike, force: bool) -> None:
+    """Raises SpdyError when ``path`` exists and ``force`` is not set."""
+    if Path(path).exists() and not force:
+        raise SpdyError(f"{path} already exists (use --force to overwrite)")
 
 
 def cache_dir() -> Path:

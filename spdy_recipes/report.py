@@ -80,6 +80,8 @@ def recipe_report(path: Path) -> str:
 def inspect_file(path: str) -> str:
     """Summarise a profile (.json) or a recipe (.yaml/.md)."""
     file = Path(path)
+    if file.is_dir():
+        raise SpdyError(f"{path} is a folder; give a profile (.json) or recipe (.yaml/.md) file")
     if not file.is_file():
         raise SpdyError(f"{path} does not exist")
     if file.suffix == ".json":

@@ -177,6 +177,22 @@ def test_a_median_above_target_with_a_low_end_below_it_tightens(bert_profile, mo
     assert second.plan.solve_speedup > first.plan.solve_speedup
 
 
+def test_relaxing_goes_on_when_noise_tilts_the_measurements_the_wrong_way(bert_profile, monkeypatch):
+    """Both plans met and overshot, the less pruned one measuring faster (noise, or a re-searched plan): the
+    line through them points back up, but the loop relaxes below the least pruned one instead of stopping
+    (`./run demo` stopped at 1.626x for 1.5x this way)."""
+    monkeypatch.setattr("spdy_recipes.verify.loop.MODEL_ERROR", 10.0)
+    profile, _ = bert_profile
+    target = halfway(profile)
+    solver = lambda s: solve(profile, target, solve_speedup=s)  # noqa: E731
+    timer = ScriptedTimer(profile, [_measurement(target * 1.09), _measurement(target * 1.10),
+                                    _measurement(target * 1.03)])
+    verified = meet_target(solver, timer, target, 0.0, 4, lambda _: None, solver(None))
+    assert len(verified.rounds) == 3 and verified.final is verified.rounds[2]
+    first, second, third = (r.plan.solve_speedup for r in verified.rounds)
+    assert second < first and third < second
+
+
 def test_the_fastest_plan_whose_interval_straddles_the_target_is_measured_again(bert_profile, monkeypatch):
     """At the profile's reach there is no faster plan to try: a plan whose median meets the target but whose
     interval does not is measured once more rather than given up on."""
