@@ -75,9 +75,11 @@ def measured_bert_profile(bert_spec, tmp_path_factory):
     return _measure(bert_spec, BERT_SEQ, tmp_path_factory, "bert")
 
 
-def require_speedup(profile: Profile, minimum: float = 1.05) -> float:
+def require_speedup(profile: Profile, minimum: float = 1.02) -> float:
     """The profile's best reachable speedup; skips the test, saying why, when this machine cannot reach
-    ``minimum`` (no sparse gain at this size on this CPU, e.g. small models on AVX2)."""
+    ``minimum`` (no sparse gain at this size on this CPU, e.g. small models on AVX2). Planned by fusion
+    block, SmallCNN's honest best on a 2-core AVX2 EPYC is 1.04-1.08x (its two fused 3x3 layers gain
+    nothing together); the tests that call this accept a clean failure to meet, so a small margin suffices."""
     best = best_reachable(profile)
     if best < minimum:
         hw = profile.hardware
