@@ -150,16 +150,13 @@ def test_verify_settles_on_the_least_pruned_plan_that_measured_up(bert_profile, 
     monkeypatch.setattr("spdy_recipes.verify.loop.MODEL_ERROR", 10.0)  # no re-measures: one measurement a round
     profile, _ = bert_profile
     target = halfway(profile)
-    solver = lambda s: solve(profile, target, solve_speedup=s)  # noqa: E731
-    timer = ScriptedTimer(profile, [_measurement(target * 1.4), _measurement(target * 1.2),
-                                    _measurement(target * 0.95)])
-    verified = meet_target(solver, timer, target, 0.0, 3, lambda _: None, solver(None))
+    verified = _scripted_loop(profile, target, [_measurement(target * 1.4), _measurement(target * 1.2),
+                                                _measurement(target * 0.95)], 3)
     assert [r.measurement.speedup for r in verified.rounds] == pytest.approx([target * 1.4, target * 1.2,
                                                                               target * 0.95])
     assert verified.final is verified.rounds[1]
-    short = ScriptedTimer(profile, [_measurement(target * 0.9)] * 2)
     with pytest.raises(ShortOfTarget, match="no measured plan's 95% interval reaches"):
-        meet_target(solver, short, target, 0.0, 2, lambda _: None, solver(None))
+        _scripted_loop(profile, target, [_measurement(target * 0.9)] * 2, 2)
 
 
 def test_a_median_above_target_with_a_low_end_below_it_tightens(bert_profile, monkeypatch):
@@ -168,10 +165,8 @@ def test_a_median_above_target_with_a_low_end_below_it_tightens(bert_profile, mo
     monkeypatch.setattr("spdy_recipes.verify.loop.MODEL_ERROR", 10.0)
     profile, _ = bert_profile
     target = halfway(profile)
-    solver = lambda s: solve(profile, target, solve_speedup=s)  # noqa: E731
     wide = SpeedupMeasurement(100.0, 100.0 / (target * 1.03), 10, target * 0.99, target * 1.07, 0.0)
-    timer = ScriptedTimer(profile, [wide, _measurement(target * 1.03)])
-    verified = meet_target(solver, timer, target, 0.0, 3, lambda _: None, solver(None))
+    verified = _scripted_loop(profile, target, [wide, _measurement(target * 1.03)], 3)
     first, second = verified.rounds
     assert not meets(first.measurement, target) and verified.final is second
     assert second.plan.solve_speedup > first.plan.solve_speedup
@@ -184,10 +179,8 @@ def test_relaxing_goes_on_when_noise_tilts_the_measurements_the_wrong_way(bert_p
     monkeypatch.setattr("spdy_recipes.verify.loop.MODEL_ERROR", 10.0)
     profile, _ = bert_profile
     target = halfway(profile)
-    solver = lambda s: solve(profile, target, solve_speedup=s)  # noqa: E731
-    timer = ScriptedTimer(profile, [_measurement(target * 1.09), _measurement(target * 1.10),
-                                    _measurement(target * 1.03)])
-    verified = meet_target(solver, timer, target, 0.0, 4, lambda _: None, solver(None))
+    verified = _scripted_loop(profile, target, [_measurement(target * 1.09), _measurement(target * 1.10),
+                                                _measurement(target * 1.03)], 4)
     assert len(verified.rounds) == 3 and verified.final is verified.rounds[2]
     first, second, third = (r.plan.solve_speedup for r in verified.rounds)
     assert second < first and third < second
@@ -269,6 +262,13 @@ class ScriptedTimer:
     def measure_onnx(self, pruned):
         self.measured.append(pruned)
         return self.engine(pruned) if self.engine else self.measurements.pop(0)
+
+
+def _scripted_loop(profile, target, measurements, max_rounds):
+    """``meet_target`` for ``target`` on ``profile``'s plain solver, the timer handing out ``measurements``."""
+    solver = lambda s: solve(profile, target, solve_speedup=s)  # noqa: E731
+    return meet_target(solver, ScriptedTimer(profile, measurements), target, 0.0, max_rounds, lambda _: None,
+                       solver(None))
 
 
 def _measurement(speedup, busy=0.0):

@@ -16,15 +16,15 @@ from ..verify import Verified
 from .common import Log, ModelRequest, SearchRequest, VerifySettings, plain_solver, searched_solver, \
     warn_if_other_machine
 
-# What the additive latency model's error on SPDY's own plans was, measured per profile design
-# (benchmarks/latency_model.py, README "Benchmarks", MobileNetV2 on a 2-core AMD EPYC, AVX2); a profile
+# What the additive latency model's error on SPDY's own plans was, measured per kind of profile
+# (benchmarks/latency_model.py, README "Benchmarks", on a 2-core AMD EPYC, AVX2); a profile
 # that is not this machine's cannot be checked here, so its claim says this.
-MODEL_ERROR_NOTE = {  # by the profile's design, and whether it records fusion groups (Profile.blocks)
-    ("uniform", True): "the profile's predicted speedup of SPDY's plans was 3% below to 15% above the measured "
-                       "one (random mixed plans: 7% off at the median, 16% at most)",
-    ("uniform", False): "the profile over-predicted SPDY's plans by 49-88% (predicted/measured speedup; a profile "
-                        "without fusion groups: measure it again for better predictions)",
-    ("mixed", False): "the profile over-predicted SPDY's plans by 16-33% (predicted/measured speedup)",
+MODEL_ERROR_NOTE = {  # by the kind of profile: uniform planned by fusion block (Profile.blocks) or layer by layer
+    "blocks": "the profile's predicted speedup of SPDY's plans was 3% below to 15% above the measured "
+              "one (random mixed plans: 7% off at the median, 16% at most)",
+    "layers": "the profile over-predicted SPDY's plans by 49-88% (predicted/measured speedup; a profile "
+              "without fusion groups: measure it again for better predictions)",
+    "mixed": "the profile over-predicted SPDY's plans by 16-33% (predicted/measured speedup)",
 }
 MODEL_ERROR_SOURCE = ("in benchmarks/latency_model.py (MobileNetV2 and ResNet18, 2-core AMD EPYC, AVX2); verify on "
                       "the target machine with spdy-recipe verify")
@@ -79,8 +79,8 @@ class GenerateResult:
             evidence = (f"measured {final.measurement.describe()} here in {len(self.verified.rounds)} round(s) "
                         f"(solved for {plan.solve_speedup:.3f}x)")
         else:
-            design = "mixed" if self.profile.design == "mixed" else "uniform"
-            note = MODEL_ERROR_NOTE[(design, design == "uniform" and bool(self.profile.fused_groups))]
+            kind = "mixed" if self.profile.design == "mixed" else "blocks" if self.profile.fused_groups else "layers"
+            note = MODEL_ERROR_NOTE[kind]
             evidence = f"not measured here: {note} {MODEL_ERROR_SOURCE}"
         return (f"target {plan.target_speedup:.3f}x: predicted {plan.predicted_speedup:.3f}x on median times, "
                 f"{evidence}; {len(plan.pruned)} of {len(plan.sparsities)} layers pruned; wrote {self.path}")

@@ -103,10 +103,8 @@ class Profile:
         for groups in self.fused_groups:
             for group in groups:
                 for name in group[1:]:
-                    a, b = root(name), root(group[0])
-                    if a != b:
-                        parent[max(a, b, key=names.index)] = min(a, b, key=names.index)
-        blocks: dict[str, list[str]] = {}
+                    parent[root(name)] = root(group[0])
+        blocks: dict[str, list[str]] = {}  # in order of each block's first layer, members in model order
         for name in names:
             blocks.setdefault(root(name), []).append(name)
         return list(blocks.values())

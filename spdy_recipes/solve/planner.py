@@ -152,9 +152,8 @@ def uniform_plan(profile: Profile, speedup: float, selected: list[str], errors: 
                  quantile: float = DEFAULT_QUANTILE, solve_speedup: float | None = None) -> Plan:
     """Every ``selected`` layer at one grid level, the others dense: the least sparse level whose
     conservative (``quantile``) uniform time reaches ``solve_speedup`` (default ``speedup``), or with
-    ``solve_speedup`` beyond every level, the level whose uniform run is fastest. These are the plans
-    DeepSparse runs most like the profile's own uniform runs (README, Benchmarks), and often faster in
-    reality than the DP's mixed plans. ``errors`` is (selected layers x grid levels); raises SpdyError
+    ``solve_speedup`` beyond every level, the level whose uniform run is fastest: the plans DeepSparse
+    runs most like the profile's own uniform runs, verification's fallback. ``errors`` is (selected layers x grid levels); raises SpdyError
     when no sparse level is faster than dense."""
     chosen = set(selected)
     planning = {layer.name: layer.times(quantile) for layer in profile.layers}
