@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import SpdyError
 from .files import cache_dir
 from .models import ModelBundle, prunable_layers
 from .pipeline import SolveSettings, solve
@@ -35,13 +36,16 @@ LOSS_VERSION = 2  # bumped when the calibration loss changes meaning (2: padding
 
 @dataclass(frozen=True)
 class CalibrationSettings:
-    """Where the calibration data comes from and how the database is made."""
+    """Where the calibration data comes from and how the database is made: ``holdout`` samples are a
+    disjoint split of ``source``, or come from ``heldout_source`` when one is given (all of them
+    held out: e.g. labelled images to evaluate on, while the search calibrates on other photos)."""
 
     source: str
     samples: int = 64
     holdout: int = 0
     seed: int = 0
     database: str = "obs"
+    heldout_source: str | None = None
 
 
 @dataclass
@@ -61,18 +65,34 @@ class AccuracySetup:
 
 def prepare(bundle: ModelBundle, grid: list[float], selected: list[str], settings: CalibrationSettings,
             log: Log) -> AccuracySetup:
-    """Load calibration data, obtain the database (cached), and score the dense model."""
-    calibration, heldout = load_calibration(settings.source, bundle, settings.samples, settings.holdout,
-                                            settings.seed)
+    """Load calibration data, obtain the database (cached), and score the dense model.
+
+    The held-out scorer's loss is always distillation to dense (so that loss increases compare across
+    methods); its accuracy is top-1 against the labels where the held-out data has them. SpdyError when
+    ``heldout_source`` is the calibration source itself (use ``holdout`` for a disjoint split)."""
+    calibration, heldout = _load_splits(bundle, settings)
     log(f"[calibration] {calibration.source}: {len(calibration)} samples for the search, "
         f"{len(heldout)} held out")
     layers = [layer for layer in prunable_layers(bundle.module) if layer.name in set(selected)]
     database, path, reused = obtain_database(bundle, layers, grid, calibration, settings.database, log)
     log(f"[database] {'reused' if reused else 'built'} {path}")
     scorer = Scorer(bundle.module, calibration, bundle.batch_size)
-    heldout_scorer = Scorer(bundle.module, heldout, bundle.batch_size) if len(heldout) else None
+    heldout_scorer = Scorer(bundle.module, heldout, bundle.batch_size, distill=True) if len(heldout) else None
     return AccuracySetup(bundle, selected, calibration, heldout, database, reused,
                          Stitcher(bundle.module, database), scorer, heldout_scorer)
+
+
+def _load_splits(bundle: ModelBundle, settings: CalibrationSettings) -> tuple[CalibrationSet, CalibrationSet]:
+    if settings.heldout_source is None:
+        return load_calibration(settings.source, bundle, settings.samples, settings.holdout, settings.seed)
+    if settings.heldout_source == settings.source:
+        raise SpdyError(f"the held-out data is the calibration data ({settings.source}); give another source, "
+                        "or none for a disjoint split of it")
+    if settings.holdout < 1:
+        raise SpdyError(f"held-out data {settings.heldout_source} needs at least 1 held-out sample")
+    calibration, _ = load_calibration(settings.source, bundle, settings.samples, 0, settings.seed)
+    heldout, _ = load_calibration(settings.heldout_source, bundle, settings.holdout, 0, settings.seed)
+    return calibration, heldout
 
 
 class ProfileObjective:

@@ -65,7 +65,8 @@ solve_options = _options(
 calibration_options = _options(
     click.option("--calib", default=None,
                  help="calibration data, which turns on SPDY's search: an image folder, a .pt/.npy tensor file, "
-                      "a .txt file (one sample per line), a saved dataset folder, builtin:images or builtin:text"),
+                      "a .txt file (one sample per line), a saved dataset folder, builtin:images, builtin:imagenet "
+                      "(20 labelled ImageNet images) or builtin:text"),
     click.option("--calib-samples", default=64, show_default=True, type=int, help="calibration samples"),
     click.option("--database", default="obs", show_default=True, type=click.Choice(["obs", "magnitude"]),
                  help="per-level layer weights: magnitude mask + least-squares re-fit (obs), or the mask alone"),
@@ -258,46 +259,46 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
 @calibration_options
 @click.option("--holdout", default=64, show_default=True, type=int,
               help="held-out samples (never seen by the search) for the final evaluation")
+@click.option("--heldout-data", default=None,
+              help="take the held-out samples from this source instead of a disjoint split of --calib "
+                   "(e.g. builtin:imagenet: 20 labelled ImageNet images, reported as top-1)")
 @click.option("--weights", default=None, help="state_dict file to load (checked against the model)")
 @click.option("--speedup", required=True, type=float, help="target end-to-end speedup over dense")
 @click.option("--rounds", default=10, show_default=True, type=int, help="timing rounds per method (0: do not measure)")
 @click.option("--match", default="predicted", show_default=True, type=click.Choice(["predicted", "measured"]),
               help="compare at SPDY's predicted latency, or re-aim every method until its measured speedup is "
-                   "within 1% of the target (4 measurements at most)")
-@click.option("--global-refit", default=0, show_default=True, type=int,
-              help="Adam steps re-fitting all kept weights against the dense model (SPDY's gAP) before evaluating")
+                   "within 1% of the target (5 measurements at most)")
+@click.option("--global-refit", default="0", show_default=True,
+              help="Adam steps re-fitting all kept weights against the dense model (SPDY's gAP) before "
+                   "evaluating; a comma list (0,200) evaluates each regime on the same allocations")
 @fail_cleanly
 def compare(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, design, backend,
-            include, exclude, quantile, calib, calib_samples, database, search_budget, seed, holdout, weights, speedup,
-            rounds, match, global_refit):
-    """SPDY against uniform, global magnitude, LAMP and ERK at the same predicted latency.
+            include, exclude, quantile, calib, calib_samples, database, search_budget, seed, holdout, heldout_data,
+            weights, speedup, rounds, match, global_refit):
+    """SPDY against uniform, global magnitude, LAMP and ERK at the same speed.
 
-    Prints per method: predicted and measured speedup, calibration loss and held-out loss/accuracy
-    after one-shot pruning."""
-    from contextlib import nullcontext
-
-    from .compare import compare_methods, format_results
-    from .entrypoints import SearchRequest, searched_solver
+    Prints per method: predicted and measured speedup (with its 95% interval), calibration loss, and
+    held-out loss and accuracy after one-shot pruning (and global re-fitting); then which methods' measured
+    speeds differ by more than the noise."""
+    from .entrypoints import ModelRequest, SearchRequest
+    from .entrypoints.compare import CompareRequest, compare as compare_flow
     from .pipeline import SolveSettings
-    from .profile.backends import get_backend
-    from .profile.store import obtain_profile
-    from .verify import PlanTimer
 
     if not calib:
         raise SpdyError("compare needs --calib (calibration data to search and score on)")
-    if holdout < 1 or rounds < 0 or global_refit < 0:
-        raise SpdyError("--holdout must be at least 1, --rounds and --global-refit at least 0")
-    bundle = _load(model_spec, weights, input_shape, batch_size)
-    request = _request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats, design))
-    profile_data, _ = obtain_profile(bundle, request)
-    if match == "measured" and not rounds:
-        raise SpdyError("--match measured needs timing rounds (--rounds > 0)")
-    solver, _ = searched_solver(bundle, profile_data, speedup, SolveSettings(include, exclude, None, quantile),
-                                SearchRequest(calib, calib_samples, holdout, seed, database, search_budget), _log)
-    timing = PlanTimer(bundle, get_backend(request.backend), profile_data.cores, rounds) if rounds else nullcontext()
-    with timing as timer:
-        results = compare_methods(solver, timer, _log, match, refit_steps=global_refit)
-    click.echo(format_results(results, solver.setup.scorer.kind))
+    try:
+        refit_steps = tuple(int(part) for part in global_refit.split(","))
+    except ValueError:
+        raise SpdyError(f"bad --global-refit {global_refit!r}: expected step counts like 0 or 0,200") from None
+    request = CompareRequest(
+        model=ModelRequest(model_spec, batch_size, input_shape, weights),
+        profile=_request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats, design)),
+        speedup=speedup,
+        search=SearchRequest(calib, calib_samples, holdout, seed, database, search_budget, heldout_data),
+        solve=SolveSettings(include, exclude, None, quantile),
+        rounds=rounds, match=match, refit_steps=refit_steps,
+    )
+    click.echo(compare_flow(request, _log).table())
 
 
 @main.command(name="verify")

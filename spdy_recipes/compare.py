@@ -3,8 +3,10 @@
 Every method's sparsities are applied one-shot the same way: magnitude masks, and with the ``obs``
 database the kept weights re-fitted layer-wise on the calibration data (SPDY takes its levels from the
 database, the baselines are re-fitted at their own sparsities), then optionally a global re-fit of all
-kept weights against the dense model. Losses are the search's calibration loss and the same loss on
-the held-out split, which the search never sees.
+kept weights against the dense model. Losses are the search's calibration loss and distillation to
+dense on the held-out data, which the search never sees (with its top-1 against the labels where it
+has labels). Measured speedups carry their 95% interval; ``speed_note`` says which methods' speeds
+differ by more than that noise.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from .sensitivity.reconstruct import LayerReconstructor
 from .sensitivity.scoring import Evaluation
 from .solve.baselines import BASELINES, fastest_baseline, tune_baseline
 from .verify import PlanTimer
+from .verify.measure import SpeedupMeasurement
 
-MATCH_ROUNDS = 4
+MATCH_ROUNDS = 5
 SEARCHED_ROUNDS = 2  # SPDY's first aims each get their own search; later (small) corrections reuse the last
 
 
@@ -38,10 +41,14 @@ class MethodResult:
     method: str
     sparsities: dict[str, float]
     predicted_speedup: float | None
-    measured_speedup: float | None
+    measurement: SpeedupMeasurement | None
     calibration: Evaluation | None
     heldout: Evaluation | None
     unreachable: str = ""
+
+    @property
+    def measured_speedup(self) -> float | None:
+        return self.measurement.speedup if self.measurement else None
 
 
 @dataclass
@@ -52,7 +59,11 @@ class Allocation:
     sparsities: dict[str, float]
     predicted_speedup: float
     levels: dict[str, int] | None = None
-    measured_speedup: float | None = None
+    measurement: SpeedupMeasurement | None = None
+
+    @property
+    def measured_speedup(self) -> float | None:
+        return self.measurement.speedup if self.measurement else None
 
 
 def baseline_at(method: str, speedup: float, setup: AccuracySetup, profile: Profile) -> Allocation:
@@ -63,9 +74,9 @@ def baseline_at(method: str, speedup: float, setup: AccuracySetup, profile: Prof
 
 def _measure(allocation: Allocation, timer: PlanTimer | None, aim: float, log: Callable[[str], None]) -> None:
     if timer:
-        allocation.measured_speedup = timer.measure(allocation.sparsities).speedup
+        allocation.measurement = timer.measure(allocation.sparsities)
         log(f"[compare] {allocation.method}: aimed at {aim:.3f}x, predicted {allocation.predicted_speedup:.3f}x, "
-            f"measured {allocation.measured_speedup:.3f}x")
+            f"measured {allocation.measurement.describe()}")
 
 
 def _spdy_at(solver: SearchedSolver, speedup: float, search: bool) -> Allocation:
@@ -77,29 +88,44 @@ def _spdy_at(solver: SearchedSolver, speedup: float, search: bool) -> Allocation
     return Allocation("spdy", plan.sparsities, plan.predicted_speedup, plan.levels)
 
 
+def next_aim(tried: list[tuple[float, float]], target: float, top: float) -> float:
+    """The next predicted speedup to aim at, from the (aim, measured speedup) pairs tried so far.
+
+    Until the target is bracketed (an aim measured below it, and a higher aim measured at or above it):
+    the ratio step ``aim * target / measured`` from the last try. Once bracketed: the secant between the
+    bracket's ends, kept inside the bracket's middle 80% (regula falsi with a bisection guard), so that two
+    nearly equal measurements cannot throw the aim far away. Always within [1, ``top``]."""
+    below = [t for t in tried if t[1] < target]
+    above = [t for t in tried if t[1] >= target]
+    low = max(below, default=None)  # the highest aim measured too slow
+    high = min(above, default=None)  # the lowest aim measured fast enough
+    if low is not None and high is not None and low[0] < high[0]:
+        width = high[0] - low[0]
+        secant = low[0] + (target - low[1]) * width / (high[1] - low[1])
+        aim = min(max(secant, low[0] + 0.1 * width), high[0] - 0.1 * width)
+    else:
+        aim = tried[-1][0] * target / tried[-1][1]
+    return min(max(aim, 1.0 + 1e-6), top)
+
+
 def _at_measured(allocate: Callable[[float, int], Allocation], top: float, target: float, timer: PlanTimer,
                  log: Callable[[str], None]) -> Allocation:
-    """Re-aim ``allocate(predicted speedup, round)`` until it measures within 1% of ``target``: first by
-    target/measured, then by the secant through the last two measurements (never beyond ``top``, the
-    fastest it predicts); of at most ``MATCH_ROUNDS`` measurements, the slowest at 99% of the target or
-    more. SpdyError when none is that fast."""
-    aims, tries = [min(target, top)], []
+    """Re-aim ``allocate(predicted speedup, round)`` (``next_aim``, never beyond ``top``, the fastest it
+    predicts) until it measures within 1% of ``target``; of at most ``MATCH_ROUNDS`` measurements, the
+    slowest at 99% of the target or more. SpdyError when none is that fast."""
+    aim, tries = min(target, top), []
     for round_index in range(MATCH_ROUNDS):
-        allocation = allocate(aims[-1], round_index)
-        _measure(allocation, timer, aims[-1], log)
-        tries.append(allocation)
+        allocation = allocate(aim, round_index)
+        _measure(allocation, timer, aim, log)
+        tries.append((aim, allocation))
         measured = allocation.measured_speedup
-        if abs(measured / target - 1) <= 0.01 or (aims[-1] == top and measured < target):
+        if abs(measured / target - 1) <= 0.01 or (aim == top and measured < target):
             break
-        aim = aims[-1] * target / measured
-        if len(tries) > 1 and measured != tries[-2].measured_speedup:
-            slope = (aims[-1] - aims[-2]) / (measured - tries[-2].measured_speedup)
-            aim = aims[-1] + slope * (target - measured) if slope > 0 else aim
-        aims.append(min(max(aim, 1.0 + 1e-6), top))
-    fast_enough = [a for a in tries if a.measured_speedup >= target * 0.99]
+        aim = next_aim([(a, t.measured_speedup) for a, t in tries], target, top)
+    fast_enough = [t for _, t in tries if t.measured_speedup >= target * 0.99]
     if not fast_enough:
-        raise SpdyError(f"{tries[0].method} measures at most {max(a.measured_speedup for a in tries):.3f}x here "
-                        f"(its fastest predicted plan is {top:.3f}x)")
+        raise SpdyError(f"{tries[0][1].method} measures at most {max(t.measured_speedup for _, t in tries):.3f}x "
+                        f"here (its fastest predicted plan is {top:.3f}x)")
     return min(fast_enough, key=lambda a: a.measured_speedup)
 
 
@@ -175,12 +201,20 @@ def compare_methods(solver: SearchedSolver, timer: PlanTimer | None, log: Callab
     """Dense, SPDY and each baseline at the same speed (see ``matched_allocations``): predicted and
     measured speedup, calibration and held-out evaluation after one-shot pruning (and ``refit_steps``
     of global re-fitting, the same for every method)."""
-    setup = solver.setup
+    allocations = matched_allocations(solver, timer, match, log, methods)
+    return evaluate_allocations(solver.setup, allocations, methods, refit_steps, log)
+
+
+def evaluate_allocations(setup: AccuracySetup, allocations: list[Allocation | SpdyError], methods: tuple[str, ...],
+                         refit_steps: int = 0, log: Callable[[str], None] = lambda _: None) -> list[MethodResult]:
+    """Dense first, then SPDY's and each of ``methods``' allocation (in that order, as
+    ``matched_allocations`` returns them) pruned one-shot (``OneShot``), then ``refit_steps`` Adam steps
+    of global re-fit (0: none), evaluated on the calibration and held-out data. The model is left dense.
+    Evaluating the same allocations with several ``refit_steps`` compares the regimes at one speed."""
     stitcher = setup.stitcher
     stitcher.restore()
     calibration, heldout = _evaluate(setup)
-    results = [MethodResult("dense", {}, 1.0, 1.0, calibration, heldout)]
-    allocations = matched_allocations(solver, timer, match, log, methods)
+    results = [MethodResult("dense", {}, 1.0, None, calibration, heldout)]
     oneshot = OneShot(setup)
     dense_model = dense_copy(setup.bundle.module) if refit_steps else None
     try:
@@ -200,25 +234,43 @@ def compare_methods(solver: SearchedSolver, timer: PlanTimer | None, log: Callab
             stitcher.restore()
             log(f"[compare] {method}: calibration loss {calibration.loss:.5g}")
             results.append(MethodResult(method, allocation.sparsities, allocation.predicted_speedup,
-                                        allocation.measured_speedup, calibration, heldout))
+                                        allocation.measurement, calibration, heldout))
     finally:
         stitcher.restore()
     return results
 
 
-def format_results(results: list[MethodResult], loss_kind: str) -> str:
-    """A fixed-width table, one row per method."""
-    lines = [f"loss: {loss_kind}; held-out accuracy: " + ("top-1" if loss_kind == "cross-entropy"
-                                                           else "top-1 agreement with dense"),
-             f"{'method':<17}{'predicted':>10}{'measured':>10}{'calib loss':>13}{'held-out loss':>15}"
-             f"{'held-out acc':>14}"]
+def format_results(results: list[MethodResult], setup: AccuracySetup) -> str:
+    """A fixed-width table, one row per method: predicted and measured speedup (with its 95% interval),
+    calibration loss, held-out loss and accuracy; then ``speed_note``."""
+    held_kind = setup.heldout_scorer.kind if setup.heldout_scorer else "-"
+    accuracy = setup.heldout_scorer.accuracy_kind if setup.heldout_scorer else None
+    lines = [f"calibration loss: {setup.scorer.kind}; held-out loss: {held_kind}; held-out accuracy: "
+             f"{accuracy or '-'}",
+             f"{'method':<17}{'predicted':>10} {'measured (95% interval)':<24}{'calib loss':>11}"
+             f"{'held-out loss':>15}{'held-out acc':>14}"]
     for r in results:
         if r.unreachable:
             lines.append(f"{r.method:<17}cannot reach this latency: {r.unreachable.split(': ', 1)[-1]}")
             continue
-        measured = f"{r.measured_speedup:.3f}x" if r.measured_speedup else "-"
+        measured = r.measurement.describe() if r.measurement else "-"
         held_loss = f"{r.heldout.loss:.5g}" if r.heldout else "-"
         held_acc = f"{r.heldout.accuracy:.4f}" if r.heldout and r.heldout.accuracy is not None else "-"
-        lines.append(f"{r.method:<17}{r.predicted_speedup:>9.3f}x{measured:>10}{r.calibration.loss:>13.5g}"
+        lines.append(f"{r.method:<17}{r.predicted_speedup:>9.3f}x {measured:<24}{r.calibration.loss:>11.5g}"
                      f"{held_loss:>15}{held_acc:>14}")
-    return "\n".join(lines)
+    note = speed_note(results)
+    return "\n".join(lines + ([note] if note else []))
+
+
+def speed_note(results: list[MethodResult]) -> str:
+    """Which measured methods' speeds differ by more than the noise: their 95% intervals do not overlap.
+    Empty when fewer than two methods carry an interval."""
+    timed = [r for r in results if r.measurement and r.measurement.low is not None and r.measurement.high is not None]
+    if len(timed) < 2:
+        return ""
+    apart = [f"{fast.method} > {slow.method}" for fast in timed for slow in timed
+             if fast is not slow and fast.measurement.low > slow.measurement.high]
+    if not apart:
+        return "measured speeds: every interval overlaps the others, so the methods run equally fast within the noise"
+    return ("measured speeds differ beyond the noise (95% intervals apart): " + ", ".join(apart)
+            + "; the other pairs are equal within the noise")

@@ -71,7 +71,7 @@ def test_compare_prints_every_method_at_the_same_latency(cnn_profile):
     code, stdout, stderr = run_cli(["compare", *CNN_ARGS, "--hw", profile_path, "--speedup", _speedup(profile),
                                     *CALIB, "--holdout", "8", "--search-budget", "6", "--rounds", "2"])
     assert code == 0, stderr
-    rows = {line.split()[0]: line for line in stdout.splitlines()[2:]}
+    rows = _rows(stdout)
     assert list(rows) == ["dense", "spdy", "uniform", "global_magnitude", "lamp", "erk"]
     spdy = rows["spdy"].split()
     assert spdy[1].endswith("x") and spdy[2].endswith("x") and float(spdy[2][:-1]) > 0
@@ -100,11 +100,23 @@ def test_compare_at_equal_measured_speed_measures_every_method(measured_cnn_prof
     require_speedup(profile)
     code, stdout, stderr = run_cli(["compare", *CNN_ARGS, "--hw", profile_path, "--speedup", _speedup(profile),
                                     *CALIB, "--holdout", "8", "--search-budget", "6", "--rounds", "2",
-                                    "--match", "measured", "--global-refit", "2"])
+                                    "--match", "measured", "--global-refit", "0,2"])
     assert "[compare] spdy: aimed at" in stderr
     if code != 0:  # this (possibly busy) machine never measured SPDY's plans at the target: says so, cleanly
         errors = [line for line in stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and "spdy measures at most" in errors[0], stderr
         return
-    for line in stdout.splitlines()[3:]:  # every reachable method was measured
-        assert "cannot" in line or line.split()[2].endswith("x")
+    assert stdout.count("[one-shot, layer-wise re-fit]") == 1 and "global re-fit (2 steps)]" in stdout
+    for line in list(_rows(stdout).values())[1:]:  # every reachable method was measured, with its interval
+        assert "cannot" in line or re.search(r"\d\.\d{3}x \(\d\.\d\d-\d\.\d\d\)", line), line
+    assert "measured speeds" in stdout  # and whether their speeds differ beyond the noise
+
+
+def _rows(stdout: str) -> dict[str, str]:
+    """The first regime's table rows by method."""
+    methods = ("dense", "spdy", "uniform", "global_magnitude", "lamp", "erk")
+    rows = {}
+    for line in stdout.split("\n\n")[0].splitlines():
+        if line.split() and line.split()[0] in methods:
+            rows[line.split()[0]] = line
+    return rows

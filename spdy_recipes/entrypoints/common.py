@@ -54,7 +54,8 @@ class VerifySettings:
 @dataclass(frozen=True)
 class SearchRequest:
     """SPDY's search: calibration ``source`` (see ``sensitivity.calibration``), samples, held-out samples,
-    seed, database kind ("obs" or "magnitude") and budget ("150" candidates or "10m" minutes)."""
+    seed, database kind ("obs" or "magnitude"), budget ("150" candidates or "10m" minutes), and where the
+    held-out samples come from (None: a disjoint split of ``source``)."""
 
     source: str
     samples: int = 64
@@ -62,6 +63,7 @@ class SearchRequest:
     seed: int = 0
     database: str = "obs"
     budget: str = "150"
+    heldout_source: str | None = None
 
 
 def plain_solver(profile: Profile, target: float, settings: SolveSettings) -> Callable[[float | None], Plan]:
@@ -96,7 +98,7 @@ def searched_solver(bundle: ModelBundle, profile: Profile, speedup: float, setti
 
     steps, minutes = parse_budget(request.budget)
     calibration = CalibrationSettings(request.source, request.samples, request.holdout, request.seed,
-                                      request.database)
+                                      request.database, request.heldout_source)
     selected = select_names(profile.layer_names, settings.include, settings.exclude)
     solve(profile, speedup, settings)  # infeasible: fail before any work
     setup = prepare(bundle, profile.grid, selected, calibration, log)

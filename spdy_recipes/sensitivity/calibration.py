@@ -10,11 +10,15 @@ on and one held out. Sources:
 - a ``.txt`` file, one text a non-empty line, for hf models (tokenised with the tokenizer saved beside the model);
 - a folder written by ``datasets`` (``save_to_disk``): an ``image``/``img`` or ``text``/``sentence`` column and
   an optional ``label``/``labels`` column; a DatasetDict gives its ``train`` split, or else its first;
-- ``builtin:images`` (the colour photos that scikit-image and scikit-learn ship) and ``builtin:text`` (English
-  paragraphs from Python's own documentation, ``pydoc_data.topics``).
+- ``builtin:images`` (the colour photos that scikit-image and scikit-learn ship), ``builtin:imagenet`` (the 20
+  labelled ImageNet validation images that the foolbox wheel ships in ``foolbox/data``, class index in the
+  file name; foolbox is only read, never imported) and ``builtin:text`` (English paragraphs from Python's own
+  documentation, ``pydoc_data.topics``).
 
 Images are cut to the model's H x W (the largest centred box of that aspect, resized) and scaled to [0, 1];
-torchvision and python models also get ImageNet mean/std normalisation, yolov5 models do not. When a split
+torchvision and python models are then normalised with ImageNet's mean/std, or with the ``mean``/``std`` of
+the module's ``pretrained_cfg`` (or ``default_cfg``) dict where it has one (timm's convention); yolov5
+models are not normalised. When a split
 has fewer images than samples, each image gives its centre crop and then seeded random resized crops (area
 25-100 % of the image, aspect 3/4-4/3), and the images are divided between the splits first, so that no
 image feeds both. Tensors and texts are never repeated: a source with too few of them is an error.
@@ -55,6 +59,8 @@ IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
 CROP_AREA = (0.25, 1.0)
 CROP_ASPECT = (3 / 4, 4 / 3)
 BUILTIN_PHOTO_FOLDERS = (("skimage", "data"), ("sklearn", "datasets/images"))
+BUILTIN_SOURCES = ("builtin:images", "builtin:imagenet", "builtin:text")
+FOOLBOX_IMAGENET = re.compile(r"imagenet_\d+_(\d+)\.(?:jpg|png)")
 
 ImageLoader = Callable[[], Image.Image]
 
@@ -139,10 +145,28 @@ def _from_builtin(source: str, request: _Request) -> tuple[CalibrationSet, Calib
         photos = _builtin_photos()
         where = f"the photos that scikit-image and scikit-learn ship ({', '.join(p.stem for p in photos)})"
         return _from_images([partial(_open_image, p) for p in photos], None, where, request)
+    if source == "builtin:imagenet":
+        files, labels = _foolbox_imagenet()
+        where = f"the {len(files)} labelled ImageNet validation images that foolbox ships"
+        return _from_images([partial(_open_image, f) for f in files], labels, where, request)
     if source == "builtin:text":
         where = "the English paragraphs of Python's documentation (pydoc_data.topics)"
         return _from_texts(builtin_paragraphs(), None, where, request)
-    raise SpdyError(f"unknown calibration source {source!r}: the builtin ones are builtin:images and builtin:text")
+    raise SpdyError(f"unknown calibration source {source!r}: the builtin ones are {', '.join(BUILTIN_SOURCES)}")
+
+
+def _foolbox_imagenet() -> tuple[list[Path], list[int]]:
+    """foolbox's ImageNet validation images (``imagenet_NN_<class>.jpg``) and their class indices."""
+    spec = importlib.util.find_spec("foolbox")
+    if spec is None or not spec.submodule_search_locations:
+        raise SpdyError("builtin:imagenet reads the images inside the foolbox wheel, which is not installed "
+                        "(pip install --no-deps foolbox==3.3.4)")
+    folder = Path(spec.submodule_search_locations[0]) / "data"
+    matches = sorted((m for m in map(FOOLBOX_IMAGENET.fullmatch, (p.name for p in folder.glob("*"))) if m),
+                     key=lambda m: m.string)
+    if not matches:
+        raise SpdyError(f"builtin:imagenet: no imagenet_NN_<class>.jpg images in {folder}")
+    return [folder / m.string for m in matches], [int(m.group(1)) for m in matches]
 
 
 def _builtin_photos() -> list[Path]:
@@ -261,7 +285,7 @@ def _from_images(
     order = request.rng.permutation(len(loaders))
     held = _held_out_image_count(len(loaders), request, where)
     dtype = request.bundle.inputs[name].dtype
-    normalise = request.bundle.kind != "yolov5"
+    normalise = _normalisation(request.bundle)
     splits = []
     for images, count in ((order[held:held + request.samples], request.samples), (order[:held], request.holdout)):
         pixels = _render([loaders[i] for i in images], count, size, normalise, request.rng).to(dtype)
@@ -285,6 +309,23 @@ def _image_input(bundle: ModelBundle) -> tuple[str, tuple[int, int]]:
     return next(iter(bundle.inputs)), (shape[1], shape[2])
 
 
+def _normalisation(bundle: ModelBundle) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(mean, std), each shaped (3, 1, 1), that the model's images are normalised with; None for yolov5."""
+    if bundle.kind == "yolov5":
+        return None
+    config = getattr(bundle.module, "pretrained_cfg", None) or getattr(bundle.module, "default_cfg", None)
+    if isinstance(config, dict) and "mean" in config and "std" in config:
+        try:
+            mean, std = (torch.tensor([float(v) for v in config[k]]).view(3, 1, 1) for k in ("mean", "std"))
+        except (TypeError, ValueError, RuntimeError):
+            raise SpdyError(f"{bundle.spec}: pretrained_cfg mean/std must be 3 numbers each, got "
+                            f"{config['mean']!r} / {config['std']!r}") from None
+        if (std <= 0).any():
+            raise SpdyError(f"{bundle.spec}: pretrained_cfg std must be positive, got {config['std']!r}")
+        return mean, std
+    return IMAGENET_MEAN, IMAGENET_STD
+
+
 def _held_out_image_count(count: int, request: _Request, where: str) -> int:
     """How many of ``count`` images go to the held-out split: ``holdout`` when there are enough, else a share."""
     if count >= request.total or request.holdout == 0:
@@ -298,7 +339,8 @@ def _held_out_image_count(count: int, request: _Request, where: str) -> int:
 
 
 def _render(
-    loaders: list[ImageLoader], count: int, size: tuple[int, int], normalise: bool, rng: np.random.Generator
+    loaders: list[ImageLoader], count: int, size: tuple[int, int],
+    normalise: tuple[torch.Tensor, torch.Tensor] | None, rng: np.random.Generator
 ) -> torch.Tensor:
     """``count`` samples drawn in turn from the images: each one's centre crop, then random resized crops."""
     out = torch.empty((count, 3, *size))
@@ -334,9 +376,9 @@ def _random_box(
     return _centre_box(image_size, size)
 
 
-def _to_tensor(image: Image.Image, normalise: bool) -> torch.Tensor:
+def _to_tensor(image: Image.Image, normalise: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
     pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)
-    return (pixels - IMAGENET_MEAN) / IMAGENET_STD if normalise else pixels
+    return pixels if normalise is None else (pixels - normalise[0]) / normalise[1]
 
 
 def _describe_images(count: int, images: int, where: str) -> str:

@@ -23,20 +23,25 @@ class Evaluation:
 class Scorer:
     """Scores the model's current weights on one data set.
 
-    With labels: cross-entropy. Without: KL divergence from the dense model's class distribution for
-    classifier logits (batch x classes), else the relative squared error of the outputs against dense
-    (sum |y - y_dense|² / sum |y_dense|², padding tokens left out). Create it while the model is dense.
+    The loss (``kind``): with labels, cross-entropy; without labels, or with ``distill=True``, the KL
+    divergence from the dense model's class distribution for classifier logits (batch x classes), else the
+    relative squared error of the outputs against dense (sum |y - y_dense|² / sum |y_dense|², padding
+    tokens left out). The accuracy (``accuracy_kind``) of a classifier: top-1 against the labels where
+    there are labels, else top-1 agreement with dense; none for other outputs. Create it while the model
+    is dense.
     """
 
-    def __init__(self, model: nn.Module, data: CalibrationSet, batch_size: int) -> None:
+    def __init__(self, model: nn.Module, data: CalibrationSet, batch_size: int, distill: bool = False) -> None:
         self.model, self.data, self.batch_size = model, data, batch_size
         with torch.no_grad():
             self.reference = [model_output(model, inputs).float() for inputs, _ in data.batches(batch_size)]
         classifier = all(out.ndim == 2 for out in self.reference)
-        if data.labels is not None and classifier:
+        if data.labels is not None and classifier and not distill:
             self.kind = "cross-entropy"
         else:
             self.kind = "KL to dense" if classifier else "relative MSE to dense"
+        labelled = data.labels is not None and classifier
+        self.accuracy_kind = ("top-1" if labelled else "top-1 agreement with dense") if classifier else None
 
     def evaluate(self) -> Evaluation:
         losses, correct, count, squared, reference_squared = 0.0, 0, 0, 0.0, 0.0
@@ -51,11 +56,10 @@ class Scorer:
                     continue
                 if self.kind == "cross-entropy":
                     losses += float(F.cross_entropy(output, labels, reduction="sum"))
-                    truth = labels
                 else:
                     losses += float(F.kl_div(output.log_softmax(-1), dense.log_softmax(-1), log_target=True,
                                              reduction="sum"))
-                    truth = dense.argmax(-1)
+                truth = labels if self.accuracy_kind == "top-1" else dense.argmax(-1)
                 correct += int((output.argmax(-1) == truth).sum())
         if self.kind == "relative MSE to dense":
             return Evaluation(squared / max(reference_squared, 1e-30), None)
