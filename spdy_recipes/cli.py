@@ -65,8 +65,9 @@ solve_options = _options(
 calibration_options = _options(
     click.option("--calib", default=None,
                  help="calibration data, which turns on SPDY's search: an image folder, a .pt/.npy tensor file, "
-                      "a .txt file (one sample per line), a saved dataset folder, builtin:images, builtin:imagenet "
-                      "(20 labelled ImageNet images) or builtin:text"),
+                      "a .txt file (one sample per line), a saved dataset folder, builtin:images (12 photos), "
+                      "builtin:objects (the photos and 40 CIFAR images), builtin:imagenet (20 labelled ImageNet "
+                      "images) or builtin:text"),
     click.option("--calib-samples", default=64, show_default=True, type=int, help="calibration samples"),
     click.option("--database", default="obs", show_default=True, type=click.Choice(["obs", "magnitude"]),
                  help="per-level layer weights: magnitude mask + least-squares re-fit (obs), or the mask alone"),

@@ -281,6 +281,14 @@ def test_builtin_images_are_the_shipped_colour_photos(cnn):
     assert 0 <= _pixels(calibration.inputs["input"]).min() and _pixels(calibration.inputs["input"]).max() <= 1 + 1e-5
 
 
+def test_builtin_objects_adds_foolbox_cifar_images_to_the_photos(cnn):
+    calibration, held_out = load_calibration("builtin:objects", cnn, 60, 4)
+    assert "CIFAR-10/100" in calibration.source and "52 images" in calibration.source
+    assert calibration.labels is None and len(held_out) == 4
+    photos, _ = load_calibration("builtin:images", cnn, 60, 4)
+    assert calibration.fingerprint() != photos.fingerprint()
+
+
 def test_builtin_text_is_python_documentation(minilm, tokenizer):
     calibration, held_out = load_calibration("builtin:text", minilm, 16, 4)
     assert calibration.inputs["input_ids"].shape == (16, SEQ) and len(held_out) == 4
@@ -367,7 +375,7 @@ def _broken_image(tmp_path: Path) -> str:
 ERRORS = [
     ("cnn", lambda p: str(p / "absent"), 4, 1, "does not exist"),
     ("cnn", lambda p: _write_text(p / "data.csv", ["1,2"]), 4, 1, r"unknown extension '\.csv'"),
-    ("cnn", lambda p: "builtin:nope", 4, 1, "builtin:images, builtin:imagenet, builtin:text"),
+    ("cnn", lambda p: "builtin:nope", 4, 1, "builtin:images, builtin:objects, builtin:imagenet, builtin:text"),
     ("cnn", lambda p: "builtin:images", 0, 1, "at least 1 sample"),
     ("cnn", lambda p: "builtin:images", 4, -1, "cannot be negative"),
     ("cnn", lambda p: _write_pt(p / "few.pt", torch.zeros(5, *SIZE)), 4, 2, "has 5 samples, fewer than the 6 needed"),

@@ -69,7 +69,7 @@ def global_refit(model: nn.Module, dense: nn.Module, names: list[str], data: Cal
             with torch.no_grad():
                 for weight, mask in zip(weights, masks):
                     weight.mul_(mask)
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             log(f"[global refit] step {step + 1}/{steps}: loss {losses[-1]:.5g}")
     finally:
         for handle in handles:
