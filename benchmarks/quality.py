@@ -97,7 +97,7 @@ def summary(rows: list[dict]) -> str:
     for r in rows:
         top1 = (f"{r['spdy_top1']:.2f} / {r['best_top1']:.2f} / {r['dense_top1']:.2f}"
                 if r["best_top1"] is not None else "-")
-        lines.append(f"| {r['model']} | {r['target']:.1f}x | {r['regime']} | {r['spdy'].measurement.describe()} | "
+        lines.append(f"| {r['model']} | {r['target']:g}x | {r['regime']} | {r['spdy'].measurement.describe()} | "
                      f"{r['best'].method} ({r['best'].measurement.describe()}) | {r['ratio']:.2f} | {top1} | "
                      f"{100 * r['lowered']:.0f}% |")
     return "\n".join(lines)

@@ -82,12 +82,24 @@ def prepare(bundle: ModelBundle, grid: list[float], selected: list[str], setting
                          Stitcher(bundle.module, database), scorer, heldout_scorer)
 
 
+OVERLAPPING_SOURCES = ({"builtin:images", "builtin:objects"},)  # builtin:objects holds builtin:images' photos
+
+
+def check_heldout_source(source: str, heldout_source: str | None) -> None:
+    """SpdyError when the held-out data is (or contains) the calibration data: same source, same path."""
+    if heldout_source is None:
+        return
+    same = Path(source).resolve() == Path(heldout_source).resolve() if not source.startswith("builtin:") \
+        else source == heldout_source
+    if same or {source, heldout_source} in OVERLAPPING_SOURCES:
+        raise SpdyError(f"the held-out data ({heldout_source}) shares images with the calibration data "
+                        f"({source}); give another source, or none for a disjoint split of --calib")
+
+
 def _load_splits(bundle: ModelBundle, settings: CalibrationSettings) -> tuple[CalibrationSet, CalibrationSet]:
     if settings.heldout_source is None:
         return load_calibration(settings.source, bundle, settings.samples, settings.holdout, settings.seed)
-    if settings.heldout_source == settings.source:
-        raise SpdyError(f"the held-out data is the calibration data ({settings.source}); give another source, "
-                        "or none for a disjoint split of it")
+    check_heldout_source(settings.source, settings.heldout_source)
     if settings.holdout < 1:
         raise SpdyError(f"held-out data {settings.heldout_source} needs at least 1 held-out sample")
     calibration, _ = load_calibration(settings.source, bundle, settings.samples, 0, settings.seed)
@@ -170,6 +182,7 @@ class SearchedSolver:
         self.setup, self.profile, self.target, self.settings = setup, profile, target, settings
         self.search, self.progress, self.log = search, progress, log
         self.states: dict[int, SearchState] = {}
+        self.history: list[SearchState] = []  # every search, in the order they were asked for
         self.last: SearchState | None = None
 
     def __call__(self, solve_speedup: float | None = None) -> Plan:
@@ -184,6 +197,7 @@ class SearchedSolver:
                  f"checkpoint {checkpoint}")
         plan = solve(self.profile, target, self.settings_of(state), solve_speedup)
         self.states[id(plan)] = state
+        self.history.append(state)
         self.last = state
         return plan
 

@@ -259,7 +259,8 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
               help="plan on this quantile of the repeated timings")
 @calibration_options
 @click.option("--holdout", default=64, show_default=True, type=int,
-              help="held-out samples (never seen by the search) for the final evaluation")
+              help="held-out samples (never seen by the search) for the final evaluation, drawn from "
+                   "--heldout-data when given (more samples than its images repeat them as crops)")
 @click.option("--heldout-data", default=None,
               help="take the held-out samples from this source instead of a disjoint split of --calib "
                    "(e.g. builtin:imagenet: 20 labelled ImageNet images, reported as top-1)")

@@ -95,10 +95,10 @@ def next_aim(tried: list[tuple[float, float]], target: float, top: float) -> flo
     the ratio step ``aim * target / measured`` from the last try. Once bracketed: the secant between the
     bracket's ends, kept inside the bracket's middle 80% (regula falsi with a bisection guard), so that two
     nearly equal measurements cannot throw the aim far away. Always within [1, ``top``]."""
-    below = [t for t in tried if t[1] < target]
     above = [t for t in tried if t[1] >= target]
-    low = max(below, default=None)  # the highest aim measured too slow
     high = min(above, default=None)  # the lowest aim measured fast enough
+    below = [t for t in tried if t[1] < target and (high is None or t[0] < high[0])]
+    low = max(below, default=None)  # the highest aim below it measured too slow (noise can invert pairs)
     if low is not None and high is not None and low[0] < high[0]:
         width = high[0] - low[0]
         secant = low[0] + (target - low[1]) * width / (high[1] - low[1])
@@ -122,6 +122,8 @@ def _at_measured(allocate: Callable[[float, int], Allocation], top: float, targe
         if abs(measured / target - 1) <= 0.01 or (aim == top and measured < target):
             break
         aim = next_aim([(a, t.measured_speedup) for a, t in tries], target, top)
+        if any(abs(aim - tried) <= 1e-9 for tried, _ in tries):  # e.g. its least sparse plan is too fast
+            break
     fast_enough = [t for _, t in tries if t.measured_speedup >= target * 0.99]
     if not fast_enough:
         raise SpdyError(f"{tries[0][1].method} measures at most {max(t.measured_speedup for _, t in tries):.3f}x "
@@ -193,16 +195,6 @@ class OneShot:
                 fitted = reconstructor.reconstruct(weight_matrix(dense), weight_matrix(keep))
                 pruned[name] = fitted.view(dense.shape)
         return pruned
-
-
-def compare_methods(solver: SearchedSolver, timer: PlanTimer | None, log: Callable[[str], None],
-                    match: str = "predicted", methods: tuple[str, ...] = BASELINES,
-                    refit_steps: int = 0) -> list[MethodResult]:
-    """Dense, SPDY and each baseline at the same speed (see ``matched_allocations``): predicted and
-    measured speedup, calibration and held-out evaluation after one-shot pruning (and ``refit_steps``
-    of global re-fitting, the same for every method)."""
-    allocations = matched_allocations(solver, timer, match, log, methods)
-    return evaluate_allocations(solver.setup, allocations, methods, refit_steps, log)
 
 
 def evaluate_allocations(setup: AccuracySetup, allocations: list[Allocation | SpdyError], methods: tuple[str, ...],

@@ -45,8 +45,11 @@ def test_held_out_labelled_images_give_top1_against_labels_and_kl_to_dense(mobil
 
 def test_held_out_data_must_not_be_the_calibration_data(mobilenet):
     same = CalibrationSettings("builtin:images", 8, 4, database="magnitude", heldout_source="builtin:images")
-    with pytest.raises(SpdyError, match="held-out data is the calibration data"):
+    with pytest.raises(SpdyError, match="shares images with the calibration data"):
         prepare(mobilenet, GRID, [LAYER], same, lambda _: None)
+    contains = CalibrationSettings("builtin:objects", 8, 4, database="magnitude", heldout_source="builtin:images")
+    with pytest.raises(SpdyError, match="shares images"):
+        prepare(mobilenet, GRID, [LAYER], contains, lambda _: None)
 
 
 def _timed(method: str, speedup: float, low: float, high: float) -> MethodResult:
@@ -85,3 +88,21 @@ def test_two_nearly_equal_measurements_do_not_throw_the_aim_away():
     bracketed = next_aim([(1.2, 1.25), (1.4, 1.5), (1.3, 1.2501)], 1.3, 3.0)
     assert 1.3 < bracketed < 1.4  # inside the bracket (1.3 measured too slow, 1.4 fast enough)
     assert next_aim([(2.9, 2.0)], 2.5, 3.0) == 3.0 and next_aim([(1.1, 2.0)], 1.2, 3.0) > 1.0
+
+
+def test_a_noisy_slow_measurement_above_the_bracket_does_not_break_it():
+    # 1.2 measured slow and 1.4 fast enough; then 1.5 measured slow (noise): the bracket stays [1.2, 1.4]
+    aim = next_aim([(1.2, 1.20), (1.4, 1.45), (1.5, 1.25)], 1.3, 3.0)
+    assert 1.2 < aim < 1.4
+
+
+def test_labels_beyond_the_models_classes_are_one_clear_error():
+    from spdy_recipes.sensitivity.calibration import load_calibration
+    from spdy_recipes.sensitivity.scoring import Scorer
+
+    from .conftest import CNN_SHAPE, CNN_SPEC
+
+    bundle = load_model(CNN_SPEC, 4, CNN_SHAPE)
+    labelled, _ = load_calibration("builtin:imagenet", bundle, 4, 0)
+    with pytest.raises(SpdyError, match="beyond the model's"):
+        Scorer(bundle.module, labelled, 4)

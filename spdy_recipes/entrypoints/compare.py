@@ -48,6 +48,9 @@ class CompareRequest:
             raise SpdyError("--holdout must be at least 1 (compare evaluates on held-out data)")
         if self.match == "measured" and not self.rounds:
             raise SpdyError("--match measured needs timing rounds (--rounds > 0)")
+        from ..accuracy import check_heldout_source
+
+        check_heldout_source(self.search.source, self.search.heldout_source)
 
 
 @dataclass
@@ -84,4 +87,4 @@ def compare(request: CompareRequest, log: Log) -> Comparison:
         allocations = matched_allocations(solver, timer, request.match, log, request.methods)
     regimes = {steps: evaluate_allocations(solver.setup, allocations, request.methods, steps, log)
                for steps in request.refit_steps}
-    return Comparison(regimes, solver.setup, list(solver.states.values()))
+    return Comparison(regimes, solver.setup, list(solver.history))

@@ -136,7 +136,7 @@ def load_calibration(
         return _from_texts(_read_lines(path), None, str(path), request)
     raise SpdyError(
         f"calibration data {path}: unknown extension {suffix or '(none)'!r}; expected an image folder, "
-        ".pt, .npy, .txt, a folder saved by datasets, builtin:images or builtin:text"
+        f".pt, .npy, .txt, a folder saved by datasets, or one of {', '.join(BUILTIN_SOURCES)}"
     )
 
 

@@ -1,4 +1,5 @@
-"""How good a pruned model is on calibration data: the task loss with labels, else distillation to dense."""
+"""How good a pruned model is on calibration data: the task loss with labels (unless asked to distil), else
+distillation to dense."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import SpdyError
 from .calibration import CalibrationSet
 from .outputs import model_output
 
@@ -41,6 +43,9 @@ class Scorer:
         else:
             self.kind = "KL to dense" if classifier else "relative MSE to dense"
         labelled = data.labels is not None and classifier
+        if labelled and int(data.labels.max()) >= self.reference[0].shape[-1]:
+            raise SpdyError(f"{data.source}: label {int(data.labels.max())} is beyond the model's "
+                            f"{self.reference[0].shape[-1]} classes (labels are class indices of this model)")
         self.accuracy_kind = ("top-1" if labelled else "top-1 agreement with dense") if classifier else None
 
     def evaluate(self) -> Evaluation:
