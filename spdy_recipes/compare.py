@@ -46,10 +46,6 @@ class MethodResult:
     heldout: Evaluation | None
     unreachable: str = ""
 
-    @property
-    def measured_speedup(self) -> float | None:
-        return self.measurement.speedup if self.measurement else None
-
 
 @dataclass
 class Allocation:
@@ -198,16 +194,18 @@ class OneShot:
 
 
 def evaluate_allocations(setup: AccuracySetup, allocations: list[Allocation | SpdyError], methods: tuple[str, ...],
-                         refit_steps: int = 0, log: Callable[[str], None] = lambda _: None) -> list[MethodResult]:
+                         refit_steps: int = 0, log: Callable[[str], None] = lambda _: None,
+                         oneshot: OneShot | None = None) -> list[MethodResult]:
     """Dense first, then SPDY's and each of ``methods``' allocation (in that order, as
     ``matched_allocations`` returns them) pruned one-shot (``OneShot``), then ``refit_steps`` Adam steps
     of global re-fit (0: none), evaluated on the calibration and held-out data. The model is left dense.
-    Evaluating the same allocations with several ``refit_steps`` compares the regimes at one speed."""
+    Evaluating the same allocations with several ``refit_steps`` compares the regimes at one speed; pass
+    one ``oneshot`` to all of them so that its Hessians are collected once."""
     stitcher = setup.stitcher
     stitcher.restore()
     calibration, heldout = _evaluate(setup)
     results = [MethodResult("dense", {}, 1.0, None, calibration, heldout)]
-    oneshot = OneShot(setup)
+    oneshot = oneshot or OneShot(setup)
     dense_model = dense_copy(setup.bundle.module) if refit_steps else None
     try:
         for method, allocation in zip(("spdy", *methods), allocations):

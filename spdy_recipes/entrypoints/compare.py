@@ -6,7 +6,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..compare import MethodResult, evaluate_allocations, format_results, matched_allocations
+from ..compare import MethodResult, OneShot, evaluate_allocations, format_results, matched_allocations
 from ..errors import SpdyError
 from ..pipeline import SolveSettings
 from ..profile.store import ProfileRequest, obtain_profile
@@ -85,6 +85,7 @@ def compare(request: CompareRequest, log: Log) -> Comparison:
         if request.rounds else nullcontext()
     with timing as timer:
         allocations = matched_allocations(solver, timer, request.match, log, request.methods)
-    regimes = {steps: evaluate_allocations(solver.setup, allocations, request.methods, steps, log)
+    oneshot = OneShot(solver.setup)
+    regimes = {steps: evaluate_allocations(solver.setup, allocations, request.methods, steps, log, oneshot)
                for steps in request.refit_steps}
     return Comparison(regimes, solver.setup, list(solver.history))
