@@ -4,20 +4,41 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .errors import SpdyError
 from .models import ModelBundle
+from .models.call import IMAGE_INPUT
+
+# 14: the first opset with scaled_dot_product_attention and triu (nn.MultiheadAttention, ViT, HF Llama/BART)
+OPSET = 14
+
+
+@contextlib.contextmanager
+def _attention_fast_path_off():
+    """nn.MultiheadAttention's fused eval "fast path" has no ONNX form: trace the plain computation."""
+    previous = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(previous)
 
 
 def export_onnx(bundle: ModelBundle, path: str | Path) -> Path:
-    """Export ``bundle`` with the TorchScript exporter (DeepSparse cannot read the dynamo one)."""
+    """Export ``bundle`` with the TorchScript exporter (DeepSparse cannot read the dynamo one), at ``OPSET``.
+    Image models take their tensor by position, transformers models their inputs by keyword (in the
+    order of ``bundle.inputs``, which the graph's inputs keep). Raises SpdyError naming the exporter's
+    first line when the model cannot be exported."""
     path = Path(path)
-    args = tuple(bundle.inputs.values())
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    keyword = list(bundle.inputs) != [IMAGE_INPUT]
+    args = (dict(bundle.inputs),) if keyword else tuple(bundle.inputs.values())
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _attention_fast_path_off():
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(
@@ -25,7 +46,7 @@ def export_onnx(bundle: ModelBundle, path: str | Path) -> Path:
                 args,
                 str(path),
                 dynamo=False,
-                opset_version=13,
+                opset_version=OPSET,
                 input_names=list(bundle.inputs),
                 output_names=bundle.output_names,
                 do_constant_folding=True,
@@ -51,15 +72,57 @@ def module_of_node(node_name: str) -> str:
     return ".".join(segments)
 
 
-def output_to_module(onnx_path: str | Path, modules: set[str]) -> dict[str, str]:
-    """Map each ONNX node output name to the module (from ``modules``) that produced it."""
-    import onnx
+def _without_call_index(node_name: str) -> str:
+    """The node name with the exporter's repeat-call suffixes dropped (``/block/block.0_2/Conv`` is the third
+    call of ``block.0``)."""
+    return "/".join(re.sub(r"_\d+$", "", part) for part in node_name.split("/"))
 
-    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+
+def output_to_module(onnx_path: str | Path, weights: dict[str, torch.Tensor]) -> dict[str, str]:
+    """Map each ONNX node output name to the module (a key of ``weights``, module path -> its weight) that
+    produced it. A node belongs to a module by its scope name, also on the second and later calls of a
+    module that runs several times (every call maps to the one module). A layer found by no scope (a
+    weight applied without calling its module, like nn.MultiheadAttention's ``out_proj``) is matched by
+    the node that consumes its weight, under its own name or as an equal (possibly transposed) constant."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    graph = model.graph
+    modules = set(weights)
     mapping: dict[str, str] = {}
     for node in graph.node:
         module = module_of_node(node.name)
+        if module not in modules:
+            module = module_of_node(_without_call_index(node.name))
         if module in modules:
             for output in node.output:
                 mapping[output] = module
+    missing = modules - set(mapping.values())
+    if not missing:
+        return mapping
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        if node.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul"):
+            for name in node.input[1:2] if node.op_type != "Gemm" else node.input[:2]:
+                consumers.setdefault(name, []).append(node)
+    constants = {init.name: init for init in graph.initializer if init.name in consumers}
+    for module in sorted(missing):
+        weight = weights[module].detach().float().numpy()
+        names = [f"{module}.weight"] + [name for name, init in constants.items()
+                                         if _same_values(numpy_helper.to_array(init), weight)]
+        for name in names:
+            for node in consumers.get(name, []):
+                for output in node.output:
+                    mapping.setdefault(output, module)
     return mapping
+
+
+def _same_values(array: np.ndarray, weight: np.ndarray) -> bool:
+    """Whether an ONNX constant is ``weight`` or its transpose (MatMul keeps Linear weights as (in, out))."""
+    if array.size != weight.size or array.ndim != weight.ndim:
+        return False
+    for candidate in (weight, weight.T if weight.ndim == 2 else None):
+        if candidate is not None and array.shape == candidate.shape and np.allclose(array, candidate, atol=0):
+            return True
+    return False

@@ -64,7 +64,28 @@ def profile_report(profile: Profile) -> str:
                      f"{times[0] / max(times[best], 1e-9):.2f}x", f"{max(layer.spread_ms):.3f}",
                      ",".join(f"{profile.grid[k]:.2f}" for k in switches) or "-"])
     header = ["layer", "kind", "dense ms", "fastest ms", "at", "gain", "max spread ms", "kernel switches at"]
-    return "\n".join(lines) + "\n" + _table(header, rows)
+    return "\n".join(lines + _support_lines(profile)) + "\n" + _table(header, rows) + _left_dense_lines(profile)
+
+
+def _support_lines(profile: Profile) -> list[str]:
+    supported = profile.engine.get("fraction_of_supported_ops")
+    return [] if supported is None else [f"the engine runs {supported:.0%} of the model's operations in its "
+                                         "optimised kernels (fraction_of_supported_ops)"]
+
+
+def _left_dense_lines(profile: Profile) -> str:
+    """The weights the profile left out of the prunable set, grouped by reason."""
+    left = profile.model.get("left_dense") or {}
+    if not left:
+        return ""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in left.items():
+        by_reason.setdefault(reason, []).append(name)
+    lines = [f"left dense ({len(left)}, recipes never prune them):"]
+    for reason, names in by_reason.items():
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        lines.append(f"  {shown}: {reason}")
+    return "\n" + "\n".join(lines)
 
 
 def recipe_report(path: Path) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from torch import nn
 
+from spdy_recipes.emit.schedule import fewest_gradients, min_steps_per_epoch
 from spdy_recipes.emit.validate import recipe_targets
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.models.layers import parameters_by_name
@@ -33,12 +34,18 @@ class LoadedRecipe:
 
     def check_schedule(self, steps_per_epoch: int) -> None:
         """Raise before training when ``steps_per_epoch`` cannot carry the pruning schedule to its targets:
-        SparseML updates masks only at step starts, and M-FAC needs ``num_grads`` steps between updates."""
-        last_epoch = (self.total_steps(steps_per_epoch) - 1) / steps_per_epoch
+        SparseML updates masks only at step starts; AC/DC needs a whole-epoch update frequency; M-FAC
+        needs ``num_grads`` steps before every mask update, the shortest gap included
+        (``spdy_recipes.emit.schedule``)."""
+        total = self.total_steps(steps_per_epoch)
+        last_epoch = (total - 1) / steps_per_epoch
         for modifier in self.manager.modifiers:
             kind = type(modifier).__name__
             if not kind.endswith("PruningModifier") or kind == "ConstantPruningModifier":
                 continue
+            if kind == "ACDCPruningModifier" and modifier.update_frequency < 1:
+                raise SpdyError(f"AC/DC's update frequency is {modifier.update_frequency:g} epochs after rounding; "
+                                "it needs whole epochs (>= 1): raise pruning_update_frequency to at least 0.5")
             final = modifier.end_epoch - (modifier.update_frequency if kind == "ACDCPruningModifier" else 0)
             if last_epoch < final:
                 raise SpdyError(f"{kind} reaches its targets at epoch {final:g}, but {self.epochs:g} epochs of "
@@ -46,11 +53,14 @@ class LoadedRecipe:
                                 f"train more steps per epoch (more data, a smaller batch) or more epochs")
             if kind == "MFACPruningModifier":
                 grads = max(modifier.num_grads.values()) if isinstance(modifier.num_grads, dict) else modifier.num_grads
-                between = min(modifier.start_epoch, modifier.update_frequency) * steps_per_epoch
-                if between < grads:
-                    raise SpdyError(f"M-FAC collects num_grads={grads} gradients before each mask update, but the "
-                                    f"recipe leaves {between:g} steps for it ({steps_per_epoch} steps per epoch); "
-                                    f"lower num_grads with --recipe-args or train more steps per epoch")
+                schedule = (modifier.start_epoch, modifier.end_epoch, modifier.update_frequency)
+                fewest = fewest_gradients(*schedule, steps_per_epoch, total)
+                if fewest < grads:
+                    needed = min_steps_per_epoch(*schedule, self.epochs, grads)
+                    raise SpdyError(f"M-FAC collects num_grads={grads} gradients before each mask update, but at "
+                                    f"{steps_per_epoch} steps per epoch one of its updates comes only {fewest} steps "
+                                    f"after the one before; train at least {needed} steps per epoch, or lower "
+                                    "num_grads with --recipe-args")
 
 
 def parse_recipe_args(text: str | None) -> dict:

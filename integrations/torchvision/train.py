@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from spdy_recipes.errors import SpdyError, fail_cleanly
-from spdy_recipes.models.spec import load_weights
+from spdy_recipes.models.weights import load_weights
 
 from ..common.artifacts import export_model, save_checkpoint, save_final
 from ..common.cli import log, recipe_options
@@ -37,6 +37,19 @@ def build_model(name: str, num_classes: int | None, weights: str | None) -> nn.M
     if weights:
         load_weights(model, weights)
     return model
+
+
+AUX_LOSS_WEIGHT = 0.3  # GoogLeNet's auxiliary classifiers (Szegedy et al., CVPR 2015, section 5)
+
+
+def classification_loss(criterion: nn.Module, output, labels: torch.Tensor) -> torch.Tensor:
+    """The loss of a training forward pass. GoogLeNet and Inception-v3 return (logits, aux logits...) in
+    training: the auxiliary heads add their loss at ``AUX_LOSS_WEIGHT``. They stay dense: they never run
+    in eval, so no recipe prunes them."""
+    if isinstance(output, torch.Tensor):
+        return criterion(output, labels)
+    main, *aux = [value for value in output if isinstance(value, torch.Tensor)]
+    return criterion(main, labels) + AUX_LOSS_WEIGHT * sum(criterion(value, labels) for value in aux)
 
 
 def _outputs(model: nn.Module, shape: tuple[int, ...]) -> int:
@@ -108,7 +121,7 @@ def _train(dist, model_name, weights, num_classes, data, val_data, img_size, bat
 
     def step_loss(wrapped: nn.Module, batch) -> torch.Tensor:
         images, labels = batch
-        return criterion(wrapped(images), labels)
+        return classification_loss(criterion, wrapped(images), labels)
 
     def on_epoch_end(epoch: int, loss: float) -> None:
         if dist.is_main:

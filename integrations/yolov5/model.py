@@ -15,7 +15,7 @@ from torch import nn
 
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.files import read_yaml
-from spdy_recipes.models.spec import read_state_dict
+from spdy_recipes.models.weights import read_state_dict
 
 NOMINAL_BATCH = 64  # yolov5's nbs: weight decay is scaled by batch / 64
 HYP_KEYS = ("lr0", "momentum", "weight_decay", "box", "cls", "cls_pw", "obj", "obj_pw", "anchor_t", "fl_gamma")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SpdyError
+from ..errors import SpdyError, warn
 from ..pipeline import SolveSettings
 from ..profile.store import ProfileRequest
 from ..solve.planner import DEFAULT_QUANTILE
@@ -51,6 +51,25 @@ class VerifyOutcome:
                 f"cores{m.load_note()}): {'OK' if self.ok else 'SHORT'}")
 
 
+def warn_if_other_setting(metadata: dict, bundle, cores: int) -> None:
+    """Warn when verify measures at another batch size, core count or input shape than the recipe was solved
+    for: sparse speedups change with all three, so the measurement does not test the recipe's promise."""
+    given = {"batch size": bundle.batch_size, "cores": cores,
+             "input shape": {name: list(t.shape[1:]) for name, t in bundle.inputs.items()}}
+    recorded = {"batch size": metadata.get("batch_size"), "cores": metadata.get("cores"),
+                "input shape": metadata.get("input_shapes")}
+    for what, value in given.items():
+        if recorded[what] is not None and recorded[what] != value:
+            warn(f"measuring at {what} {_setting(value)}, but the recipe was solved for {what} "
+                 f"{_setting(recorded[what])}: the speedup differs between them")
+
+
+def _setting(value) -> str:
+    if isinstance(value, dict):
+        return " ".join(f"{name} {','.join(map(str, shape))}" for name, shape in value.items())
+    return str(value)
+
+
 def recorded_solve_settings(metadata: dict) -> SolveSettings:
     """The solver settings a recipe's metadata records."""
     return SolveSettings(tuple(metadata.get("include") or ()), tuple(metadata.get("exclude") or ()),
@@ -85,13 +104,16 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     if target <= 1:
         raise SpdyError(f"recipe {request.recipe} records no target_speedup in its metadata")
     model = request.model
-    bundle = replace(model, batch_size=model.batch_size or int(metadata.get("batch_size", 16))).load()
-    if metadata.get("model_graph_hash") != graph_hash(bundle):
+    recorded_shapes = metadata.get("input_shapes") or None
+    shape = model.input_shape or (",".join(map(str, next(iter(recorded_shapes.values())))) if recorded_shapes else None)
+    bundle = replace(model, batch_size=model.batch_size or int(metadata.get("batch_size", 16)), input_shape=shape).load()
+    if metadata.get("model_graph_hash") != graph_hash(bundle, recorded_shapes):
         raise SpdyError(f"recipe {request.recipe} was made for another model graph than {model.spec} (stale); "
                         f"generate it again")
     backend = get_backend(request.profile.backend)
     cores = check_cores(request.profile.cores or int(metadata.get("cores") or backend.max_cores()),
                         backend.max_cores())
+    warn_if_other_setting(metadata, bundle, cores)
     warn_if_other_machine(metadata, metadata.get("engine"), backend, f"recipe {request.recipe}")
     trained = None
     if request.trained:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import logging
 import os
 import sys
@@ -13,7 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import SpdyError
+from ..errors import SpdyError, warn
+from .weights import load_weights
 
 KINDS = ("torchvision", "hf", "yolov5", "python")
 DEFAULT_SHAPES = {"torchvision": (3, 224, 224), "hf": (128,), "yolov5": (3, 640, 640)}
@@ -68,7 +70,7 @@ def load_model(
     torch.manual_seed(0)  # models without --weights get the same initial weights in every run
     module, shape, inputs_for = builders[kind](target, input_shape)
     if weights:
-        load_weights(module, weights)
+        load_weights(module, weights, warn=warn)
     module.eval()
     torch.manual_seed(0)
     inputs = inputs_for(batch_size)
@@ -91,9 +93,29 @@ def _torchvision(name: str, shape: tuple[int, ...] | None):
         close = difflib.get_close_matches(name, available, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise SpdyError(f"unknown torchvision model {name!r}{hint}")
-    module = torchvision.models.get_model(name, weights=None)
+    for family, reason in UNSUPPORTED_TORCHVISION.items():
+        if name in torchvision.models.list_models(module=getattr(torchvision.models, family)):
+            raise SpdyError(f"torchvision:{name} is not supported: {reason}")
+    builder = torchvision.models.get_model_builder(name)
+    options = {"weights": None}
+    if "weights_backbone" in inspect.signature(builder).parameters:
+        options["weights_backbone"] = None  # else segmentation builders download ImageNet backbone weights
+    try:
+        module = builder(**options)
+    except OSError as exc:  # urllib's URLError, a refused connection: a builder that still wants the network
+        raise SpdyError(f"building torchvision:{name} tried to download weights ({_first_line(exc)}); "
+                        "nothing is downloaded at run time: give --weights, or build it in a python: spec") from None
     shape = shape or DEFAULT_SHAPES["torchvision"]
     return module, shape, _image_inputs(shape)
+
+
+# torchvision model families whose eval forward is not one image batch in, one tensor out
+UNSUPPORTED_TORCHVISION = {
+    "detection": "detection models take a list of images and return boxes after non-maximum suppression, "
+                 "which the engine cannot profile as one graph; prune the backbone (e.g. torchvision:resnet50)",
+    "optical_flow": "optical flow models take two images and iterate a refinement loop; prune a "
+                    "classification backbone instead",
+}
 
 
 def _split_hf_class(target: str) -> tuple[str, str | None]:
@@ -134,16 +156,58 @@ def _huggingface(target: str, shape: tuple[int, ...] | None):
     else:
         module = model_class(config)
     module.config.return_dict = False
+    if hasattr(module.config, "use_cache"):
+        module.config.use_cache = False  # no key/value cache in the exported graph
+    if getattr(module, "main_input_name", "input_ids") == "pixel_values":
+        return module, *_hf_image_inputs(config, shape)
     shape = shape or DEFAULT_SHAPES["hf"]
     if len(shape) != 1:
         raise SpdyError(f"hf models take --input-shape SEQ_LEN, got {','.join(map(str, shape))}")
     vocab = int(getattr(config, "vocab_size", 1000))
+    eos = getattr(config, "eos_token_id", None) if config.is_encoder_decoder else None
 
     def make(batch: int) -> dict[str, torch.Tensor]:
         ids = torch.randint(0, vocab, (batch, shape[0]), generator=torch.Generator().manual_seed(0))
-        return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        if eos is not None:  # BART-style heads read the last end-of-sequence token: exactly one per row
+            ids[ids == eos] = (eos + 1) % vocab
+            ids[:, -1] = eos
+        inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        if config.is_encoder_decoder:
+            inputs["decoder_input_ids"] = decoder_input_ids(config, ids)
+        return inputs
 
     return module, shape, make
+
+
+def _hf_image_inputs(config, shape: tuple[int, ...] | None):
+    """ViT-style models take ``pixel_values`` (channels, size, size) from their config."""
+    size = getattr(config, "image_size", 224)
+    size = size if isinstance(size, int) else size[0]
+    shape = shape or (int(getattr(config, "num_channels", 3)), size, size)
+    if len(shape) != 3:
+        raise SpdyError(f"hf vision models take --input-shape C,H,W, got {','.join(map(str, shape))}")
+
+    def make(batch: int) -> dict[str, torch.Tensor]:
+        return {"pixel_values": torch.randn(batch, *shape)}
+
+    return shape, make
+
+
+def decoder_input_ids(config, input_ids: torch.Tensor) -> torch.Tensor:
+    """An encoder-decoder model's decoder inputs for ``input_ids`` (batch, seq): the ids shifted right by one
+    behind the decoder start token, as transformers' seq2seq models build them from labels in training."""
+    start = getattr(config, "decoder_start_token_id", None)
+    start = start if start is not None else (getattr(config, "pad_token_id", None) or 0)
+    shifted = input_ids.new_full(input_ids.shape, start)
+    shifted[:, 1:] = input_ids[:, :-1]
+    return shifted
+
+
+def hf_directory(spec: str) -> Path:
+    """The folder an ``hf:DIR`` or ``hf:DIR:CLASS`` spec names (its config, weights and tokenizer)."""
+    directory, _ = _split_hf_class(spec.partition(":")[2])
+    path = Path(directory)
+    return path if path.is_dir() else path.parent
 
 
 def _yolov5(cfg: str, shape: tuple[int, ...] | None):
@@ -186,36 +250,5 @@ def _python(target: str, shape: tuple[int, ...] | None):
     return module, shape, _image_inputs(shape)
 
 
-_WEIGHT_FILES = ("model.pt", "model.safetensors", "pytorch_model.bin")
-
-
-def read_state_dict(weights: str | Path) -> dict:
-    """A state_dict from a torch file (a checkpoint's ``state_dict`` or ``model`` entry too), a
-    ``.safetensors`` file, or a folder holding model.pt, model.safetensors or pytorch_model.bin."""
-    path = Path(weights)
-    if path.is_dir():
-        path = next((path / name for name in _WEIGHT_FILES if (path / name).is_file()), path)
-    if not path.is_file():
-        raise SpdyError(f"weights {str(weights)!r}: no such file (or folder with {', '.join(_WEIGHT_FILES)})")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch and safetensors raise many types for a corrupt file
-        raise SpdyError(f"cannot read weights {str(path)!r}: {exc}") from None
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    return state
-
-
-def load_weights(module: nn.Module, weights: str | Path) -> None:
-    """Load ``read_state_dict(weights)`` into ``module``, strictly."""
-    try:
-        module.load_state_dict(read_state_dict(weights), strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "mismatch"
-        raise SpdyError(f"weights {str(weights)!r} do not fit the model: {first}") from None
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

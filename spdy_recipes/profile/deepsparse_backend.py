@@ -63,6 +63,12 @@ class DeepSparseBackend:
         )
         return EngineRun(float(result["average_total_time"]), ops)
 
+    def supported_fraction(self, onnx_path: str, batch_size: int, num_cores: int) -> float | None:
+        """DeepSparse's ``Engine.fraction_of_supported_ops`` of the compiled model."""
+        from deepsparse import Engine
+
+        return float(Engine(onnx_path, batch_size=batch_size, num_cores=num_cores).fraction_of_supported_ops)
+
     def time_calls(self, onnx_paths: list[str], inputs: list[np.ndarray], batch_size: int, num_cores: int,
                    rounds: int, block: int) -> list[list[float]]:
         """Compile every model, then run them in turn, ``block`` calls each per round; the first call of

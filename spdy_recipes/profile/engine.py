@@ -48,6 +48,10 @@ class TimingBackend(Protocol):
                    rounds: int, block: int) -> list[list[float]]:
         """Milliseconds per call of each model, alternating models in blocks of ``block`` calls."""
 
+    def supported_fraction(self, onnx_path: str, batch_size: int, num_cores: int) -> float | None:
+        """The fraction (0..1) of the model's operations the engine runs in its own optimised kernels
+        (None if the engine does not say); the rest fall back to slow generic code."""
+
 
 def engine_label(backend: TimingBackend) -> str:
     """``<name> <version>``, as profiles, descriptions and recipes record the engine."""

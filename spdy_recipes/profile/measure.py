@@ -29,6 +29,7 @@ from .schema import LayerTimes, Profile
 
 DESIGN_SEED = 0
 BUSY_WARNING = 0.25  # other processes' share of the CPU during profiling above which the profile warns
+SUPPORTED_WARNING = 0.8  # engine.fraction_of_supported_ops below which the profile warns (see README, "Supported models")
 
 
 DESIGNS = ("uniform", "mixed")
@@ -85,6 +86,14 @@ def measure_profile(
         onnx_path = export_onnx(bundle, Path(tmp) / "model.onnx")
         layer_map = LayerMap.build(bundle, onnx_path)
         layers = layer_map.layers
+        for name, reason in layer_map.left_dense.items():
+            if not reason.startswith("depthwise"):  # depthwise layers are left dense in every model: no news
+                log(f"[profile] left dense: {name}: {reason}")
+        supported = backend.supported_fraction(str(onnx_path), bundle.batch_size, num_cores)
+        if supported is not None and supported < SUPPORTED_WARNING:
+            warn(f"{backend.name} runs only {supported:.0%} of {bundle.spec}'s operations in its optimised kernels; "
+                 "the rest run in slow generic code that pruning does not speed up, so expect little or no "
+                 "speedup (the profile records engine.fraction_of_supported_ops)")
         samples = {layer.name: [[] for _ in grid] for layer in layers}
         kernels = {layer.name: [""] * levels for layer in layers}
         other: list[list[float]] = [[] for _ in grid]
@@ -146,6 +155,7 @@ def measure_profile(
             "graph_hash": graph_hash(bundle),
             "batch_size": bundle.batch_size,
             "input_shapes": {name: list(t.shape) for name, t in bundle.inputs.items()},
+            "left_dense": layer_map.left_dense,
         },
         hardware={"name": hardware_name, **backend.describe_host()},
         engine={
@@ -163,6 +173,7 @@ def measure_profile(
             "design": timing.design,
             **({"design_shifts": shifts} if mixed else {}),
             "other_processes_cpu": None if load.busy is None else round(load.busy, 3),
+            "fraction_of_supported_ops": supported,
         },
         grid=list(grid),
         layers=layer_times,

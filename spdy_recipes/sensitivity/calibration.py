@@ -46,7 +46,7 @@ import torch
 from PIL import Image
 
 from ..errors import SpdyError
-from ..models.spec import ModelBundle
+from ..models.spec import ModelBundle, decoder_input_ids, hf_directory
 
 if TYPE_CHECKING:
     import datasets
@@ -260,7 +260,7 @@ def _dataset_column(columns: list[str], bundle: ModelBundle, where: str) -> str:
     """The text column for hf models when there is one, else the image column, else the text column."""
     image = next((c for c in IMAGE_COLUMNS if c in columns), None)
     text = next((c for c in TEXT_COLUMNS if c in columns), None)
-    column = text if bundle.kind == "hf" and text else image or text
+    column = text if bundle.kind == "hf" and "pixel_values" not in bundle.inputs and text else image or text
     if column is None:
         wanted = ", ".join(IMAGE_COLUMNS + TEXT_COLUMNS)
         raise SpdyError(f"{where} has no column named {wanted} (its columns: {', '.join(columns)})")
@@ -306,7 +306,7 @@ def _from_images(
 
 def _image_input(bundle: ModelBundle) -> tuple[str, tuple[int, int]]:
     """The image input's name and (H, W); a model that takes no (3, H, W) image is a SpdyError."""
-    if bundle.kind == "hf":
+    if bundle.kind == "hf" and "pixel_values" not in bundle.inputs:
         raise SpdyError(
             f"images cannot calibrate the hf model {bundle.spec}: it takes token ids "
             "(give a .txt file, a text dataset or builtin:text)"
@@ -497,8 +497,8 @@ def _from_texts(
 ) -> tuple[CalibrationSet, CalibrationSet]:
     """Tokenise the seeded choice of texts with the model's own tokenizer, padded or cut to its sequence length."""
     bundle = request.bundle
-    if bundle.kind != "hf":
-        raise SpdyError(f"text calibration data needs an hf model, but {bundle.spec} is a {bundle.kind} model")
+    if bundle.kind != "hf" or "input_ids" not in bundle.inputs:
+        raise SpdyError(f"text calibration data needs an hf text model, but {bundle.spec} takes {', '.join(bundle.inputs)}")
     length = bundle.input_shape[0]
     tokenizer = _tokenizer(bundle)
     calibration, held_out = _pick(len(texts), request, where)
@@ -519,8 +519,7 @@ def _tokenizer(bundle: ModelBundle) -> transformers.PreTrainedTokenizerBase:
     """The tokenizer saved in the hf model's folder."""
     import transformers
 
-    folder = Path(bundle.spec.partition(":")[2])
-    folder = folder if folder.is_dir() else folder.parent
+    folder = hf_directory(bundle.spec)
     try:
         return transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError, TypeError):  # transformers' ways of saying it found no tokenizer it can build
@@ -535,6 +534,8 @@ def _token_tensor(encoded: transformers.BatchEncoding, name: str, bundle: ModelB
         return encoded[name].to(bundle.inputs[name].dtype)
     if name == "token_type_ids":
         return torch.zeros_like(encoded["input_ids"], dtype=bundle.inputs[name].dtype)
+    if name == "decoder_input_ids":
+        return decoder_input_ids(bundle.module.config, encoded["input_ids"]).to(bundle.inputs[name].dtype)
     raise SpdyError(f"the tokenizer of {bundle.spec} gives no {name!r}, which the model takes")
 
 

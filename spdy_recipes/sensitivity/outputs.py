@@ -5,10 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..models.call import run_model
+
 
 def model_output(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The model's first output (logits, hidden states or detections) for one batch."""
-    output = model(*inputs.values())
-    while isinstance(output, (tuple, list)):
-        output = output[0]
+    """The model's first output (logits, hidden states, detections or a segmentation's ``out``) for one batch."""
+    output = run_model(model, inputs)
+    while isinstance(output, (tuple, list, dict)):
+        output = output["out"] if isinstance(output, dict) and "out" in output else next(iter(
+            output.values() if isinstance(output, dict) else output))
     return output

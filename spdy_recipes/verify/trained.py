@@ -6,7 +6,7 @@ import copy
 
 from ..errors import SpdyError
 from ..models import ModelBundle
-from ..models.spec import load_weights
+from ..models.weights import load_weights
 from ..models.oneshot import weight_sparsity
 
 SPARSITY_TOLERANCE = 0.005  # a layer within half a percent of its target has reached it
