@@ -53,7 +53,22 @@ def export_onnx(bundle: ModelBundle, path: str | Path) -> Path:
             )
         except Exception as exc:  # the exporter raises many types
             raise SpdyError(f"ONNX export of {bundle.spec} failed: {str(exc).splitlines()[0]}") from None
+    engine_inputs(bundle, path)  # every graph input is one of the bundle's
     return path
+
+
+def engine_inputs(bundle: ModelBundle, onnx_path: str | Path) -> list[np.ndarray]:
+    """The bundle's input arrays that the exported graph takes, in the graph's order. The exporter drops
+    inputs the traced forward did not use (BART's all-ones attention mask is folded away, for one);
+    raises SpdyError for a graph input the bundle lacks."""
+    import onnx
+
+    names = [value.name for value in onnx.load(str(onnx_path), load_external_data=False).graph.input]
+    unknown = [name for name in names if name not in bundle.inputs]
+    if unknown:
+        raise SpdyError(f"the exported graph of {bundle.spec} takes {', '.join(unknown)}, which the model's inputs "
+                        f"({', '.join(bundle.inputs)}) do not hold")
+    return [bundle.inputs[name].numpy() for name in names]
 
 
 def module_of_node(node_name: str) -> str:

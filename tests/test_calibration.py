@@ -384,7 +384,7 @@ ERRORS = [
     ("cnn", lambda p: _write_pt(p / "labels.pt", {"input": torch.zeros(4, *SIZE), "labels": torch.zeros(3).long()}),
      1, 0, r"differ in their number of samples \(\[3, 4\]\)"),
     ("cnn", _corrupt, 1, 0, "cannot read calibration tensors"),
-    ("cnn", lambda p: _write_text(p / "a.txt", ["hello"] * 4), 2, 1, "needs an hf model"),
+    ("cnn", lambda p: _write_text(p / "a.txt", ["hello"] * 4), 2, 1, "needs an hf model that takes input_ids"),
     ("cnn", lambda p: str(_write_images(p / "one", 1)), 3, 1, "only 1 image"),
     ("cnn", lambda p: _write_text(p / "notes.txt", ["no images here"]) and str(p), 3, 1, "no images in"),
     ("cnn", lambda p: _dataset(p, {"pixels": [1, 2]}), 1, 0, "has no column named image, img, text, sentence"),

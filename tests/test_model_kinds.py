@@ -203,3 +203,34 @@ def test_conv_transpose_flops_count_inputs_times_the_kernel():
     flops = layer_flops(model, {"input": torch.randn(2, 3, 32, 32)}, list(layers.values()))
     # every one of the 2x32x16x16 input values feeds 16x4x4 outputs
     assert flops["up.weight"] == 2 * (2 * 32 * 16 * 16) * (16 * 4 * 4)
+
+
+# --- 11. hf:DIR:CLASS with text calibration; verify at other settings ------------------------------------
+
+
+def test_a_task_class_spec_finds_the_tokenizer_in_its_folder():
+    from spdy_recipes.sensitivity.calibration import load_calibration
+
+    from .test_calibration import MINILM_DIR
+
+    bundle = load_model(f"hf:{MINILM_DIR}:BertForSequenceClassification", 2, (32,))
+    calibration, held_out = load_calibration("builtin:text", bundle, 4, 2)
+    assert calibration.inputs["input_ids"].shape == (4, 32) and len(held_out) == 2
+
+
+def test_verify_warns_when_measuring_at_other_settings_than_the_recipes(capsys):
+    from spdy_recipes.entrypoints.verify import warn_if_other_setting
+
+    bundle = load_model(f"{KIND}:aux_head", 4, (3, 32, 32))
+    recipe = {"batch_size": 4, "cores": 2, "input_shapes": {"input": [3, 32, 32]}}
+    warn_if_other_setting(recipe, bundle, 2)
+    assert capsys.readouterr().err == ""
+    warn_if_other_setting({**recipe, "batch_size": 16, "input_shapes": {"input": [3, 64, 64]}}, bundle, 1)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        "warning: measuring at batch size 4, but the recipe was solved for batch size 16: the speedup differs "
+        "between them",
+        "warning: measuring at cores 1, but the recipe was solved for cores 2: the speedup differs between them",
+        "warning: measuring at input shape input 3,32,32, but the recipe was solved for input shape input "
+        "3,64,64: the speedup differs between them",
+    ]

@@ -47,7 +47,8 @@ def _dense_reason(module_name: str, module: nn.Module, owners: dict[int, list[st
     if isinstance(module, nn.modules.conv._ConvNd) and module.groups > 1:
         if module.groups == module.in_channels and not module.transposed:
             return "depthwise convolution: DeepSparse runs it dense"
-        return f"grouped convolution (groups={module.groups}): DeepSparse runs it dense"
+        return (f"grouped convolution (groups={module.groups}): DeepSparse runs it dense, in its generic "
+                "fallback (a \"Naive Subgraph\" in its analysis)")
     tied = [name for name in owners.get(id(weight), []) if name != f"{module_name}.weight"]
     if tied:
         return f"its weight is tied to {', '.join(tied[:3])} (the same tensor): pruning it would prune that too"

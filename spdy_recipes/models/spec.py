@@ -172,11 +172,15 @@ def _huggingface(target: str, shape: tuple[int, ...] | None):
             ids[ids == eos] = (eos + 1) % vocab
             ids[:, -1] = eos
         inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-        if config.is_encoder_decoder:
+        if config.is_encoder_decoder and not type(module).__name__.endswith(SELF_SHIFTING_HEADS):
             inputs["decoder_input_ids"] = decoder_input_ids(config, ids)
         return inputs
 
     return module, shape, make
+
+
+# encoder-decoder task heads that build their decoder inputs from input_ids themselves (BART, T5)
+SELF_SHIFTING_HEADS = ("ForSequenceClassification", "ForQuestionAnswering")
 
 
 def _hf_image_inputs(config, shape: tuple[int, ...] | None):

@@ -50,24 +50,19 @@ class DeepSparseBackend:
 
     def analyze(self, onnx_path: str, inputs: list[np.ndarray], batch_size: int, num_cores: int,
                 sparsity: float, iterations: int, warmup: int) -> EngineRun:
-        from deepsparse import model_debug_analysis
+        from deepsparse.engine import DebugAnalysisEngine
 
-        result = model_debug_analysis(
-            onnx_path, inputs, batch_size=batch_size, num_cores=num_cores, num_iterations=iterations,
-            num_warmup_iterations=warmup, imposed_ks=sparsity if sparsity > 0 else None,
+        engine = DebugAnalysisEngine(  # what deepsparse.model_debug_analysis builds, kept to ask it one more thing
+            onnx_path, batch_size=batch_size, num_cores=num_cores, num_iterations=iterations,
+            num_warmup_iterations=warmup, optimization_level=1, imposed_ks=sparsity if sparsity > 0 else None,
         )
+        result = engine.analyze(inputs)
         ops = tuple(
             EngineOp(info["name"], float(info["average_run_time_in_ms"]),
                      tuple(o for o in info["canonical_name"].split(",") if o and o != "<none>"))
             for info in result["layer_info"]
         )
-        return EngineRun(float(result["average_total_time"]), ops)
-
-    def supported_fraction(self, onnx_path: str, batch_size: int, num_cores: int) -> float | None:
-        """DeepSparse's ``Engine.fraction_of_supported_ops`` of the compiled model."""
-        from deepsparse import Engine
-
-        return float(Engine(onnx_path, batch_size=batch_size, num_cores=num_cores).fraction_of_supported_ops)
+        return EngineRun(float(result["average_total_time"]), ops, float(engine.fraction_of_supported_ops))
 
     def time_calls(self, onnx_paths: list[str], inputs: list[np.ndarray], batch_size: int, num_cores: int,
                    rounds: int, block: int) -> list[list[float]]:

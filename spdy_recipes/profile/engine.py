@@ -24,6 +24,7 @@ class EngineRun:
 
     total_ms: float
     ops: tuple[EngineOp, ...]
+    supported_fraction: float | None = None  # of the graph's operations, run in the engine's optimised kernels
 
 
 class TimingBackend(Protocol):
@@ -47,10 +48,6 @@ class TimingBackend(Protocol):
     def time_calls(self, onnx_paths: list[str], inputs: list[np.ndarray], batch_size: int, num_cores: int,
                    rounds: int, block: int) -> list[list[float]]:
         """Milliseconds per call of each model, alternating models in blocks of ``block`` calls."""
-
-    def supported_fraction(self, onnx_path: str, batch_size: int, num_cores: int) -> float | None:
-        """The fraction (0..1) of the model's operations the engine runs in its own optimised kernels
-        (None if the engine does not say); the rest fall back to slow generic code."""
 
 
 def engine_label(backend: TimingBackend) -> str:

@@ -19,7 +19,7 @@ from ..errors import SpdyError, warn
 from ..models import ModelBundle
 from ..models.fingerprint import graph_hash
 from ..models.oneshot import magnitude_prune
-from ..onnx_export import export_onnx
+from ..onnx_export import engine_inputs, export_onnx
 from .backends import TimingBackend
 from .flags import profile_flags
 from .hardware import CpuLoad
@@ -29,7 +29,7 @@ from .schema import LayerTimes, Profile
 
 DESIGN_SEED = 0
 BUSY_WARNING = 0.25  # other processes' share of the CPU during profiling above which the profile warns
-SUPPORTED_WARNING = 0.8  # engine.fraction_of_supported_ops below which the profile warns (see README, "Supported models")
+SUPPORTED_WARNING = 0.85  # engine.fraction_of_supported_ops below which the profile warns (see README, "Supported models")
 
 
 DESIGNS = ("uniform", "mixed")
@@ -78,22 +78,18 @@ def measure_profile(
     time left goes to ``log``; a machine busy with other processes (``BUSY_WARNING``) makes it warn.
     """
     timing.check()
-    inputs = [tensor.numpy() for tensor in bundle.inputs.values()]
     levels = len(grid)
     mixed = timing.design == "mixed"
     rng = np.random.default_rng(DESIGN_SEED)
     with tempfile.TemporaryDirectory(prefix="spdy-profile-") as tmp:
         onnx_path = export_onnx(bundle, Path(tmp) / "model.onnx")
+        inputs = engine_inputs(bundle, onnx_path)
         layer_map = LayerMap.build(bundle, onnx_path)
         layers = layer_map.layers
         for name, reason in layer_map.left_dense.items():
             if not reason.startswith("depthwise"):  # depthwise layers are left dense in every model: no news
                 log(f"[profile] left dense: {name}: {reason}")
-        supported = backend.supported_fraction(str(onnx_path), bundle.batch_size, num_cores)
-        if supported is not None and supported < SUPPORTED_WARNING:
-            warn(f"{backend.name} runs only {supported:.0%} of {bundle.spec}'s operations in its optimised kernels; "
-                 "the rest run in slow generic code that pruning does not speed up, so expect little or no "
-                 "speedup (the profile records engine.fraction_of_supported_ops)")
+        supported = None
         samples = {layer.name: [[] for _ in grid] for layer in layers}
         kernels = {layer.name: [""] * levels for layer in layers}
         other: list[list[float]] = [[] for _ in grid]
@@ -124,6 +120,13 @@ def measure_profile(
                         level_of = {layer.name: index for layer in layers}
                         run = backend.analyze(str(onnx_path), inputs, bundle.batch_size, num_cores, sparsity,
                                               timing.iterations, timing.warmup)
+                    if supported is None and run.supported_fraction is not None:
+                        supported = run.supported_fraction
+                        if supported < SUPPORTED_WARNING:
+                            warn(f"{backend.name} runs only {supported:.0%} of {bundle.spec}'s operations in its "
+                                 "optimised kernels; the rest run in slow generic code that pruning does not speed "
+                                 "up, so expect little or no speedup (the profile records "
+                                 "engine.fraction_of_supported_ops)")
                     per_layer, tail, run_kernels = layer_map.split(run)
                     for name, value in per_layer.items():
                         samples[name][level_of[name]].append(round(value, 5))

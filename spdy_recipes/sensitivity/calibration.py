@@ -498,7 +498,8 @@ def _from_texts(
     """Tokenise the seeded choice of texts with the model's own tokenizer, padded or cut to its sequence length."""
     bundle = request.bundle
     if bundle.kind != "hf" or "input_ids" not in bundle.inputs:
-        raise SpdyError(f"text calibration data needs an hf text model, but {bundle.spec} takes {', '.join(bundle.inputs)}")
+        raise SpdyError(f"text calibration data needs an hf model that takes input_ids; {bundle.spec} takes "
+                        f"{', '.join(bundle.inputs)}")
     length = bundle.input_shape[0]
     tokenizer = _tokenizer(bundle)
     calibration, held_out = _pick(len(texts), request, where)

@@ -123,6 +123,7 @@ def plan_profile(
         raise SpdyError(
             f"{asked} is infeasible on this profile: the best reachable is {max_speedup:.3f}x "
             f"(every fusion unit of the selected layers at its fastest level, {quantile:.2f} quantile of the measured times)"
+            + _support_note(profile)
         )
     unit_picks = solve_min_error(unit_times, unit_errors, budget_ms, buckets)
     if unit_picks is None:  # only possible within rounding of the fastest profile, which fits exactly
@@ -174,3 +175,12 @@ def uniform_plan(profile: Profile, speedup: float, selected: list[str], errors: 
                 predicted_ms, fastest_speedup(profile, selected, quantile),
                 {name: profile.grid[k] for name, k in levels.items()}, levels,
                 {name: median[name][k] for name, k in levels.items()}, float(errors[:, level].sum()))
+
+
+def _support_note(profile: Profile) -> str:
+    """Why a profile may be flat: the engine runs part of the graph outside its optimised kernels."""
+    supported = profile.engine.get("fraction_of_supported_ops")
+    if supported is None or supported >= 1:
+        return ""
+    return (f"; {profile.engine.get('name', 'the engine')} runs {1 - supported:.0%} of the model's operations "
+            "outside its optimised kernels (fraction_of_supported_ops), where pruning gains nothing")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..models import ModelBundle
-from ..onnx_export import export_onnx
+from ..onnx_export import engine_inputs, export_onnx
 from ..profile.backends import TimingBackend
 from ..profile.hardware import CpuLoad
 from .noise import paired_speedup, split_rounds
@@ -61,10 +61,10 @@ class PlanTimer:
     def __init__(self, bundle: ModelBundle, backend: TimingBackend, cores: int, rounds: int = 10, block: int = 5):
         self.bundle, self.backend, self.cores = bundle, backend, cores
         self.rounds, self.block = rounds, block
-        self.inputs = [tensor.numpy() for tensor in bundle.inputs.values()]
         self._tmp = tempfile.TemporaryDirectory(prefix="spdy-verify-")
         self._count = 0
         self.dense_onnx = export_onnx(bundle, Path(self._tmp.name) / "dense.onnx")
+        self.inputs = engine_inputs(bundle, self.dense_onnx)
 
     def __enter__(self) -> PlanTimer:
         return self
