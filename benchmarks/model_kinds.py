@@ -48,21 +48,12 @@ FAMILIES = [  # (short name, family, spec, input shape)
     ("mobilebert", "MobileBERT (hf)", "hf:mobilebert", (32,)),
     ("hf_vit", "ViT (hf, pixel_values)", "hf:vit", None),
     ("yolov5", "YOLOv5n", "yolov5:yolov5n.yaml", (3, 128, 128)),
-    ("yolov8", "YOLOv8n (frozen DFL conv)", "python:benchmarks.model_kinds:yolov8n", (3, 128, 128)),
+    ("yolov8", "YOLOv8n (frozen DFL conv)", f"{KIND}:yolov8n", (3, 128, 128)),
     ("mha", "nn.TransformerEncoder", f"{KIND}:attention_encoder", (16, 64)),
     ("unet", "ConvTranspose2d decoder", f"{KIND}:upsampler", (3, 64, 64)),
     ("reparam", "weight_norm / prune hook / frozen layers", f"{KIND}:reparametrised", (3, 32, 32)),
     ("shared", "a module called several times", f"{KIND}:shared_blocks", (3, 32, 32)),
 ]
-
-
-def yolov8n():
-    """YOLOv8n from the yaml the ultralytics package ships (3 classes, export mode: one output tensor)."""
-    from ultralytics.nn.tasks import DetectionModel
-
-    model = DetectionModel("yolov8n.yaml", nc=3, verbose=False)
-    model.model[-1].export = True
-    return model
 
 
 def _bert_config(folder: Path) -> Path:

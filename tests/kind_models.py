@@ -135,6 +135,16 @@ def aux_head() -> nn.Module:
     return AuxHead()
 
 
+def yolov8n() -> nn.Module:
+    """YOLOv8n from the yaml the ultralytics package ships (3 classes, export mode: one output tensor); its
+    ``model.22.dfl.conv`` is frozen (requires_grad=False) and hand-set: it decodes box distributions."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    model = DetectionModel("yolov8n.yaml", nc=3, verbose=False)
+    model.model[-1].export = True
+    return model
+
+
 _COMMON = {"vocab_size": 512, "max_position_embeddings": 64, "num_labels": 2}
 HF_CONFIGS = {  # name -> config.json of a tiny model of that family (random init from the config)
     "gpt2": {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_layer": 2, "n_embd": 64, "n_head": 4,
