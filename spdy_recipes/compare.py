@@ -254,10 +254,12 @@ def format_results(results: list[MethodResult], setup: AccuracySetup) -> str:
 
 def speed_note(results: list[MethodResult]) -> str:
     """Which measured methods' speeds differ by more than the noise: their 95% intervals do not overlap.
-    Empty when fewer than two methods carry an interval."""
+    Empty when no method carries an interval."""
     timed = [r for r in results if r.measurement and r.measurement.low is not None and r.measurement.high is not None]
-    if len(timed) < 2:
+    if not timed:
         return ""
+    if len(timed) == 1:
+        return f"measured speeds: only {timed[0].method} was measured; no other method reaches this speed here"
     apart = [f"{fast.method} > {slow.method}" for fast in timed for slow in timed
              if fast is not slow and fast.measurement.low > slow.measurement.high]
     if not apart:

@@ -13,7 +13,7 @@ import torch
 
 from .errors import SpdyError
 from .models import ModelBundle
-from .models.call import IMAGE_INPUT
+from .models.call import takes_keywords
 
 # 14: the first opset with scaled_dot_product_attention and triu (nn.MultiheadAttention, ViT, HF Llama/BART)
 OPSET = 14
@@ -32,12 +32,10 @@ def _attention_fast_path_off():
 
 def export_onnx(bundle: ModelBundle, path: str | Path) -> Path:
     """Export ``bundle`` with the TorchScript exporter (DeepSparse cannot read the dynamo one), at ``OPSET``.
-    Image models take their tensor by position, transformers models their inputs by keyword (in the
-    order of ``bundle.inputs``, which the graph's inputs keep). Raises SpdyError naming the exporter's
+    Transformers models take their inputs by keyword, others by position (``models.call``). Raises SpdyError naming the exporter's
     first line when the model cannot be exported."""
     path = Path(path)
-    keyword = list(bundle.inputs) != [IMAGE_INPUT]
-    args = (dict(bundle.inputs),) if keyword else tuple(bundle.inputs.values())
+    args = (dict(bundle.inputs),) if takes_keywords(bundle.module) else tuple(bundle.inputs.values())
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _attention_fast_path_off():
         warnings.simplefilter("ignore")
         try:

@@ -63,7 +63,9 @@ def test_speed_note_says_which_speeds_differ_beyond_their_intervals():
     apart = overlapping + [_timed("erk", 1.70, 1.62, 1.78)]
     note = speed_note(apart)
     assert "erk > spdy" in note and "erk > uniform" in note and "spdy > uniform" not in note
-    assert speed_note([_timed("spdy", 1.5, 1.4, 1.6)]) == ""
+    assert speed_note([_timed("spdy", 1.5, 1.4, 1.6)]) == (
+        "measured speeds: only spdy was measured; no other method reaches this speed here")
+    assert speed_note([]) == ""
 
 
 def _match(speed_of, target: float = 1.5, top: float = 3.0, rounds: int = 5) -> list[float]:

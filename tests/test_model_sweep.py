@@ -58,6 +58,8 @@ def test_every_kind_profiles_and_ends_in_a_recipe_sparseml_reads(kind, spec, sha
     if dense:
         name, reason = dense
         assert reason in profile.model["left_dense"][name]
+        assert any(line.startswith("warning: left dense: ") and name in line and reason in line
+                   for line in stderr.splitlines()), stderr
         assert name not in profile.layer_names
     plan = _plan_at_top_level(profile)
     text = render_checked_recipe(plan, profile, profile_path, RecipeSettings(method="gmp", epochs=2),

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from spdy_recipes.errors import SpdyError, fail_cleanly
+from spdy_recipes.errors import SpdyError, fail_cleanly, warn
 from spdy_recipes.models.weights import load_weights
 
 from ..common.artifacts import export_model, save_checkpoint, save_final
@@ -35,7 +35,7 @@ def build_model(name: str, num_classes: int | None, weights: str | None) -> nn.M
         raise SpdyError(f"unknown torchvision classification model {name!r}")
     model = torchvision.models.get_model(name, weights=None, **({"num_classes": num_classes} if num_classes else {}))
     if weights:
-        load_weights(model, weights)
+        load_weights(model, weights, warn=warn)
     return model
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-IMAGE_INPUT = "input"  # the one positional tensor of image models (torchvision, yolov5, python:)
+
+def takes_keywords(model: nn.Module) -> bool:
+    """Transformers models (``main_input_name``) take their tensors by keyword: GPT-2's second positional
+    parameter is ``past_key_values``, not the attention mask. Other models take them by position."""
+    return isinstance(getattr(model, "main_input_name", None), str)
 
 
 def run_model(model: nn.Module, inputs: dict[str, torch.Tensor]):
-    """``model(inputs["input"])`` for image models, else ``model(**inputs)``: transformers models take their
-    tensors by keyword (GPT-2's second positional parameter is ``past_key_values``, not the attention mask)."""
-    if list(inputs) == [IMAGE_INPUT]:
-        return model(inputs[IMAGE_INPUT])
-    return model(**inputs)
+    """``model(**inputs)`` for transformers models, else ``model(*inputs.values())``."""
+    if takes_keywords(model):
+        return model(**inputs)
+    return model(*inputs.values())

@@ -86,9 +86,7 @@ def measure_profile(
         inputs = engine_inputs(bundle, onnx_path)
         layer_map = LayerMap.build(bundle, onnx_path)
         layers = layer_map.layers
-        for name, reason in layer_map.left_dense.items():
-            if not reason.startswith("depthwise"):  # depthwise layers are left dense in every model: no news
-                log(f"[profile] left dense: {name}: {reason}")
+        warn_left_dense(layer_map.left_dense)
         supported = None
         samples = {layer.name: [[] for _ in grid] for layer in layers}
         kernels = {layer.name: [""] * levels for layer in layers}
@@ -190,6 +188,18 @@ def measure_profile(
     )
     profile.flags = profile_flags(profile.layers, profile.level_spread())
     return profile
+
+
+def warn_left_dense(left_dense: dict[str, str]) -> None:
+    """One warning per reason, naming the weights no recipe will prune (depthwise layers, dense in every
+    model DeepSparse runs, go unsaid; ``inspect`` lists them all)."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in left_dense.items():
+        if not reason.startswith("depthwise"):
+            by_reason.setdefault(reason, []).append(name)
+    for reason, names in by_reason.items():
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        warn(f"left dense: {shown}: {reason}")
 
 
 def mixed_design(shifts: list[int], levels: int) -> list[list[int]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from ..errors import SpdyError
+from ..errors import SpdyError, warn
 from ..models import ModelBundle
 from ..models.weights import load_weights
 from ..models.oneshot import weight_sparsity
@@ -15,7 +15,7 @@ SPARSITY_TOLERANCE = 0.005  # a layer within half a percent of its target has re
 def load_trained(bundle: ModelBundle, weights: str) -> ModelBundle:
     """A copy of ``bundle`` holding the trained ``weights`` (the bundle itself stays the dense baseline)."""
     trained = copy.deepcopy(bundle)
-    load_weights(trained.module, weights)
+    load_weights(trained.module, weights, warn=warn)
     return trained
 
 
