@@ -32,8 +32,8 @@ def _attention_fast_path_off():
 
 def export_onnx(bundle: ModelBundle, path: str | Path) -> Path:
     """Export ``bundle`` with the TorchScript exporter (DeepSparse cannot read the dynamo one), at ``OPSET``.
-    Transformers models take their inputs by keyword, others by position (``models.call``). Raises SpdyError naming the exporter's
-    first line when the model cannot be exported."""
+    Transformers models take their inputs by keyword, others by position (``models.call``). Raises
+    SpdyError naming the exporter's first line when the model cannot be exported."""
     path = Path(path)
     args = (dict(bundle.inputs),) if takes_keywords(bundle.module) else tuple(bundle.inputs.values())
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _attention_fast_path_off():

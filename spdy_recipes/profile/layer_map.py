@@ -36,7 +36,8 @@ class LayerMap:
                 left_dense[layer.name] = "never runs in the eval forward pass (a training-only head?)"
         if not layers:
             reasons = "; ".join(f"{name}: {why}" for name, why in list(left_dense.items())[:3])
-            raise SpdyError(f"{bundle.spec} has no Conv or Linear layer to prune" + (f" ({reasons})" if reasons else ""))
+            raise SpdyError(f"{bundle.spec} has no Conv or Linear layer to prune"
+                            + (f" ({reasons})" if reasons else ""))
         modules = dict(bundle.module.named_modules())
         output_module = output_to_module(onnx_path, {layer.module: modules[layer.module].weight for layer in layers})
         unmapped = sorted({layer.module for layer in layers} - set(output_module.values()))

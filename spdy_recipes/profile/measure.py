@@ -29,7 +29,7 @@ from .schema import LayerTimes, Profile
 
 DESIGN_SEED = 0
 BUSY_WARNING = 0.25  # other processes' share of the CPU during profiling above which the profile warns
-SUPPORTED_WARNING = 0.85  # engine.fraction_of_supported_ops below which the profile warns (see README, "Supported models")
+SUPPORTED_WARNING = 0.85  # engine.fraction_of_supported_ops below which the profile warns (README: Supported models)
 
 
 DESIGNS = ("uniform", "mixed")
