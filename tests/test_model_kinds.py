@@ -134,7 +134,7 @@ def test_weights_that_do_not_fit_name_the_keys(tmp_path):
 def test_training_only_heads_stay_dense(tmp_path):
     _, layer_map = _mapped(f"{KIND}:aux_head", (3, 32, 32), tmp_path)
     assert [layer.name for layer in layer_map.layers] == ["stem.weight", "late.weight", "head.weight"]
-    assert "never runs in the eval forward pass" in layer_map.left_dense["aux.weight"]
+    assert "never called in the eval forward pass" in layer_map.left_dense["aux.weight"]
 
 
 def test_training_only_heads_train_with_their_loss_weight():
@@ -234,3 +234,17 @@ def test_verify_warns_when_measuring_at_other_settings_than_the_recipes(capsys):
         "warning: measuring at input shape input 3,32,32, but the recipe was solved for input shape input "
         "3,64,64: the speedup differs between them",
     ]
+
+
+def test_unreadable_weights_and_failing_python_models_are_one_line(tmp_path):
+    (tmp_path / "notes.pt").write_text("101 not a checkpoint")
+    with pytest.raises(SpdyError, match="not a torch or safetensors weights file"):
+        load_model("torchvision:resnet18", 1, (3, 32, 32), str(tmp_path / "notes.pt"))
+    torch.save(nn.Linear(2, 2), tmp_path / "whole.pt")  # a whole model, not its state_dict
+    with pytest.raises(SpdyError, match=r"pickled Python objects.*save model.state_dict\(\) instead") as raised:
+        load_model("torchvision:resnet18", 1, (3, 32, 32), str(tmp_path / "whole.pt"))
+    assert "\x1b" not in str(raised.value)
+    with pytest.raises(SpdyError, match="holds none of model.pt"):
+        load_model("torchvision:resnet18", 1, (3, 32, 32), str(tmp_path))
+    with pytest.raises(SpdyError, match="failed to build: TypeError: "):
+        load_model("python:tests.kind_models:write_hf_config", 1, (3, 32, 32))  # a callable that needs arguments

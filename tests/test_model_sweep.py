@@ -26,7 +26,7 @@ SWEEP = [  # (kind, spec or hf config name, input shape, a layer left dense and 
     ("nn.MultiheadAttention", f"{KIND}:attention_encoder", "16,64",
      ("encoder.layers.0.self_attn.in_proj_weight", "fused attention projection")),
     ("hf vision (pixel_values)", "hf:vit", None, None),
-    ("training-only head", f"{KIND}:aux_head", "3,32,32", ("aux.weight", "never runs in the eval forward pass")),
+    ("training-only head", f"{KIND}:aux_head", "3,32,32", ("aux.weight", "never called in the eval forward pass")),
     ("frozen, reparametrised", f"{KIND}:reparametrised", "3,32,32", ("last.weight", "frozen")),
     ("grouped convolution", f"{KIND}:grouped", "3,32,32", ("middle.weight", "grouped convolution (groups=4)")),
     ("shared module", f"{KIND}:shared_blocks", "3,32,32", None),

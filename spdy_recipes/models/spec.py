@@ -8,6 +8,7 @@ import inspect
 import logging
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,7 +102,9 @@ def _torchvision(name: str, shape: tuple[int, ...] | None):
     if "weights_backbone" in inspect.signature(builder).parameters:
         options["weights_backbone"] = None  # else segmentation builders download ImageNet backbone weights
     try:
-        module = builder(**options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # GoogLeNet/Inception: "default weight initialization"
+            module = builder(**options)
     except OSError as exc:  # urllib's URLError, a refused connection: a builder that still wants the network
         raise SpdyError(f"building torchvision:{name} tried to download weights ({_first_line(exc)}); "
                         "nothing is downloaded at run time: give --weights, or build it in a python: spec") from None
@@ -246,7 +249,10 @@ def _python(target: str, shape: tuple[int, ...] | None):
         factory = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
         raise SpdyError(f"cannot import python model {target!r}: {exc}") from None
-    module = factory()
+    try:
+        module = factory()
+    except Exception as exc:  # the user's own code: any exception, named in one line
+        raise SpdyError(f"python model {target!r} failed to build: {type(exc).__name__}: {_first_line(exc)}") from None
     if not isinstance(module, nn.Module):
         raise SpdyError(f"python model {target!r} returned {type(module).__name__}, not a torch.nn.Module")
     if shape is None:

@@ -32,9 +32,12 @@ def read_state_dict(weights: str | Path, notes: list[str] | None = None) -> dict
     notes = [] if notes is None else notes
     path = Path(weights)
     if path.is_dir():
-        path = next((path / name for name in WEIGHT_FILES if (path / name).is_file()), path)
+        found = next((path / name for name in WEIGHT_FILES if (path / name).is_file()), None)
+        if found is None:
+            raise SpdyError(f"weights folder {str(weights)!r} holds none of {', '.join(WEIGHT_FILES)}")
+        path = found
     if not path.is_file():
-        raise SpdyError(f"weights {str(weights)!r}: no such file (or folder with {', '.join(WEIGHT_FILES)})")
+        raise SpdyError(f"weights {str(weights)!r}: no such file")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -43,10 +46,20 @@ def read_state_dict(weights: str | Path, notes: list[str] | None = None) -> dict
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch and safetensors raise many types for a corrupt file
-        raise SpdyError(f"cannot read weights {str(path)!r}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        raise SpdyError(f"cannot read weights {str(path)!r}: {_load_failure(exc)}") from None
     state = _unwrap(state, str(path), notes)
     state = _strip_prefixes(state, notes)
     return _fold_prune_masks(state, notes)
+
+
+def _load_failure(exc: Exception) -> str:
+    """What a failed torch.load / safetensors load means, in one line."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    if "Weights only load failed" in text and "Unsupported global" in text:
+        return ("it holds pickled Python objects, not only tensors (a whole model saved with torch.save(model)?); "
+                "save model.state_dict() instead")
+    first = (text.strip().splitlines() or [""])[0]
+    return f"not a torch or safetensors weights file ({type(exc).__name__}{': ' + first if first else ''})"
 
 
 def _is_state_dict(value: object) -> bool:

@@ -33,7 +33,8 @@ class LayerMap:
             if flops[layer.name]:
                 layers.append(layer)
             else:  # e.g. GoogLeNet's and Inception-v3's auxiliary heads: they run in training only
-                left_dense[layer.name] = "never runs in the eval forward pass (a training-only head?)"
+                left_dense[layer.name] = ("its module is never called in the eval forward pass (a training-only "
+                                          "head, or a weight applied with F.linear, which cannot be timed)")
         if not layers:
             reasons = "; ".join(f"{name}: {why}" for name, why in list(left_dense.items())[:3])
             raise SpdyError(f"{bundle.spec} has no Conv or Linear layer to prune"
