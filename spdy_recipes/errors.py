@@ -8,6 +8,12 @@ class SpdyError(Exception):
     """A user-facing error: bad input, a mismatch, or an infeasible request."""
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to its first non-empty line (its type's name when it has none): how a
+    library's multi-line error text goes into a one-line SpdyError."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def warn(message: str) -> None:
     """A one-line warning on stderr: the command goes on."""
     print(f"warning: {message}", file=sys.stderr, flush=True)

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import SpdyError
+from .errors import SpdyError, first_line
 
 
 def _umask_mode() -> int:
@@ -67,7 +67,7 @@ def _read_parsed(path: str | os.PathLike, what: str, parse: Callable[[str], Any]
     except IsADirectoryError:
         raise SpdyError(f"{what} {path} is a folder, not a file") from None
     except (OSError, UnicodeDecodeError, *errors) as exc:
-        raise SpdyError(f"malformed {what} {path}: not {kind} ({str(exc).splitlines()[0]})") from None
+        raise SpdyError(f"malformed {what} {path}: not {kind} ({first_line(exc)})") from None
 
 
 def read_json(path: str | os.PathLike, what: str) -> Any:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import SpdyError
+from .errors import SpdyError, first_line
 from .models import ModelBundle
 from .models.call import takes_keywords
 
@@ -50,8 +50,7 @@ def export_onnx(bundle: ModelBundle, path: str | Path) -> Path:
                 do_constant_folding=True,
             )
         except Exception as exc:  # the exporter raises many types
-            raise SpdyError(f"ONNX export of {bundle.spec} failed: {str(exc).splitlines()[0]}") from None
-    engine_inputs(bundle, path)  # every graph input is one of the bundle's
+            raise SpdyError(f"ONNX export of {bundle.spec} failed: {first_line(exc)}") from None
     return path
 
 

@@ -10,7 +10,7 @@ import torch
 import transformers
 from torch.utils.data import Dataset
 
-from spdy_recipes.errors import SpdyError
+from spdy_recipes.errors import SpdyError, first_line
 
 TASKS = ("text-classification", "question-answering")
 FIELDS = {"text-classification": ("text", "label"), "question-answering": ("question", "context", "answers")}
@@ -88,7 +88,7 @@ def load_tokenizer(directory: str) -> transformers.PreTrainedTokenizerFast:
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(directory, local_files_only=True)
     except (OSError, ValueError, TypeError) as exc:
-        raise SpdyError(f"no tokenizer in {directory} ({str(exc).splitlines()[0]}); pass --tokenizer DIR") from None
+        raise SpdyError(f"no tokenizer in {directory} ({first_line(exc)}); pass --tokenizer DIR") from None
     if not tokenizer.is_fast:
         raise SpdyError(f"the tokenizer in {directory} is not a fast tokenizer; character offsets need one")
     return tokenizer

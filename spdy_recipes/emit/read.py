@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import SpdyError
+from ..errors import SpdyError, first_line
 from .recipe import METHODS, RecipeSettings
 from .validate import recipe_targets
 
@@ -38,7 +38,7 @@ def read_recipe(path: str | Path) -> RecipeFile:
     try:
         data = yaml.load(text, Loader=_TagIgnoringLoader)  # noqa: S506 - a safe loader subclass
     except yaml.YAMLError as exc:
-        raise SpdyError(f"malformed recipe {path}: {str(exc).splitlines()[0]}") from None
+        raise SpdyError(f"malformed recipe {path}: {first_line(exc)}") from None
     if not isinstance(data, dict):
         raise SpdyError(f"malformed recipe {path}: not a YAML mapping")
     targets, _ = recipe_targets(text)

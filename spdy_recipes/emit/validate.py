@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import SpdyError
+from ..errors import SpdyError, first_line
 
 os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
 
@@ -21,7 +21,7 @@ def recipe_targets(recipe: str, recipe_args: dict | None = None) -> tuple[dict[s
     try:
         manager = ScheduledModifierManager.from_yaml(recipe, recipe_variables=recipe_args)
     except Exception as exc:  # sparseml raises many types for a bad recipe
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise SpdyError(f"SparseML cannot load the recipe: {reason}") from None
     targets: dict[str, float | None] = {}
     for modifier in manager.modifiers:

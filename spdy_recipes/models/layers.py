@@ -144,7 +144,7 @@ def layer_flops(model: nn.Module, inputs: dict[str, torch.Tensor], layers: list[
         return hook
 
     for layer in layers:
-        parent = modules.get(layer.module.rpartition(".")[0] if "." in layer.module else "")
+        parent = modules.get(layer.module.rpartition(".")[0])
         if isinstance(parent, nn.MultiheadAttention) and layer.module.endswith(".out_proj"):
             # MultiheadAttention applies out_proj's weight itself, without calling the module: count it on the
             # attention's output, which is out_proj's

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import SpdyError, warn
+from ..errors import SpdyError, first_line, warn
 from .weights import load_weights
 
 KINDS = ("torchvision", "hf", "yolov5", "python")
@@ -106,7 +106,7 @@ def _torchvision(name: str, shape: tuple[int, ...] | None):
             warnings.simplefilter("ignore", FutureWarning)  # GoogLeNet/Inception: "default weight initialization"
             module = builder(**options)
     except OSError as exc:  # urllib's URLError, a refused connection: a builder that still wants the network
-        raise SpdyError(f"building torchvision:{name} tried to download weights ({_first_line(exc)}); "
+        raise SpdyError(f"building torchvision:{name} tried to download weights ({first_line(exc)}); "
                         "nothing is downloaded at run time: give --weights, or build it in a python: spec") from None
     shape = shape or DEFAULT_SHAPES["torchvision"]
     return module, shape, _image_inputs(shape)
@@ -252,13 +252,9 @@ def _python(target: str, shape: tuple[int, ...] | None):
     try:
         module = factory()
     except Exception as exc:  # the user's own code: any exception, named in one line
-        raise SpdyError(f"python model {target!r} failed to build: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise SpdyError(f"python model {target!r} failed to build: {type(exc).__name__}: {first_line(exc)}") from None
     if not isinstance(module, nn.Module):
         raise SpdyError(f"python model {target!r} returned {type(module).__name__}, not a torch.nn.Module")
     if shape is None:
         raise SpdyError("python: models need --input-shape (without the batch), e.g. --input-shape 3,32,32")
     return module, shape, _image_inputs(shape)
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

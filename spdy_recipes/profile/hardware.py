@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import SpdyError
+from ..errors import SpdyError, first_line
 from ..files import atomic_write_text
 
 DESCRIPTION_FILE = "hardware.yaml"
@@ -75,7 +75,7 @@ def read_description(folder: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise SpdyError(f"malformed hardware description {path}: {str(exc).splitlines()[0]}") from None
+        raise SpdyError(f"malformed hardware description {path}: {first_line(exc)}") from None
     if not isinstance(data, dict) or not isinstance(data.get("cores"), int):
         raise SpdyError(f"malformed hardware description {path}: expected a mapping with an integer 'cores'")
     return data

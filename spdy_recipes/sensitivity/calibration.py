@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import SpdyError
+from ..errors import SpdyError, first_line
 from ..models.spec import ModelBundle, decoder_input_ids, hf_directory
 
 if TYPE_CHECKING:
@@ -238,7 +238,7 @@ def _from_dataset(path: Path, request: _Request) -> tuple[CalibrationSet, Calibr
     try:
         data = datasets.load_from_disk(str(path))
     except (OSError, ValueError) as exc:
-        raise SpdyError(f"cannot read the saved dataset {path}: {_first_line(exc)}") from None
+        raise SpdyError(f"cannot read the saved dataset {path}: {first_line(exc)}") from None
     where = f"the dataset {path}"
     if isinstance(data, datasets.DatasetDict):
         split = "train" if "train" in data else next(iter(data))
@@ -416,7 +416,7 @@ def _read_tensor_file(path: Path) -> object:
             return torch.from_numpy(np.load(path, allow_pickle=False))
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch and numpy raise many types for a corrupt or unsupported file
-        raise SpdyError(f"cannot read calibration tensors {path}: {_first_line(exc)}") from None
+        raise SpdyError(f"cannot read calibration tensors {path}: {first_line(exc)}") from None
 
 
 def _tensor_inputs(
@@ -553,7 +553,3 @@ def _read_lines(path: Path) -> list[str]:
 
 def _shape_text(shape: tuple[int, ...]) -> str:
     return ",".join(map(str, shape))
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
