@@ -34,9 +34,12 @@ def _log(message: str) -> None:
 
 model_options = _options(
     click.option("--model", "model_spec", required=True,
-                 help="torchvision:NAME, hf:DIR, yolov5:CFG or python:MODULE:CALLABLE"),
+                 help="torchvision:NAME, sparseml:KEY, hf:DIR, yolov5:CFG or python:MODULE:CALLABLE"),
     click.option("--input-shape", default=None, help="input shape without batch, e.g. 3,224,224 (hf: SEQ_LEN)"),
     click.option("--batch-size", default=16, show_default=True, type=int),
+    click.option("--num-classes", default=None, type=int,
+                 help="classes of a torchvision: or sparseml: model's head, as the training data has them "
+                      "[default: the architecture's, 1000]"),
 )
 
 profile_options = _options(
@@ -85,10 +88,10 @@ verify_options = _options(
 )
 
 
-def _load(model_spec, weights, input_shape, batch_size):
+def _load(model_spec, weights, input_shape, batch_size, num_classes):
     from .entrypoints import ModelRequest
 
-    return ModelRequest(model_spec, batch_size, input_shape, weights).load()
+    return ModelRequest(model_spec, batch_size, input_shape, weights, num_classes).load()
 
 
 def _request(hw, cores, grid, hw_root, backend, timing=None):
@@ -158,7 +161,7 @@ def main() -> None:
               help="profile file [default: recipes/hardware/HW/<model>-bs<B>-c<C>.json]")
 @click.option("--force", is_flag=True, help="measure again and overwrite an existing profile")
 @fail_cleanly
-def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, design, backend,
+def profile(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, hw_root, iterations, warmup, repeats, design, backend,
             instance_type, output, force):
     """Measure per-layer latency at every sparsity level and save a hardware profile.
 
@@ -172,7 +175,7 @@ def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
 
     if is_path(hw):
         raise SpdyError("profile --hw takes 'local' or a hardware NAME; use -o for a file path")
-    bundle = _load(model_spec, None, input_shape, batch_size)
+    bundle = _load(model_spec, None, input_shape, batch_size, num_classes)
     request = _request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats, design))
     measurer = get_backend(request.backend)
     cores = check_cores(cores or measurer.max_cores(), measurer.max_cores())
@@ -223,7 +226,7 @@ def profile(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
                    "[default: verify with --hw local, not with named hardware or a profile file]")
 @click.option("--force", is_flag=True, help="overwrite an existing recipe")
 @fail_cleanly
-def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, design,
+def generate(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, hw_root, iterations, warmup, repeats, design,
              backend, include, exclude, sensitivity, quantile, calib, calib_samples, database, search_budget, seed,
              tolerance, rounds, max_rounds, weights, speedup, method, output, epochs, init_lr, final_lr,
              verify_here, force):
@@ -236,7 +239,7 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
     from .pipeline import SolveSettings
 
     request = GenerateRequest(
-        model=ModelRequest(model_spec, batch_size, input_shape, weights),
+        model=ModelRequest(model_spec, batch_size, input_shape, weights, num_classes),
         profile=_request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats, design)),
         speedup=speedup,
         output=Path(output),
@@ -274,7 +277,7 @@ def generate(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iter
               help="Adam steps re-fitting all kept weights against the dense model (SPDY's gAP) before "
                    "evaluating; a comma list (0,200) evaluates each regime on the same allocations")
 @fail_cleanly
-def compare(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, iterations, warmup, repeats, design, backend,
+def compare(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, hw_root, iterations, warmup, repeats, design, backend,
             include, exclude, quantile, calib, calib_samples, database, search_budget, seed, holdout, heldout_data,
             weights, speedup, rounds, match, global_refit):
     """SPDY against uniform, global magnitude, LAMP and ERK at the same speed.
@@ -293,7 +296,7 @@ def compare(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
     except ValueError:
         raise SpdyError(f"bad --global-refit {global_refit!r}: expected step counts like 0 or 0,200") from None
     request = CompareRequest(
-        model=ModelRequest(model_spec, batch_size, input_shape, weights),
+        model=ModelRequest(model_spec, batch_size, input_shape, weights, num_classes),
         profile=_request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats, design)),
         speedup=speedup,
         search=SearchRequest(calib, calib_samples, holdout, seed, database, search_budget, heldout_data),
@@ -307,8 +310,9 @@ def compare(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
 @click.argument("recipe_path", metavar="RECIPE")
 @click.option("--model", "model_spec", required=True, help="the model the recipe is for (see generate)")
 @click.option("--weights", default=None, help="state_dict to prune (default: the architecture's own init)")
-@click.option("--input-shape", default=None, help="input shape without batch")
+@click.option("--input-shape", default=None, help="input shape without batch [default: the recipe's]")
 @click.option("--batch-size", default=None, type=int, help="[default: the recipe's]")
+@click.option("--num-classes", default=None, type=int, help="classes of the model's head [default: the recipe's]")
 @click.option("--hw", default="local", show_default=True,
               help="profile to re-solve on with --fix: 'local', a hardware NAME or a profile PATH")
 @click.option("--cores", default=None, type=int, help="[default: the recipe's]")
@@ -322,13 +326,13 @@ def compare(model_spec, input_shape, batch_size, hw, cores, grid, hw_root, itera
 @click.option("--trained", default=None,
               help="weights trained with RECIPE (file or folder): check their sparsity and measure them as they are")
 @fail_cleanly
-def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, hw, cores, hw_root, grid, backend,
+def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, num_classes, hw, cores, hw_root, grid, backend,
                    tolerance, rounds, max_rounds, fix, trained):
     """Prune the model one-shot to RECIPE's sparsities (or load --trained weights) and measure its speedup
     against the dense model here."""
     from .entrypoints import ModelRequest, VerifyRequest, VerifySettings, verify_recipe
 
-    request = VerifyRequest(Path(recipe_path), ModelRequest(model_spec, batch_size, input_shape, weights),
+    request = VerifyRequest(Path(recipe_path), ModelRequest(model_spec, batch_size, input_shape, weights, num_classes),
                             _request(hw, cores, grid, hw_root, backend), VerifySettings(True, tolerance, rounds,
                                                                                           max_rounds), fix, trained)
     outcome = verify_recipe(request, _log, click.echo)

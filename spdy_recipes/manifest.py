@@ -11,7 +11,8 @@
         hardware: [xeon-avx512-2core]
         speedups: [1.5, 2.0]
         methods: [acdc, gmp]
-        exclude: []                  # also: include, input_shape, sensitivity, quantile, epochs, cores
+        exclude: []                  # also: include, input_shape, num_classes, sensitivity, quantile,
+                                     # epochs, cores
 
 Recipes go to ``<manifest folder>/<name>/<hardware>/<method>-<speedup>x.yaml``.
 """
@@ -27,8 +28,8 @@ from .files import read_yaml
 from .solve.planner import DEFAULT_QUANTILE
 
 FORMAT = "spdy-recipes/manifest"
-_ENTRY_KEYS = {"model", "name", "batch_size", "input_shape", "hardware", "speedups", "methods", "include",
-               "exclude", "sensitivity", "quantile", "epochs", "cores"}
+_ENTRY_KEYS = {"model", "name", "batch_size", "input_shape", "num_classes", "hardware", "speedups", "methods",
+               "include", "exclude", "sensitivity", "quantile", "epochs", "cores"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class RecipeJob:
     name: str
     batch_size: int
     input_shape: str | None
+    num_classes: int | None
     hardware: str
     cores: int | None
     speedup: float
@@ -81,13 +83,16 @@ def _entry_jobs(entry: object, index: int, base: Path, path: Path) -> list[Recip
         raise SpdyError(f"{where} has unknown method(s) {', '.join(map(str, bad))} (known: {', '.join(METHODS)})")
     if any(isinstance(s, bool) or not isinstance(s, (int, float)) or s <= 1 for s in speedups):
         raise SpdyError(f"{where} speedups must be numbers above 1")
+    classes = entry.get("num_classes")
+    if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int) or classes < 1):
+        raise SpdyError(f"{where} num_classes must be a positive integer")
     model = entry["model"]
     name = str(entry.get("name") or model.split(":", 1)[-1].replace("/", "-"))
     shape = entry.get("input_shape")
     return [
         RecipeJob(
             model=model, name=name, batch_size=int(entry.get("batch_size", 16)),
-            input_shape=None if shape is None else str(shape), hardware=str(hw),
+            input_shape=None if shape is None else str(shape), num_classes=classes, hardware=str(hw),
             cores=entry.get("cores"), speedup=float(speedup), method=method,
             include=tuple(entry.get("include") or ()), exclude=tuple(entry.get("exclude") or ()),
             sensitivity=entry.get("sensitivity"), quantile=float(entry.get("quantile", DEFAULT_QUANTILE)),

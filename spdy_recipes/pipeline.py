@@ -85,6 +85,7 @@ def recipe_metadata(profile: Profile, profile_path: Path, plan: Plan, method: st
         "batch_size": profile.batch_size,
         "cores": profile.cores,
         "input_shapes": {name: shape[1:] for name, shape in (profile.model.get("input_shapes") or {}).items()},
+        **({"num_classes": profile.model["num_classes"]} if "num_classes" in profile.model else {}),
         "objective": f"{regime} at batch {profile.batch_size} on {profile.cores} cores",
         "profile_file": profile_path.name,
         "profile_hash": profile.content_hash(),

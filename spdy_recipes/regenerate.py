@@ -40,15 +40,16 @@ class _Sources:
 
     def model(self, job: RecipeJob) -> tuple[ModelBundle, set[str]]:
         """The job's model and the names of its prunable layers."""
-        key = (job.model, job.batch_size, job.input_shape)
+        key = (job.model, job.batch_size, job.input_shape, job.num_classes)
         if key not in self._models:
-            bundle = load_model(job.model, job.batch_size, parse_input_shape(job.input_shape))
+            bundle = load_model(job.model, job.batch_size, parse_input_shape(job.input_shape),
+                                num_classes=job.num_classes)
             self._models[key] = bundle, {layer.name for layer in prunable_layers(bundle.module)}
         return self._models[key]
 
     def profile(self, job: RecipeJob, bundle: ModelBundle) -> tuple[Profile, Path]:
         """The stored profile of the job's hardware for its model (no engine needed)."""
-        key = (job.model, job.batch_size, job.input_shape, job.hardware, job.cores)
+        key = (job.model, job.batch_size, job.input_shape, job.num_classes, job.hardware, job.cores)
         if key not in self._profiles:
             request = ProfileRequest(job.hardware, cores=job.cores, hw_root=self.hw_root)
             self._profiles[key] = obtain_profile(bundle, request)

@@ -4,6 +4,7 @@ measured here in DeepSparse, once per session, for the tests that touch the engi
 from __future__ import annotations
 
 import os
+import shutil
 
 os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
 
@@ -23,6 +24,18 @@ from .toy_models import write_tiny_bert  # noqa: E402
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory):
     os.environ["SPDY_RECIPES_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def module_dir(request, tmp_path_factory):
+    """A scratch folder shared by one test module, removed at the module's end unless one of its tests failed.
+    Training runs write GBs (MiniLM checkpoints, ONNX files): kept to the session's end they added up to 4 GB
+    and filled a CI machine's disk."""
+    failed = request.session.testsfailed
+    folder = tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2])
+    yield folder
+    if request.session.testsfailed == failed:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

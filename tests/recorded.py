@@ -36,6 +36,8 @@ class Recording:
     iterations: int = 10
     warmup: int = 3
     repeats: int = 3
+    num_classes: int | None = None
+    isa: str | None = None  # the CPU kind it was recorded on (None: DEFAULT_ISA)
 
 
 RECORDINGS = {
@@ -47,16 +49,26 @@ RECORDINGS = {
     "minilm-classification": Recording("hf:{minilm}:BertForSequenceClassification", (64,), 16, iterations=5),
     "minilm-qa": Recording("hf:{minilm}:BertForQuestionAnswering", (64,), 16, iterations=5),
     "yolov5n-3": Recording("yolov5:{yolov5n3}", (3, 320, 320), 16, iterations=5),
+    # the models SparseML's own training commands build (tests/test_sparseml_commands.py); recorded on an AMD
+    # EPYC with AVX-512 (recording needs no particular kind: only the layer names and a reachable target matter)
+    "sparseml-resnet18-5": Recording("sparseml:resnet18", (3, 64, 64), 16, iterations=5, num_classes=5,
+                                     isa="avx512"),
+    "densenet121-5": Recording("torchvision:densenet121", (3, 64, 64), 16, iterations=5, num_classes=5,
+                               isa="avx512"),
+    "tiny-bert-task": Recording("hf:{bert_task}:BertForSequenceClassification", (64,), 16, iterations=5,
+                                isa="avx512"),
 }
 
 
-def profile_path(name: str, isa: str = DEFAULT_ISA) -> Path:
-    return DATA / isa / f"{name}.json"
+def profile_path(name: str, isa: str | None = None) -> Path:
+    """The file of recording ``name`` made on an ``isa`` machine (None: the kind it was recorded on)."""
+    return DATA / (isa or RECORDINGS[name].isa or DEFAULT_ISA) / f"{name}.json"
 
 
 @functools.lru_cache(maxsize=None)
-def recorded_profile(name: str, isa: str = DEFAULT_ISA) -> tuple[Profile, Path]:
-    """(Profile, path) of the recorded profile ``name`` measured on an ``isa`` machine."""
+def recorded_profile(name: str, isa: str | None = None) -> tuple[Profile, Path]:
+    """(Profile, path) of the recorded profile ``name`` measured on an ``isa`` machine (None: the kind it was
+    recorded on)."""
     path = profile_path(name, isa)
     return load_profile(path), path
 
@@ -74,19 +86,20 @@ def _record(isa_folder: Path, names: list[str]) -> None:  # pragma: no cover - r
     from spdy_recipes.profile.backends import get_backend
     from spdy_recipes.profile.measure import TimingSettings, measure_profile
 
-    from .toy_models import write_tiny_bert
+    from .toy_models import write_tiny_bert, write_tiny_bert_task
 
     backend = get_backend()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "yolov5n-3.yaml"
         text = (Path(yolov5.__file__).parent / "models" / "yolov5n.yaml").read_text()
         cfg.write_text(re.sub(r"(?m)^nc: \d+", "nc: 3", text))
-        folders = {"bert": write_tiny_bert(Path(tmp) / "tiny-bert"), "minilm": MINILM, "yolov5n3": cfg}
+        folders = {"bert": write_tiny_bert(Path(tmp) / "tiny-bert"), "minilm": MINILM, "yolov5n3": cfg,
+                   "bert_task": write_tiny_bert_task(Path(tmp) / "tiny-bert-task", Path(MINILM))}
         for name, recording in RECORDINGS.items():
             if names and name not in names:
                 continue
             bundle = load_model(recording.spec.format(**folders), batch_size=recording.batch_size,
-                                input_shape=recording.shape)
+                                input_shape=recording.shape, num_classes=recording.num_classes)
             timing = TimingSettings(recording.iterations, recording.warmup, recording.repeats)
             profile = measure_profile(bundle, parse_grid(TEST_GRID), backend.max_cores(), "local",
                                       backend, timing, log=lambda _: None)

@@ -25,8 +25,8 @@ METHOD_SETTINGS = {"gmp": {}, "acdc": {},
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("hf")
+def work(module_dir) -> Path:
+    folder = module_dir
     make_text_classification(folder / "classification", samples=SAMPLES)
     make_question_answering(folder / "qa", samples=SAMPLES)
     return folder
@@ -109,12 +109,12 @@ def gmp_run(work) -> tuple[dict, dict, Path]:
 
 
 @pytest.mark.parametrize("method", ["gmp", "acdc", "mfac"])
-def test_text_classification_reaches_targets(method, work, gmp_run):
+def test_text_classification_reaches_targets(method, work, gmp_run, tmp_path):
     if method == "gmp":
         report, targets, out = gmp_run
     else:
         recipe, targets = _recipe(work, method)
-        out = work / f"run-{method}"
+        out = tmp_path / f"run-{method}"
         report = _train(_args(work, recipe, out))
     if method == "mfac":  # mask updates every 0.5 epochs must see num_grads optimizer steps
         assert report["steps_per_epoch"] * 0.5 >= METHOD_SETTINGS["mfac"]["num_grads"]
@@ -125,19 +125,19 @@ def test_text_classification_reaches_targets(method, work, gmp_run):
     assert {"model.onnx", "final_recipe.yaml", "model"} <= {p.name for p in out.iterdir()}
 
 
-def test_question_answering_reaches_targets(work):
+def test_question_answering_reaches_targets(work, tmp_path):
     recipe, targets = _recipe(work, "gmp", "minilm-qa")  # its own recipe: the QA model has no pooler
-    out = work / "run-qa"
+    out = tmp_path / "run-qa"
     report = _train(_args(work, recipe, out, "question-answering"))
     _assert_targets(report, targets, out)
     assert all(torch.isfinite(torch.tensor(report["losses"]))) and 0 <= report["eval_exact_match"] <= 1
     assert (out / "model" / "config.json").is_file() and (out / "model.onnx").is_file()
 
 
-def test_torchrun_matches_one_process(work, gmp_run):
+def test_torchrun_matches_one_process(work, gmp_run, tmp_path):
     single, targets, _ = gmp_run
     recipe, _ = _recipe(work, "gmp")
-    out = work / "run-ddp"
+    out = tmp_path / "run-ddp"
     result = torchrun("integrations.huggingface.train", _args(work, recipe, out))
     assert result.returncode == 0, torchrun_failure(result)
     report = json.loads((out / "sparsity_report.json").read_text())
@@ -160,9 +160,9 @@ def test_recipe_for_another_model_fails_before_training(work):
     assert not (out / "model.pt").exists() and not (out / "checkpoints").exists()
 
 
-def test_recipe_args_set_the_training_length(work, gmp_run):
+def test_recipe_args_set_the_training_length(work, gmp_run, tmp_path):
     recipe, targets = _recipe(work, "gmp")
-    out = work / "run-2-epochs"
+    out = tmp_path / "run-2-epochs"
     report = _train(_args(work, recipe, out, checkpoints=1, recipe_args='{"num_epochs": 2}'))
     assert report["epochs"] == 2 and len(report["losses"]) == 2
     assert report["steps"] == 2 * SAMPLES // 8 == gmp_run[0]["steps"] // 2

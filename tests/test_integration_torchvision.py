@@ -24,8 +24,8 @@ EPOCHS = 4  # 80 images, batch 8: 10 steps an epoch, mask updates every 5 steps 
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory):
-    return make_image_folder(tmp_path_factory.mktemp("images"), classes=5, per_class=16, size=32)
+def images(module_dir):
+    return make_image_folder(module_dir / "images", classes=5, per_class=16, size=32)
 
 
 def _recipe(method, folder, **settings):
@@ -47,8 +47,9 @@ def _zeros(state_path, names):
 
 
 @pytest.fixture(scope="module")
-def gmp_run(images, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("gmp")
+def gmp_run(images, module_dir):
+    folder = module_dir / "gmp"
+    folder.mkdir()
     recipe, targets = _recipe("gmp", folder)
     result = _train(recipe, images, folder / "out")
     assert result.exit_code == 0, result.stderr

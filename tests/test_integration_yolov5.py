@@ -43,8 +43,8 @@ def _one_thread():
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("yolov5")
+def workdir(module_dir) -> Path:
+    return module_dir
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,8 @@ profiles one model per kind in DeepSparse and writes a recipe SparseML loads."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
@@ -75,11 +77,11 @@ def test_torchvision_vision_transformer_exports_and_maps_every_layer(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def weight_files(tmp_path_factory):
+def weight_files(module_dir):
     """The reference state_dict, layer1.0.conv1's weight after torch.nn.utils.prune, and the folder of files."""
     from torch.nn.utils import prune
 
-    tmp_path = tmp_path_factory.mktemp("weights")
+    tmp_path = module_dir
 
     torch.manual_seed(1)
     model = load_model("torchvision:resnet18", 1, (3, 32, 32)).module
@@ -89,6 +91,8 @@ def weight_files(tmp_path_factory):
         "compiled": {f"_orig_mod.{k}": v for k, v in plain.items()},
         "wrapped": {"epoch": 3, "model_state": plain},
         "lightning": {"state_dict": {f"module.{k}": v for k, v in plain.items()}},
+        # sparseml.image_classification.train's checkpoint.pth keeps its arguments as a SimpleNamespace
+        "sparseml": {"state_dict": plain, "args": SimpleNamespace(lr=0.1), "arch_key": "resnet18", "epoch": 2},
     }
     for name, state in files.items():
         torch.save(state, tmp_path / f"{name}.pt")
@@ -102,6 +106,7 @@ def weight_files(tmp_path_factory):
     ("compiled", "stripped the '_orig_mod.' prefix"),
     ("wrapped", "'model_state' entry"),
     ("lightning", "'state_dict' entry"),
+    ("sparseml", "'state_dict' entry"),
     ("pruned", "weight_orig/weight_mask pair(s)"),
 ])
 def test_weights_in_the_forms_checkpoints_come_in_load_and_say_so(variant, note, weight_files):

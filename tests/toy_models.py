@@ -40,3 +40,28 @@ def write_tiny_bert(folder: Path) -> Path:
     }
     (folder / "config.json").write_text(json.dumps(config))
     return folder
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+
+
+def write_tiny_bert_task(folder: Path, tokenizer_dir: Path) -> Path:
+    """A 2-layer BERT sequence classifier saved as a real checkpoint folder (seeded random weights, config, and
+    the tokenizer copied from ``tokenizer_dir``, whose vocabulary size it takes), as SparseML's transformers
+    commands load it with ``--model_name_or_path``."""
+    import shutil
+
+    import torch
+    import transformers
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in TOKENIZER_FILES:
+        if (tokenizer_dir / name).is_file():
+            shutil.copy(tokenizer_dir / name, folder / name)
+    vocab = transformers.AutoTokenizer.from_pretrained(str(folder)).vocab_size
+    config = transformers.BertConfig(vocab_size=vocab, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=256, max_position_embeddings=128, num_labels=2,
+                                     architectures=["BertForSequenceClassification"])
+    torch.manual_seed(0)
+    transformers.BertForSequenceClassification(config).save_pretrained(str(folder))
+    return folder

@@ -19,19 +19,22 @@ Log = Callable[[str], None]
 
 @dataclass(frozen=True)
 class ModelRequest:
-    """A model to load: ``spec`` (torchvision:NAME, hf:DIR, yolov5:CFG, python:MODULE:CALLABLE), optional
-    state_dict file, input shape without batch (e.g. "3,224,224"; hf: the sequence length)."""
+    """A model to load: ``spec`` (torchvision:NAME, sparseml:KEY, hf:DIR, yolov5:CFG, python:MODULE:CALLABLE),
+    optional state_dict file, input shape without batch (e.g. "3,224,224"; hf: the sequence length) and class
+    count (torchvision:, sparseml:; None: the architecture's default)."""
 
     spec: str
     batch_size: int = 16
     input_shape: str | None = None
     weights: str | None = None
+    num_classes: int | None = None
 
     def load(self) -> ModelBundle:
         from ..models import load_model
         from ..models.spec import parse_input_shape
 
-        return load_model(self.spec, self.batch_size, parse_input_shape(self.input_shape), self.weights)
+        return load_model(self.spec, self.batch_size, parse_input_shape(self.input_shape), self.weights,
+                          self.num_classes)
 
 
 @dataclass(frozen=True)

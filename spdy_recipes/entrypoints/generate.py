@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..emit import RecipeSettings
-from ..errors import SpdyError
+from ..errors import SpdyError, warn
 from ..files import refuse_overwrite
+from ..models.sparseml_registry import trainer_note
 from ..pipeline import SolveSettings, check_recipe_path, render_checked_recipe, write_recipe
 from ..profile import Profile
 from ..profile.store import LOCAL, ProfileRequest, obtain_profile
@@ -95,6 +96,9 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
 
     request.check()
     bundle = request.model.load()
+    note = trainer_note(bundle.spec, bundle.module)
+    if note:
+        warn(note)
     profile, profile_path = obtain_profile(bundle, request.profile)
     settings, searched, calibration = request.solve, None, None
     solver = plain_solver(profile, request.speedup, settings)

@@ -107,7 +107,8 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     recorded_shapes = metadata.get("input_shapes") or None
     shape = model.input_shape or (",".join(map(str, next(iter(recorded_shapes.values())))) if recorded_shapes else None)
     batch_size = model.batch_size or int(metadata.get("batch_size", 16))
-    bundle = replace(model, batch_size=batch_size, input_shape=shape).load()
+    num_classes = model.num_classes or metadata.get("num_classes")
+    bundle = replace(model, batch_size=batch_size, input_shape=shape, num_classes=num_classes).load()
     if metadata.get("model_graph_hash") != graph_hash(bundle, recorded_shapes):
         raise SpdyError(f"recipe {request.recipe} was made for another model graph than {model.spec} (stale); "
                         f"generate it again")

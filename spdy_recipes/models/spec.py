@@ -1,4 +1,4 @@
-"""Turn a ``--model`` spec (torchvision:, hf:, yolov5:, python:) into a module and example inputs."""
+"""Turn a ``--model`` spec (torchvision:, sparseml:, hf:, yolov5:, python:) into a module and example inputs."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from torch import nn
 from ..errors import SpdyError, first_line, warn
 from .weights import load_weights
 
-KINDS = ("torchvision", "hf", "yolov5", "python")
+KINDS = ("torchvision", "sparseml", "hf", "yolov5", "python")
 DEFAULT_SHAPES = {"torchvision": (3, 224, 224), "hf": (128,), "yolov5": (3, 640, 640)}
+CLASS_COUNT_KINDS = ("torchvision", "sparseml")  # kinds whose builder takes --num-classes
 
 
 @dataclass
@@ -33,6 +34,7 @@ class ModelBundle:
     input_shape: tuple[int, ...]
     batch_size: int
     output_names: list[str] = field(default_factory=lambda: ["output"])
+    num_classes: int | None = None
 
     @property
     def slug(self) -> str:
@@ -60,23 +62,55 @@ def load_model(
     batch_size: int = 16,
     input_shape: tuple[int, ...] | None = None,
     weights: str | None = None,
+    num_classes: int | None = None,
 ) -> ModelBundle:
-    """Build the model that ``spec`` names, load ``weights`` if given, and make one batch of inputs."""
+    """Build the model that ``spec`` names (``num_classes`` outputs for torchvision: and sparseml: models; None:
+    the architecture's default), load ``weights`` if given, and make one batch of inputs. Raises SpdyError on
+    a bad spec or option."""
     if batch_size < 1:
         raise SpdyError(f"--batch-size must be at least 1, got {batch_size}")
     kind, _, target = spec.partition(":")
     if kind not in KINDS or not target:
         raise SpdyError(f"unknown model spec {spec!r}: expected one of {', '.join(k + ':...' for k in KINDS)}")
-    builders = {"torchvision": _torchvision, "hf": _huggingface, "yolov5": _yolov5, "python": _python}
+    if num_classes is not None and (kind not in CLASS_COUNT_KINDS or num_classes < 1):
+        raise SpdyError(f"--num-classes {num_classes}: expected a positive count for torchvision: or sparseml: "
+                        f"models (hf: set num_labels in config.json; yolov5: nc in the config)")
+    builders = {"torchvision": _torchvision, "sparseml": _sparseml, "hf": _huggingface, "yolov5": _yolov5,
+                "python": _python}
     torch.manual_seed(0)  # models without --weights get the same initial weights in every run
-    module, shape, inputs_for = builders[kind](target, input_shape)
+    build = builders[kind]
+    module, shape, inputs_for = build(target, input_shape, num_classes) if kind in CLASS_COUNT_KINDS \
+        else build(target, input_shape)
     if weights:
         load_weights(module, weights, warn=warn)
+    else:
+        unit_scale_norms(module)
     module.eval()
     torch.manual_seed(0)
     inputs = inputs_for(batch_size)
     output_names = ["logits"] if kind == "hf" else ["output"]
-    return ModelBundle(spec, kind, module, inputs, shape, batch_size, output_names)
+    return ModelBundle(spec, kind, module, inputs, shape, batch_size, output_names, num_classes)
+
+
+NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+
+
+def unit_scale_norms(module: nn.Module) -> list[str]:
+    """Set to 1 the scale of every normalization layer initialised to all zeros, in place; returns their names.
+
+    Zero-init residual ("the last BN of each residual branch starts at 0": SparseML's ResNets, timm's, torchvision's
+    with ``zero_init_residual=True``) makes the engine fold the convolution before it into all-zero weights, so
+    a fresh model times that convolution as 100% sparse at every level and the dense baseline as faster than any
+    trained model (measured: SparseML's ResNet18 recipe verified at 2.7x one-shot ran at 0.86x once trained).
+    Only the values change, never the graph."""
+    names = []
+    with torch.no_grad():
+        for name, layer in module.named_modules():
+            scale = getattr(layer, "weight", None)
+            if isinstance(layer, NORMS) and isinstance(scale, torch.Tensor) and not scale.any():
+                scale.fill_(1.0)
+                names.append(name)
+    return names
 
 
 def _image_inputs(shape: tuple[int, ...]):
@@ -86,7 +120,7 @@ def _image_inputs(shape: tuple[int, ...]):
     return make
 
 
-def _torchvision(name: str, shape: tuple[int, ...] | None):
+def _torchvision(name: str, shape: tuple[int, ...] | None, num_classes: int | None):
     import torchvision
 
     available = torchvision.models.list_models()
@@ -98,7 +132,7 @@ def _torchvision(name: str, shape: tuple[int, ...] | None):
         if name in torchvision.models.list_models(module=getattr(torchvision.models, family)):
             raise SpdyError(f"torchvision:{name} is not supported: {reason}")
     builder = torchvision.models.get_model_builder(name)
-    options = {"weights": None}
+    options = {"weights": None} if num_classes is None else {"weights": None, "num_classes": num_classes}
     if "weights_backbone" in inspect.signature(builder).parameters:
         options["weights_backbone"] = None  # else segmentation builders download ImageNet backbone weights
     try:
@@ -109,6 +143,14 @@ def _torchvision(name: str, shape: tuple[int, ...] | None):
         raise SpdyError(f"building torchvision:{name} tried to download weights ({first_line(exc)}); "
                         "nothing is downloaded at run time: give --weights, or build it in a python: spec") from None
     shape = shape or DEFAULT_SHAPES["torchvision"]
+    return module, shape, _image_inputs(shape)
+
+
+def _sparseml(key: str, shape: tuple[int, ...] | None, num_classes: int | None):
+    from .sparseml_registry import build_registry_model
+
+    module, default_shape = build_registry_model(key, num_classes)
+    shape = shape or default_shape
     return module, shape, _image_inputs(shape)
 
 

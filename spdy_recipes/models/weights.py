@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import re
+import types
 from pathlib import Path
 
 import torch
@@ -10,18 +12,21 @@ from torch import nn
 
 from ..errors import SpdyError
 
-WEIGHT_FILES = ("model.pt", "model.safetensors", "pytorch_model.bin")
+WEIGHT_FILES = ("model.pt", "model.safetensors", "pytorch_model.bin", "checkpoint.pth")  # last: SparseML's trainer
 # the entries training scripts keep the weights under, tried in this order
 WRAPPER_KEYS = ("state_dict", "model", "model_state", "model_state_dict", "module", "net", "network")
 # key prefixes that wrappers add: DataParallel/DistributedDataParallel, torch.compile
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+# plain-data classes that checkpoints keep beside the weights (SparseML's image classification trainer saves its
+# command-line arguments as a SimpleNamespace): allowed when reading, nothing else is unpickled
+SAFE_GLOBALS = [types.SimpleNamespace, argparse.Namespace]
 
 
 def read_state_dict(weights: str | Path, notes: list[str] | None = None) -> dict[str, torch.Tensor]:
     """A plain state_dict (parameter name -> tensor) from a ``--weights`` file.
 
     Reads a torch file (``torch.load``, tensors only), a ``.safetensors`` file, or a folder holding
-    model.pt, model.safetensors or pytorch_model.bin, and undoes the forms training scripts save in:
+    model.pt, model.safetensors, pytorch_model.bin or checkpoint.pth, and undoes the forms training scripts save in:
     a checkpoint dict that keeps the weights under one of ``WRAPPER_KEYS`` (or under its only entry
     that is a dict of tensors), ``module.`` / ``_orig_mod.`` key prefixes (DataParallel, DDP,
     torch.compile), and ``weight_orig`` + ``weight_mask`` pairs left by ``torch.nn.utils.prune``
@@ -44,7 +49,8 @@ def read_state_dict(weights: str | Path, notes: list[str] | None = None) -> dict
 
             state = load_file(str(path))
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            with torch.serialization.safe_globals(SAFE_GLOBALS):
+                state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch and safetensors raise many types for a corrupt file
         raise SpdyError(f"cannot read weights {str(path)!r}: {_load_failure(exc)}") from None
     state = _unwrap(state, str(path), notes)

@@ -157,6 +157,7 @@ def measure_profile(
             "batch_size": bundle.batch_size,
             "input_shapes": {name: list(t.shape) for name, t in bundle.inputs.items()},
             "left_dense": layer_map.left_dense,
+            **({"num_classes": bundle.num_classes} if bundle.num_classes is not None else {}),
         },
         hardware={"name": hardware_name, **backend.describe_host()},
         engine={
