@@ -145,3 +145,55 @@ def test_a_block_is_charged_its_own_fastest_level_not_each_layers():
     profile.fused_groups = [[["l0.weight", "l1.weight"]], [], []]
     with pytest.raises(SpdyError, match=r"best reachable is 2\.000x"):  # 20 / 10 at either shared level
         plan_profile(profile, 3.0, names, prior_errors(2, 3))
+
+
+REAL_PROFILES = [  # recorded DeepSparse profiles: (path, layers x levels)
+    "recipes/hardware/epyc-avx2-2core/torchvision-mobilenet_v2-bs16-c2.json",  # 36 x 42, AVX2
+    "recipes/hardware/xeon-avx512-2core/torchvision-mobilenet_v2-bs16-c2.json",  # 36 x 42, AVX-512
+    "tests/data/profiles/avx512/resnet50.json",  # 54 x 42
+]
+
+
+def _milp_least_error(times: np.ndarray, errors: np.ndarray, budget: float, buckets: int) -> float:
+    """The least total error of the bucketed problem the DP solves (every time rounded up to budget/buckets),
+    as a 0/1 integer program solved by HiGHS: an independent reference for the DP's optimality."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    steps = np.ceil(times / (budget / buckets) - 1e-9)
+    rows, options = times.shape
+    one_per_row = np.kron(np.eye(rows), np.ones(options))
+    constraints = [LinearConstraint(one_per_row, 1, 1), LinearConstraint(steps.reshape(1, -1), 0, buckets)]
+    result = milp(errors.ravel(), constraints=constraints, integrality=np.ones(rows * options),
+                  bounds=Bounds(0, 1), options={"mip_rel_gap": 0})
+    assert result.success, result.message
+    return float(result.fun)
+
+
+@pytest.mark.parametrize("path", REAL_PROFILES)
+def test_dp_is_optimal_on_recorded_profiles_against_an_integer_program(path):
+    """On real tables (fusion units of a recorded profile, seeded per-layer scaled SPDY priors) the DP's error
+    equals the integer program's optimum, and its bucketed total stays within the budget."""
+    from pathlib import Path
+
+    from spdy_recipes.pipeline import best_reachable
+    from spdy_recipes.profile import load_profile
+    from spdy_recipes.solve.planner import fusion_units
+
+    profile = load_profile(Path(__file__).resolve().parents[1] / path)
+    names, rng = profile.layer_names, np.random.default_rng(0)
+    errors = prior_errors(len(names), len(profile.grid)) * rng.uniform(0.1, 10, (len(names), 1))
+    units = fusion_units(profile, names)
+    planning = np.array([layer.times(0.9) for layer in profile.layers])
+    times = np.array([planning[unit].sum(axis=0) for unit in units])
+    unit_errors = np.array([errors[unit].sum(axis=0) for unit in units])
+    reach = best_reachable(profile)
+    for fraction in (0.3, 0.7, 0.95):
+        speedup = 1 + fraction * (reach - 1)
+        budget = profile.dense_ms / speedup - (profile.fixed(0.9))
+        picks = solve_min_error(times, unit_errors, budget, 2_000)
+        steps = np.ceil(times / (budget / 2_000) - 1e-9)
+        assert sum(steps[i, k] for i, k in enumerate(picks)) <= 2_000
+        found = sum(unit_errors[i, k] for i, k in enumerate(picks))
+        assert found == pytest.approx(_milp_least_error(times, unit_errors, budget, 2_000), rel=1e-9, abs=1e-12)
+        plan = plan_profile(profile, speedup, names, errors)
+        assert plan.bound_ms <= profile.dense_ms / speedup * (1 + 1e-12)

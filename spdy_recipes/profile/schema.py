@@ -39,6 +39,17 @@ def quantile(samples: list[float], q: float) -> float:
     return float(np.quantile(np.asarray(samples, dtype=float), q))
 
 
+def quantiles(rows: list[list[float]], q: float) -> list[float]:
+    """``quantile(row, q)`` of every row, in one vectorised pass when the rows have equal lengths."""
+    try:
+        table = np.asarray(rows, dtype=float)
+    except ValueError:  # rows of different lengths
+        return [quantile(row, q) for row in rows]
+    if table.ndim != 2 or not table.size:
+        return [quantile(row, q) for row in rows]
+    return np.quantile(table, q, axis=1).tolist()
+
+
 @dataclass
 class LayerTimes:
     """One prunable layer's latency samples at every grid level, and the engine kernel that ran it."""
@@ -53,7 +64,7 @@ class LayerTimes:
 
     def times(self, q: float = MEDIAN) -> list[float]:
         """The ``q`` quantile over repeats at every level."""
-        return [quantile(level, q) for level in self.samples_ms]
+        return quantiles(self.samples_ms, q)
 
     @property
     def times_ms(self) -> list[float]:
@@ -124,7 +135,7 @@ class Profile:
     def fixed(self, q: float = MEDIAN) -> float:
         """Time outside the prunable layers: per-call overhead plus the time after the last layer
         (its ``q`` quantile over repeats, median over levels)."""
-        tails = [quantile(level, q) for level in self.other_samples_ms]
+        tails = quantiles(self.other_samples_ms, q)
         return self.call_overhead_ms + float(np.median(tails))
 
     @property
@@ -141,12 +152,12 @@ class Profile:
         (mixed design), or the fixed time plus every layer's median dense time (uniform design)."""
         if self.dense_total_samples_ms:
             return self.call_overhead_ms + quantile(self.dense_total_samples_ms, MEDIAN)
-        return self.fixed_ms + sum(layer.times_ms[0] for layer in self.layers)
+        return self.fixed_ms + sum(quantile(layer.samples_ms[0], MEDIAN) for layer in self.layers)
 
     @property
     def total_ms(self) -> list[float]:
         """Median analysed total at every level."""
-        return [quantile(level, MEDIAN) for level in self.total_samples_ms]
+        return quantiles(self.total_samples_ms, MEDIAN)
 
     def level_spread(self) -> list[float]:
         """Relative spread (max-min over median) of the whole-model time at every level (uniform design), or

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 DEFAULT_BUCKETS = 10_000
 
@@ -18,6 +19,12 @@ def solve_min_error(
     Times are rounded *up* to ``budget / buckets`` so the chosen options' exact total never exceeds the
     budget. Returns the option index per layer, or None when nothing fits. Among equal errors the
     fastest total is preferred.
+
+    SPDY's DP (Frantar & Alistarh 2022, section 3.1, Algorithm 1), computed over the slack only: every layer
+    needs at least its fastest option's buckets, so the table spans ``buckets`` minus their sum, and
+    ``best[b]`` is the least error with at most ``b`` slack buckets spent (monotone, so an option slower and
+    no more accurate than another is dropped up front). Each layer is one vectorised step: a min over the
+    (options x slack) table of shifted previous rows.
     """
     times = np.asarray(times, dtype=float)
     errors = np.asarray(errors, dtype=float)
@@ -25,35 +32,57 @@ def solve_min_error(
         raise ValueError("times and errors must be matching 2-D arrays")
     if budget < 0:
         return None
-    layers, options = times.shape
-    bucket = budget / buckets if budget > 0 else 1.0
+    steps = _bucket_steps(times, budget, buckets)
+    usable = steps <= buckets
+    if not usable.any(axis=1).all():
+        return None
+    floor = np.where(usable, steps, buckets + 1).min(axis=1)  # each layer's fastest option
+    slack = buckets - int(floor.sum())
+    if slack < 0:
+        return None
+    best = np.zeros(slack + 1)  # least error so far with at most b slack buckets spent
+    options, shifts, choices = [], [], []
+    for layer in range(len(times)):
+        keep = _pareto(steps[layer] - floor[layer], errors[layer], usable[layer] & (steps[layer] - floor[layer] <= slack))
+        shift = steps[layer, keep] - floor[layer]
+        padded = np.concatenate([np.full(slack, math.inf), best])
+        candidates = sliding_window_view(padded, slack + 1)[slack - shift] + errors[layer, keep][:, None]
+        pick = candidates.argmin(axis=0)  # the first of equal errors: the faster option
+        best = candidates[pick, np.arange(slack + 1)]
+        options.append(keep)
+        shifts.append(shift)
+        choices.append(pick.astype(np.int32))
+    if not math.isfinite(best[-1]):
+        return None
+    spent = int(np.argmax(best == best[-1]))  # the fewest buckets reaching the least error
+    picks = []
+    for layer in range(len(times) - 1, -1, -1):
+        index = int(choices[layer][spent])
+        picks.append(int(options[layer][index]))
+        spent -= int(shifts[layer][index])
+    return picks[::-1]
+
+
+def _bucket_steps(times: np.ndarray, budget: float, buckets: int) -> np.ndarray:
+    """Every time in whole buckets of ``budget / buckets``, rounded up; unavailable options get ``buckets + 1``."""
     steps = np.full(times.shape, buckets + 1, dtype=np.int64)
     finite = np.isfinite(times)
-    steps[finite] = np.ceil(times[finite] / bucket - 1e-9).clip(min=0).astype(np.int64)
     if budget == 0:
         steps[finite] = np.where(times[finite] > 0, buckets + 1, 0)
+        return steps
+    bucket = budget / buckets
+    steps[finite] = np.ceil(times[finite] / bucket - 1e-9).clip(min=0, max=buckets + 1).astype(np.int64)
+    return steps
 
-    best = np.full(buckets + 1, math.inf)
-    best[0] = 0.0
-    choice = np.full((layers, buckets + 1), -1, dtype=np.int32)
-    for layer in range(layers):
-        current = np.full(buckets + 1, math.inf)
-        for option in range(options):
-            step = int(steps[layer, option])
-            if step > buckets:
-                continue
-            candidate = best[: buckets + 1 - step] + errors[layer, option]
-            window = current[step:]
-            better = candidate < window
-            window[better] = candidate[better]
-            choice[layer, step:][better] = option
-        best = current
-    if not np.isfinite(best).any():
-        return None
-    spent = int(np.argmin(best))
-    picks = []
-    for layer in range(layers - 1, -1, -1):
-        option = int(choice[layer, spent])
-        picks.append(option)
-        spent -= int(steps[layer, option])
-    return picks[::-1]
+
+def _pareto(steps: np.ndarray, errors: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Indices of the usable options no other option beats on both time and error, fastest first (of equal
+    time and error, the lowest index)."""
+    index = np.flatnonzero(usable)
+    order = index[np.lexsort((index, errors[index], steps[index]))]
+    kept, least = [], math.inf
+    for option in order:
+        if errors[option] < least:
+            kept.append(option)
+            least = errors[option]
+    return np.array(kept, dtype=np.int64)
