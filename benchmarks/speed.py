@@ -7,6 +7,9 @@ each side's median and the ratio (reference / this checkout: above 1 is faster n
   * ``dp``: ``solve_min_error`` alone on the fusion units of a stored profile (SPDY's prior, seeded per-layer
     coefficients, target 70% of the way to the best reachable speedup), median of 20 solves in the process;
   * ``plan``: ``plan_profile`` on the same profile (quantiles, units, DP, the plan), median of 20;
+  * ``search``: SPDY's search (``--search-budget``-like ``--steps`` candidates, seed 0, 64 crops of
+    ``builtin:images``, random-init weights), seconds per candidate and the best calibration loss found (equal
+    on both sides: same results for a fixed seed); the database is built once before the timing and shared;
   * ``resolve``: ``spdy-recipe generate --hw PROFILE`` from the stored profile, the whole command (model
     build and graph hash included): the user's "change the target, re-solve" from cache.
 
@@ -52,6 +55,18 @@ planning = np.array([layer.times(0.9) for layer in profile.layers])
 times = np.array([planning[u].sum(axis=0) for u in units])
 unit_errors = np.array([errors[u].sum(axis=0) for u in units])
 budget = profile.dense_ms / speedup - profile.fixed(0.9)
+if phase == "search":
+    from spdy_recipes.accuracy import CalibrationSettings, prepare, search_coefficients
+    from spdy_recipes.models import load_model
+    from spdy_recipes.solve.search import SearchSettings
+    spec, shape, batch, steps = sys.argv[3], tuple(map(int, sys.argv[4].split(","))), int(sys.argv[5]), int(sys.argv[6])
+    setup = prepare(load_model(spec, batch, shape), profile.grid, names, CalibrationSettings("builtin:images", 64),
+                    lambda _: None)
+    start = time.perf_counter()
+    state, _ = search_coefficients(setup, profile, speedup, 0.9, SearchSettings(seed=0, steps=steps),
+                                   lambda _: None, lambda _: None)
+    print(json.dumps({"seconds": (time.perf_counter() - start) / state.step, "loss": state.best_loss}))
+    sys.exit()
 run = {"dp": lambda: solve_min_error(times, unit_errors, budget),
        "plan": lambda: plan_profile(profile, speedup, names, errors)}[phase]
 run()
@@ -62,29 +77,35 @@ print(json.dumps({"seconds": statistics.median(took), "speedup": speedup}))
 """
 
 
-def _phase_seconds(checkout: Path, phase: str, model: str) -> float:
+def _phase_seconds(checkout: Path, phase: str, model: str, databases: Path, steps: int) -> tuple[float, str]:
+    """Seconds of ``phase`` on ``checkout`` (per solve, per candidate or per command), and what it found."""
     spec, shape, batch, profile = PROFILES[model]
     env = {**os.environ, "PYTHONPATH": str(checkout), "NM_DISABLE_ANALYTICS": "1"}
     path = str(REPO / profile)
     if phase != "resolve":
-        out = subprocess.run([sys.executable, "-c", PHASE, phase, path], env=env, capture_output=True, text=True,
-                             check=True, cwd=checkout)
-        return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
+        with tempfile.TemporaryDirectory() as cache:  # a fresh search checkpoint; databases shared
+            (Path(cache) / "databases").symlink_to(databases)
+            out = subprocess.run([sys.executable, "-c", PHASE, phase, path, spec, shape, str(batch), str(steps)],
+                                 env={**env, "SPDY_RECIPES_CACHE": cache}, capture_output=True, text=True,
+                                 check=True, cwd=checkout)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        return result["seconds"], f"loss {result['loss']:.6g}" if "loss" in result else ""
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-c", "from spdy_recipes.cli import main; main()", "generate", "--model", spec,
                    "--input-shape", shape, "--batch-size", str(batch), "--hw", path, "--speedup", "1.5",
                    "--method", "gmp", "-o", str(Path(tmp) / "r.yaml")]
         start = time.perf_counter()
         subprocess.run(command, env={**env, "SPDY_RECIPES_CACHE": tmp}, capture_output=True, check=True, cwd=checkout)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, ""
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ref", default=REFERENCE, help="the reference commit (default: main before issue 15)")
     parser.add_argument("--models", default="resnet50,mobilenet_v2")
-    parser.add_argument("--phases", default="dp,plan,resolve")
+    parser.add_argument("--phases", default="dp,plan,search,resolve")
     parser.add_argument("--runs", type=int, default=3, help="processes per side and phase, alternating")
+    parser.add_argument("--steps", type=int, default=30, help="search candidates per run (phase search)")
     args = parser.parse_args()
     cpu = subprocess.run("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2", shell=True, capture_output=True,
                          text=True).stdout.strip()
@@ -96,18 +117,25 @@ def main() -> int:
         subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(reference), args.ref],
                        capture_output=True, check=True)
         try:
-            print("| model | phase | reference | this checkout | ratio |")
-            print("|---|---|---|---|---|")
+            databases = Path(tmp) / "databases"  # built by the first search run, then shared: same key
+            databases.mkdir()
+            print("| model | phase | reference | this checkout | ratio | found (reference; now) |")
+            print("|---|---|---|---|---|---|")
             for model in args.models.split(","):
                 for phase in args.phases.split(","):
+                    if phase == "search":  # build the database once, outside the timing
+                        _phase_seconds(REPO, phase, model, databases, 1)
                     sides = {"reference": [], "now": []}
+                    found = {}
                     for _ in range(args.runs):
-                        sides["reference"].append(_phase_seconds(reference, phase, model))
-                        sides["now"].append(_phase_seconds(REPO, phase, model))
+                        for side, checkout in (("reference", reference), ("now", REPO)):
+                            seconds, found[side] = _phase_seconds(checkout, phase, model, databases, args.steps)
+                            sides[side].append(seconds)
                     old, new = (statistics.median(sides[k]) for k in ("reference", "now"))
-                    unit, scale = ("ms", 1000) if phase != "resolve" else ("s", 1)
-                    print(f"| {model} | {phase} | {old * scale:.1f} {unit} | {new * scale:.1f} {unit} | "
-                          f"{old / new:.1f}x |", flush=True)
+                    unit, scale = {"dp": ("ms", 1000), "plan": ("ms", 1000), "search": ("s/candidate", 1),
+                                   "resolve": ("s", 1)}[phase]
+                    print(f"| {model} | {phase} | {old * scale:.3g} {unit} | {new * scale:.3g} {unit} | "
+                          f"{old / new:.1f}x | {found['reference']}; {found['now']} |", flush=True)
         finally:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(reference)],
                            capture_output=True)
