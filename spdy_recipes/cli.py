@@ -161,8 +161,8 @@ def main() -> None:
               help="profile file [default: recipes/hardware/HW/<model>-bs<B>-c<C>.json]")
 @click.option("--force", is_flag=True, help="measure again and overwrite an existing profile")
 @fail_cleanly
-def profile(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, hw_root, iterations, warmup, repeats, design, backend,
-            instance_type, output, force):
+def profile(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, hw_root, iterations, warmup, repeats,
+            design, backend, instance_type, output, force):
     """Measure per-layer latency at every sparsity level and save a hardware profile.
 
     Only the architecture matters: the engine imposes each sparsity on freshly initialised weights.
@@ -226,9 +226,9 @@ def profile(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, h
                    "[default: verify with --hw local, not with named hardware or a profile file]")
 @click.option("--force", is_flag=True, help="overwrite an existing recipe")
 @fail_cleanly
-def generate(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, hw_root, iterations, warmup, repeats, design,
-             backend, include, exclude, sensitivity, quantile, calib, calib_samples, database, search_budget, seed,
-             tolerance, rounds, max_rounds, weights, speedup, method, output, epochs, init_lr, final_lr,
+def generate(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, hw_root, iterations, warmup, repeats,
+             design, backend, include, exclude, sensitivity, quantile, calib, calib_samples, database, search_budget,
+             seed, tolerance, rounds, max_rounds, weights, speedup, method, output, epochs, init_lr, final_lr,
              verify_here, force):
     """Profile (or load a profile), solve SPDY for --speedup, verify here (default with --hw local) and
     write a SparseML recipe.
@@ -277,9 +277,9 @@ def generate(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, 
               help="Adam steps re-fitting all kept weights against the dense model (SPDY's gAP) before "
                    "evaluating; a comma list (0,200) evaluates each regime on the same allocations")
 @fail_cleanly
-def compare(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, hw_root, iterations, warmup, repeats, design, backend,
-            include, exclude, quantile, calib, calib_samples, database, search_budget, seed, holdout, heldout_data,
-            weights, speedup, rounds, match, global_refit):
+def compare(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, hw_root, iterations, warmup, repeats,
+            design, backend, include, exclude, quantile, calib, calib_samples, database, search_budget, seed, holdout,
+            heldout_data, weights, speedup, rounds, match, global_refit):
     """SPDY against uniform, global magnitude, LAMP and ERK at the same speed.
 
     Prints per method: predicted and measured speedup (with its 95% interval), calibration loss, and
@@ -326,8 +326,8 @@ def compare(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, h
 @click.option("--trained", default=None,
               help="weights trained with RECIPE (file or folder): check their sparsity and measure them as they are")
 @fail_cleanly
-def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, num_classes, hw, cores, hw_root, grid, backend,
-                   tolerance, rounds, max_rounds, fix, trained):
+def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, num_classes, hw, cores, hw_root, grid,
+                   backend, tolerance, rounds, max_rounds, fix, trained):
     """Prune the model one-shot to RECIPE's sparsities (or load --trained weights) and measure its speedup
     against the dense model here."""
     from .entrypoints import ModelRequest, VerifyRequest, VerifySettings, verify_recipe

@@ -18,8 +18,7 @@ from torch import nn
 from ..errors import SpdyError
 
 IMAGE_TRAINER = "sparseml.image_classification.train"
-TEXT_TRAINERS = {"ForSequenceClassification": "sparseml.transformers.text_classification",
-                 "ForQuestionAnswering": "sparseml.transformers.question_answering"}
+TEXT_TRAINERS = ("sparseml.transformers.text_classification", "sparseml.transformers.question_answering")
 
 
 def _registry():
@@ -66,7 +65,7 @@ def trainer_note(spec: str, module: nn.Module) -> str | None:
     name = type(module).__name__
     if kind == "hf" and getattr(module, "base_model", None) is module and name.endswith("Model"):
         family, prefix = name.removesuffix("Model"), module.base_model_prefix
-        return (f"this recipe names {name}'s layers, but {' and '.join(TEXT_TRAINERS.values())} build the task "
+        return (f"this recipe names {name}'s layers, but {' and '.join(TEXT_TRAINERS)} build the task "
                 f"model, whose layers sit under '{prefix}.': for them generate with --model "
                 f"{spec}:{family}ForSequenceClassification (or {family}ForQuestionAnswering)")
     return None

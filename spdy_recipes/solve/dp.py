@@ -43,8 +43,9 @@ def solve_min_error(
     best = np.zeros(slack + 1)  # least error so far with at most b slack buckets spent
     options, shifts, choices = [], [], []
     for layer in range(len(times)):
-        keep = _pareto(steps[layer] - floor[layer], errors[layer], usable[layer] & (steps[layer] - floor[layer] <= slack))
-        shift = steps[layer, keep] - floor[layer]
+        shifted = steps[layer] - floor[layer]
+        keep = _pareto(shifted, errors[layer], usable[layer] & (shifted <= slack))
+        shift = shifted[keep]
         padded = np.concatenate([np.full(slack, math.inf), best])
         candidates = sliding_window_view(padded, slack + 1)[slack - shift] + errors[layer, keep][:, None]
         pick = candidates.argmin(axis=0)  # the first of equal errors: the faster option
