@@ -224,12 +224,15 @@ def profile(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, h
 @click.option("--verify/--no-verify", "verify_here", default=None,
               help="measure the pruned model here and re-solve until it meets the target without overshooting "
                    "[default: verify with --hw local, not with named hardware or a profile file]")
-@click.option("--force", is_flag=True, help="overwrite an existing recipe")
+@click.option("--report", "report_dir", default=None,
+              help="also write the HTML report (see report) to this folder; when verifying, the plan's layers are "
+                   "analysed once more for their in-context times")
+@click.option("--force", is_flag=True, help="overwrite an existing recipe (and report)")
 @fail_cleanly
 def generate(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, hw_root, iterations, warmup, repeats,
              design, backend, include, exclude, sensitivity, quantile, calib, calib_samples, database, search_budget,
              seed, tolerance, rounds, max_rounds, weights, speedup, method, output, epochs, init_lr, final_lr,
-             verify_here, force):
+             verify_here, report_dir, force):
     """Profile (or load a profile), solve SPDY for --speedup, verify here (default with --hw local) and
     write a SparseML recipe.
 
@@ -249,6 +252,7 @@ def generate(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, 
         search=SearchRequest(calib, calib_samples, 0, seed, database, search_budget) if calib else None,
         verify=VerifySettings(verify_here, tolerance, rounds, max_rounds),
         force=force,
+        report=Path(report_dir) if report_dir else None,
     )
     click.echo(generate_recipe(request, _log).summary())
 
@@ -304,6 +308,59 @@ def compare(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, h
         rounds=rounds, match=match, refit_steps=refit_steps,
     )
     click.echo(compare_flow(request, _log).table())
+
+
+@main.command(name="tradeoff")
+@model_options
+@profile_options
+@click.option("--include", multiple=True, help="regex of layers to prune (repeatable) [default: all Conv/Linear]")
+@click.option("--exclude", multiple=True, help="regex of layers to keep dense (repeatable)")
+@click.option("--quantile", default=DEFAULT_QUANTILE, show_default=True, type=float,
+              help="plan on this quantile of the repeated timings")
+@calibration_options
+@click.option("--holdout", default=64, show_default=True, type=int,
+              help="held-out samples (never seen by the search) for the losses, with --calib")
+@click.option("--heldout-data", default=None,
+              help="take the held-out samples from this source instead of a disjoint split of --calib")
+@click.option("--weights", default=None, help="state_dict file to load (checked against the model)")
+@click.option("--speedups", required=True, help="target speedups over dense, comma-separated, e.g. 1.2,1.5,2,2.5")
+@click.option("--methods", default=",".join(("uniform", "global_magnitude", "lamp", "erk")), show_default=True,
+              help="baselines to compare SPDY with (comma-separated; empty: SPDY alone)")
+@click.option("--rounds", default=0, show_default=True, type=int,
+              help="timing rounds per method and target, to measure every plan here (0: predicted only)")
+@click.option("-o", "--output", default=None, help="folder for tradeoff.csv and tradeoff.png")
+@click.option("--force", is_flag=True, help="replace an existing trade-off in the folder")
+@fail_cleanly
+def tradeoff_command(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, hw_root, iterations, warmup,
+                     repeats, design, backend, include, exclude, quantile, calib, calib_samples, database,
+                     search_budget, seed, holdout, heldout_data, weights, speedups, methods, rounds, output, force):
+    """The speed/accuracy curve: SPDY and the baselines at each of --speedups, with predicted (and with
+    --rounds, measured) speedup, overall sparsity and, with --calib, calibration and held-out loss after
+    one-shot pruning. Reuses the cached profile, database and searches."""
+    from .entrypoints import ModelRequest, SearchRequest
+    from .entrypoints.tradeoff import TradeoffRequest, tradeoff
+    from .pipeline import SolveSettings
+
+    try:
+        targets = tuple(float(part) for part in speedups.split(",") if part.strip())
+    except ValueError:
+        raise SpdyError(f"bad --speedups {speedups!r}: expected numbers like 1.2,1.5,2") from None
+    request = TradeoffRequest(
+        model=ModelRequest(model_spec, batch_size, input_shape, weights, num_classes),
+        profile=_request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats, design)),
+        speedups=targets,
+        search=SearchRequest(calib, calib_samples, holdout, seed, database, search_budget, heldout_data)
+        if calib else None,
+        solve=SolveSettings(include, exclude, None, quantile),
+        rounds=rounds,
+        methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+        output=Path(output) if output else None,
+        force=force,
+    )
+    result = tradeoff(request, _log)
+    click.echo(result.table())
+    if output:
+        click.echo(f"wrote {Path(output) / 'tradeoff.csv'} and {Path(output) / 'tradeoff.png'}")
 
 
 @main.command(name="verify")
@@ -375,6 +432,26 @@ def regenerate_command(manifest, check):
     click.echo(", ".join(f"{n} {status}" for status, n in counts.items() if n) + f" of {len(outcomes)} recipe(s)")
     if problems:
         sys.exit(1)
+
+
+@main.command(name="report")
+@click.argument("recipe_path", metavar="RECIPE")
+@click.option("-o", "--output", required=True, help="folder to write index.html and its PNG plots to")
+@click.option("--profile", "profile_path", default=None,
+              help="the profile the recipe was solved on [default: the one its metadata names, in --hw-root or "
+                   "the local profile cache]")
+@click.option("--hw-root", default=None, help="folder of named hardware [default: recipes/hardware]")
+@click.option("--force", is_flag=True, help="replace an existing report in the folder")
+@fail_cleanly
+def report_command(recipe_path, output, profile_path, hw_root, force):
+    """Write an HTML report of RECIPE: per-layer sparsity and time, each layer's sweep, the layers left dense
+    and why, the search's loss curve, predicted against measured speedup, and the provenance."""
+    from .entrypoints.report import ReportRequest, report
+    from .profile.store import hardware_root
+
+    page = report(ReportRequest(Path(recipe_path), Path(output), Path(profile_path) if profile_path else None,
+                                hardware_root(hw_root), force))
+    click.echo(f"wrote {page}")
 
 
 @main.command(name="inspect")

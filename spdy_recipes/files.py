@@ -48,6 +48,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return _atomic_replace(path, write)
 
 
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically, with the umask's permissions."""
+    return _atomic_replace(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
 _FLAT_LIST = re.compile(r"\[\s*([^\[\]{}]*?)\s*\]", re.S)
 
 
@@ -80,6 +85,34 @@ def read_yaml(path: str | os.PathLike, what: str) -> Any:
     import yaml
 
     return _read_parsed(path, what, yaml.safe_load, (yaml.YAMLError,), "valid YAML")
+
+
+def atomic_write_folder(path: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
+    """Fill a new temporary folder beside ``path`` with ``fill(folder)``, give it and its files the umask's
+    permissions, and put it in place of ``path`` (an existing folder there is replaced only once the new
+    one is complete); on any failure nothing new is left behind."""
+    import shutil
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        fill(tmp)
+        file_mode = _umask_mode()
+        for item in tmp.rglob("*"):
+            os.chmod(item, file_mode | ((file_mode & 0o444) >> 2) if item.is_dir() else file_mode)
+        os.chmod(tmp, file_mode | ((file_mode & 0o444) >> 2))
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:

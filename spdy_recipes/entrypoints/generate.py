@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..emit import RecipeSettings
@@ -16,6 +16,7 @@ from ..solve import Plan
 from ..verify import Verified
 from .common import Log, ModelRequest, SearchRequest, VerifySettings, plain_solver, searched_solver, \
     warn_if_other_machine
+from .report import ReportRequest, report
 
 # What the additive latency model's error on SPDY's own plans was, measured per kind of profile
 # (benchmarks/latency_model.py, README "Benchmarks", on a 2-core AMD EPYC, AVX2); a profile
@@ -44,6 +45,7 @@ class GenerateRequest:
     search: SearchRequest | None = None
     verify: VerifySettings = field(default_factory=VerifySettings)
     force: bool = False
+    report: Path | None = None  # also write the HTML report there (with in-context layer times when verified)
 
     def check(self) -> None:
         """Raises SpdyError on a bad request, before any work."""
@@ -56,6 +58,8 @@ class GenerateRequest:
         self.verify.check()
         if self.search and self.solve.sensitivity:
             raise SpdyError("--calib (search the errors) and --sensitivity (read them) exclude each other")
+        if self.report:
+            ReportRequest(self.output, self.report, force=self.force).check()
 
     @property
     def verifies(self) -> bool:
@@ -65,12 +69,14 @@ class GenerateRequest:
 
 @dataclass(frozen=True)
 class GenerateResult:
-    """The written recipe, its plan and profile, and the verification rounds when verified here."""
+    """The written recipe, its plan and profile, the verification rounds when verified here, and the
+    report's index.html when one was asked for."""
 
     path: Path
     plan: Plan
     profile: Profile
     verified: Verified | None
+    report: Path | None = None
 
     def summary(self) -> str:
         """One line: what was promised, on which evidence, and what was written."""
@@ -84,13 +90,15 @@ class GenerateResult:
             note = MODEL_ERROR_NOTE[kind]
             evidence = f"not measured here: {note} {MODEL_ERROR_SOURCE}"
         return (f"target {plan.target_speedup:.3f}x: predicted {plan.predicted_speedup:.3f}x on median times, "
-                f"{evidence}; {len(plan.pruned)} of {len(plan.sparsities)} layers pruned; wrote {self.path}")
+                f"{evidence}; {len(plan.pruned)} of {len(plan.sparsities)} layers pruned; wrote {self.path}"
+                + (f" and the report {self.report}" if self.report else ""))
 
 
 def generate(request: GenerateRequest, log: Log) -> GenerateResult:
     """Solve SPDY for ``request.speedup`` on the requested profile, verify it here when asked (bracketing
     the solve speedup until the measurement meets the target without overshooting, ``verify.meet_target``)
-    and write the checked recipe atomically. Raises SpdyError (nothing written) on bad input, an infeasible
+    and write the checked recipe atomically, then the HTML report when ``request.report`` names a folder
+    (verified plans are analysed once more for their layers' in-context times). Raises SpdyError (nothing written) on bad input, an infeasible
     target, a target not met or a machine too busy to measure."""
     from ..models import prunable_layers
 
@@ -119,9 +127,15 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
             "search")
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
     measured = verified.final.measurement.record() if verified else None
+    if measured and verified.layer_ms:
+        measured["layer_ms"] = {name: round(ms, 4) for name, ms in verified.layer_ms.items()}
     text = render_checked_recipe(plan, profile, profile_path, request.recipe, settings, model_layers, measured, search)
     write_recipe(request.output, text)
-    return GenerateResult(request.output, plan, profile, verified)
+    page = None
+    if request.report:
+        log(f"[report] writing {request.report}")
+        page = report(ReportRequest(request.output, request.report, profile_path, force=True))
+    return GenerateResult(request.output, plan, profile, verified, page)
 
 
 def _verify_here(bundle, profile: Profile, profile_path: Path, request: GenerateRequest, solver, plan: Plan,
@@ -136,6 +150,9 @@ def _verify_here(bundle, profile: Profile, profile_path: Path, request: Generate
     with PlanTimer(bundle, backend, profile.cores, request.verify.rounds) as timer:
         verified = meet_target(solver, timer, request.speedup, request.verify.tolerance, request.verify.max_rounds,
                                log, plan, fallback=uniform_solver(profile, request.speedup, request.solve))
+        if request.report:
+            log("[report] analysing the verified plan's layers in context")
+            verified = replace(verified, layer_ms=timer.layer_times(verified.final.plan.pruned))
     final = verified.final
     if len(verified.rounds) > 1:
         log(f"[verify] met {request.speedup:.3f}x after {len(verified.rounds)} rounds with the plan solved for "

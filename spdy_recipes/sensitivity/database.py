@@ -22,6 +22,7 @@ from ..masks import magnitude_mask
 from ..models import ModelBundle, PrunableLayer
 from ..models.fingerprint import graph_hash
 from ..models.layers import parameters_by_name
+from ..progress import progress
 from .calibration import CalibrationSet
 from .hessians import collect_hessians, weight_matrix
 from .reconstruct import LayerReconstructor
@@ -120,27 +121,34 @@ def build_database(bundle: ModelBundle, layers: list[PrunableLayer], grid: list[
     hessians = collect_hessians(bundle.module, layers, calibration, bundle.batch_size, log)
     params = parameters_by_name(bundle.module)
     shapes, errors, magnitude_errors, weights = {}, {}, {}, {}
-    for index, layer in enumerate(layers):
-        weight = params[layer.name].detach().float()
-        dense = weight_matrix(weight)
-        keeps = [weight_matrix(magnitude_mask(weight, sparsity)) for sparsity in grid]
-        hessian = hessians.get(layer.name)
-        reconstructor = LayerReconstructor(hessian) if hessian is not None else None
-        masked = [dense * keep for keep in keeps]
-        refit = reconstructor is not None and method == "obs"
-        fitted = _reconstruct_levels(reconstructor, dense, keeps) if refit else masked
-        if reconstructor is not None:
-            magnitude_errors[layer.name] = [reconstructor.relative_error(dense, m) for m in masked]
-            errors[layer.name] = ([reconstructor.relative_error(dense, f) for f in fitted] if refit
-                                  else magnitude_errors[layer.name])
-        else:  # not a plain matrix product (e.g. a grouped convolution): relative weight error instead
-            weight_errors = [float(((dense - f) ** 2).sum() / (dense ** 2).sum().clamp_min(1e-30)) for f in fitted]
-            magnitude_errors[layer.name] = errors[layer.name] = weight_errors
-        shapes[layer.name] = weight.shape
-        weights[layer.name] = [PackedWeight.pack(f.view(weight.shape), k.view(weight.shape))
-                               for f, k in zip(fitted, keeps)]
-        log(f"[database] {method} {index + 1}/{len(layers)} {layer.name}")
+    with progress(len(layers), "database", log) as step:
+        for layer in layers:
+            _build_layer(layer, params, hessians, grid, method, shapes, errors, magnitude_errors, weights)
+            step(f"{method} {layer.name}")
     return Database(key, method, list(grid), shapes, errors, magnitude_errors, weights)
+
+
+def _build_layer(layer: PrunableLayer, params: dict, hessians: dict, grid: list[float], method: str, shapes: dict,
+                 errors: dict, magnitude_errors: dict, weights: dict) -> None:
+    """One layer's rows of the database: its weights at every level, with their errors."""
+    weight = params[layer.name].detach().float()
+    dense = weight_matrix(weight)
+    keeps = [weight_matrix(magnitude_mask(weight, sparsity)) for sparsity in grid]
+    hessian = hessians.get(layer.name)
+    reconstructor = LayerReconstructor(hessian) if hessian is not None else None
+    masked = [dense * keep for keep in keeps]
+    refit = reconstructor is not None and method == "obs"
+    fitted = _reconstruct_levels(reconstructor, dense, keeps) if refit else masked
+    if reconstructor is not None:
+        magnitude_errors[layer.name] = [reconstructor.relative_error(dense, m) for m in masked]
+        errors[layer.name] = ([reconstructor.relative_error(dense, f) for f in fitted] if refit
+                              else magnitude_errors[layer.name])
+    else:  # not a plain matrix product (e.g. a grouped convolution): relative weight error instead
+        weight_errors = [float(((dense - f) ** 2).sum() / (dense ** 2).sum().clamp_min(1e-30)) for f in fitted]
+        magnitude_errors[layer.name] = errors[layer.name] = weight_errors
+    shapes[layer.name] = weight.shape
+    weights[layer.name] = [PackedWeight.pack(f.view(weight.shape), k.view(weight.shape))
+                           for f, k in zip(fitted, keeps)]
 
 
 def _reconstruct_levels(reconstructor: LayerReconstructor, dense: torch.Tensor,

@@ -55,6 +55,7 @@ class Verified:
 
     rounds: list[Round]
     final: Round
+    layer_ms: dict[str, float] | None = None  # the final plan's layers in context (PlanTimer.layer_times), if analysed
 
 
 class ShortOfTarget(SpdyError):

@@ -88,6 +88,17 @@ class PlanTimer:
         """The measured speedup of the model pruned to ``sparsities``."""
         return self.measure_onnx(self.export_pruned(sparsities))
 
+    def layer_times(self, sparsities: dict[str, float], iterations: int = 5, warmup: int = 2) -> dict[str, float]:
+        """Each prunable layer's median time (ms) inside the model pruned one-shot to ``sparsities``, from the
+        engine's per-operation analysis, split over layers as a profile splits it (``profile.layer_map``):
+        where the plan's layers actually spend their time next to each other."""
+        from ..profile.layer_map import LayerMap
+
+        pruned = self.export_pruned(sparsities)
+        layer_map = LayerMap.build(self.bundle, Path(pruned))
+        run = self.backend.analyze(pruned, self.inputs, self.bundle.batch_size, self.cores, 0.0, iterations, warmup)
+        return layer_map.split(run)[0]
+
     def measure_onnx(self, pruned_onnx: str) -> SpeedupMeasurement:
         """Time the exported pruned model against dense in ``rounds`` interleaved blocks."""
         with CpuLoad() as load:

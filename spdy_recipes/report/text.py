@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .emit.validate import recipe_targets
-from .errors import SpdyError
-from .profile import Profile, load_profile
-from .solve import Plan
+from ..emit.validate import recipe_targets
+from ..errors import SpdyError
+from ..profile import Profile, load_profile
+from ..solve import Plan
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

@@ -1,0 +1,212 @@
+"""A recipe read against its profile: per layer, the chosen sparsity, its time and why it stays dense.
+
+Everything here comes from two files: the recipe (what SparseML will prune, and the metadata generate
+recorded: target, prediction, measurement, search) and the profile it was solved on (every layer's median
+time at every grid level). Nothing is measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..emit import read_recipe
+from ..errors import SpdyError
+from ..files import cache_dir
+from ..models import select_names
+from ..profile import Profile, load_profile
+
+NO_GAIN = 0.01  # a layer whose fastest sparse level saves less than this fraction of its dense time has no gain
+LEVEL_MATCH = 1e-3  # a recipe sparsity this close to a grid level is that level
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One prunable layer of the profile, in model order.
+
+    ``curve_ms`` is its median time (ms) at every grid level of the profile's uniform sweep;
+    ``dense_ms`` and ``pruned_ms`` are that curve at level 0 and at the recipe's level; ``in_context_ms``
+    is its time inside the pruned model as verification analysed it (None where not measured).
+    ``reason`` says why a layer stays dense ("" when pruned)."""
+
+    name: str
+    kind: str
+    sparsity: float
+    level: int
+    curve_ms: list[float]
+    in_context_ms: float | None = None
+    reason: str = ""
+    block: str = ""  # "B3 (8 layers)" when one engine operation fuses it with others (``Profile.blocks``)
+
+    @property
+    def dense_ms(self) -> float:
+        return self.curve_ms[0]
+
+    @property
+    def pruned_ms(self) -> float:
+        return self.curve_ms[self.level]
+
+    @property
+    def pruned(self) -> bool:
+        return self.sparsity > 0
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The speedup verification measured (paired median) and its 95% interval (None where unknown)."""
+
+    speedup: float
+    low: float | None
+    high: float | None
+    other_processes_cpu: float | None
+
+
+@dataclass
+class RecipeView:
+    """A recipe with its profile: rows per layer, the weights left out of the prunable set, the speedups,
+    the search and the provenance. Times are ms per call at the profile's batch size."""
+
+    recipe: Path
+    profile_path: Path
+    metadata: dict
+    profile: Profile
+    layers: list[LayerRow]
+    not_prunable: dict[str, str]  # weight -> why no recipe prunes it (depthwise, embedding, training-only head)
+    measured: Measured | None
+    notes: list[str] = field(default_factory=list)  # where recipe and profile disagree
+
+    @property
+    def grid(self) -> list[float]:
+        return self.profile.grid
+
+    @property
+    def dense_ms(self) -> float:
+        """The dense model's median latency (ms): the fixed time plus every layer dense."""
+        return self.profile.dense_ms
+
+    @property
+    def pruned_ms(self) -> float:
+        """The predicted latency (ms) of the recipe's sparsities: fixed time plus each layer at its level
+        (the additive model the planner solves, ``solve.planner.plan_profile``)."""
+        return self.profile.fixed_ms + sum(row.pruned_ms for row in self.layers)
+
+    @property
+    def predicted_speedup(self) -> float:
+        return self.dense_ms / self.pruned_ms
+
+    @property
+    def target_speedup(self) -> float | None:
+        value = self.metadata.get("target_speedup")
+        return None if value is None else float(value)
+
+    @property
+    def search(self) -> dict | None:
+        """The search the recipe records (calibration, candidates, ``curve`` of [step, best loss])."""
+        search = self.metadata.get("search")
+        return search if isinstance(search, dict) and search.get("curve") else None
+
+    def provenance(self) -> list[tuple[str, str]]:
+        """Label and value of where the numbers come from: machine, engine, setting, files."""
+        m, engine, hardware = self.metadata, self.profile.engine, self.profile.hardware
+        return [
+            ("model", f"{m.get('model')} (graph {m.get('model_graph_hash')})"),
+            ("method", str(m.get("method"))),
+            ("hardware", str(m.get("hardware") or hardware.get("name"))),
+            ("CPU", str(m.get("cpu_model") or hardware.get("cpu_model"))),
+            ("ISA", f"{m.get('isa') or hardware.get('isa')} (VNNI: {hardware.get('vnni')})"),
+            ("engine", str(m.get("engine") or f"{engine.get('name')} {engine.get('version')}")),
+            ("batch, cores", f"batch {self.profile.batch_size}, {self.profile.cores} cores"),
+            ("profile", f"{self.profile_path} ({self.profile.content_hash()}), measured {self.profile.created}, "
+                        f"{len(self.grid)} levels x {self.profile.repeats} repeats, design "
+                        f"{self.profile.design}"),
+            ("profile load", "unrecorded" if engine.get("other_processes_cpu") is None
+             else f"other processes used {engine['other_processes_cpu']:.0%} of the CPU while it was measured"),
+            ("errors", str(m.get("errors"))),
+            ("tool", f"{m.get('tool')} {m.get('tool_version')}"),
+        ]
+
+
+def find_profile(metadata: dict, hw_root: Path) -> Path:
+    """The profile a recipe names: ``<hw_root>/<hardware>/<profile_file>`` (named hardware), else the local
+    profile cache; SpdyError naming where it looked when neither holds one with the recorded hash."""
+    name, wanted = metadata.get("profile_file"), metadata.get("profile_hash")
+    if not name:
+        raise SpdyError("the recipe names no profile_file in its metadata; give --profile")
+    places = [hw_root / str(metadata.get("hardware")) / name, cache_dir() / "profiles" / name]
+    for place in places:
+        if place.is_file() and load_profile(place).content_hash() == wanted:
+            return place
+    looked = ", ".join(str(p) for p in places)
+    raise SpdyError(f"no profile with the recipe's hash {wanted} at {looked}; give the profile it was solved on "
+                    "with --profile")
+
+
+def nearest_level(grid: list[float], sparsity: float) -> int:
+    """The grid level closest to ``sparsity`` (a fraction)."""
+    return min(range(len(grid)), key=lambda k: abs(grid[k] - sparsity))
+
+
+def dense_reason(name: str, curve_ms: list[float], selected: set[str]) -> str:
+    """Why the recipe leaves a prunable layer dense: excluded by the layer selection, no gain at any
+    level (``NO_GAIN``), or the solver's choice (its error cost more than the time it saved)."""
+    if name not in selected:
+        return "excluded (--include/--exclude)"
+    if min(curve_ms[1:], default=curve_ms[0]) > curve_ms[0] * (1 - NO_GAIN):
+        return f"no gain at any level (no sparse level is {NO_GAIN:.0%} faster than dense)"
+    return "the solver's choice: pruning it cost more error than the time it saved at this target"
+
+
+def build_view(recipe_path: str | Path, profile_path: str | Path | None = None,
+               hw_root: Path = Path("recipes/hardware")) -> RecipeView:
+    """Read ``recipe_path`` (SparseML-loaded) and its profile (``profile_path``, or the one its metadata
+    names, ``find_profile``). Raises SpdyError for a recipe this tool did not write, a profile of another
+    model graph, or recipe layers the profile does not have; a profile whose hash differs from the
+    recorded one is used with a note."""
+    recipe = read_recipe(recipe_path)
+    metadata = recipe.metadata
+    path = Path(profile_path) if profile_path else find_profile(metadata, hw_root)
+    if not path.is_file():
+        raise SpdyError(f"profile {path} does not exist")
+    profile = load_profile(path)
+    if profile.model.get("graph_hash") != metadata.get("model_graph_hash"):
+        raise SpdyError(f"profile {path} is of another model graph ({profile.model.get('spec')}, "
+                        f"{profile.model.get('graph_hash')}) than the recipe ({metadata.get('model')}, "
+                        f"{metadata.get('model_graph_hash')})")
+    notes = []
+    if profile.content_hash() != metadata.get("profile_hash"):
+        notes.append(f"the profile's hash {profile.content_hash()} is not the one the recipe was solved on "
+                     f"({metadata.get('profile_hash')}): its times may differ from the recipe's prediction")
+    targets = {name: (0.0 if value is None else float(value)) for name, value in recipe.targets.items()}
+    unknown = sorted(set(targets) - set(profile.layer_names))
+    if unknown:
+        raise SpdyError(f"recipe layer(s) {', '.join(unknown[:5])} are not in profile {path}")
+    selected = set(select_names(profile.layer_names, metadata.get("include") or (), metadata.get("exclude") or ()))
+    in_context = metadata.get("measured_layer_ms") or {}
+    fused = [block for block in profile.blocks() if len(block) > 1]
+    block_of = {name: f"B{i + 1} ({len(block)} layers)" for i, block in enumerate(fused) for name in block}
+    rows = []
+    for layer in profile.layers:
+        sparsity = targets.get(layer.name, 0.0)
+        level = nearest_level(profile.grid, sparsity)
+        if abs(profile.grid[level] - sparsity) > LEVEL_MATCH:
+            notes.append(f"{layer.name}: sparsity {sparsity:.4f} is on no grid level of the profile; its time is "
+                         f"read at the nearest level, {profile.grid[level]:.4f}")
+        curve = list(layer.times_ms)
+        reason = "" if sparsity > 0 else dense_reason(layer.name, curve, selected)
+        rows.append(LayerRow(layer.name, layer.kind, sparsity, level, curve, in_context.get(layer.name), reason,
+                             block_of.get(layer.name, "")))
+    view = RecipeView(Path(recipe_path), path, metadata, profile, rows, dict(profile.model.get("left_dense") or {}),
+                      _measured(metadata), notes)
+    recorded = metadata.get("predicted_ms")
+    if recorded and abs(view.pruned_ms / float(recorded) - 1) > 0.005:
+        notes.append(f"the profile predicts {view.pruned_ms:.2f} ms for these sparsities, the recipe recorded "
+                     f"{float(recorded):.2f} ms")
+    return view
+
+
+def _measured(metadata: dict) -> Measured | None:
+    speedup = metadata.get("measured_speedup")
+    if speedup is None:
+        return None
+    interval = metadata.get("measured_interval") or [None, None]
+    return Measured(float(speedup), interval[0], interval[1], metadata.get("measured_other_processes_cpu"))
