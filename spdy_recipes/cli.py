@@ -79,6 +79,22 @@ calibration_options = _options(
     click.option("--seed", default=0, show_default=True, type=int, help="seeds data sampling and the search"),
 )
 
+# compare and tradeoff: which layers, which quantile, the calibration and held-out data, and the weights scored
+evaluation_options = _options(
+    click.option("--include", multiple=True, help="regex of layers to prune (repeatable) [default: all Conv/Linear]"),
+    click.option("--exclude", multiple=True, help="regex of layers to keep dense (repeatable)"),
+    click.option("--quantile", default=DEFAULT_QUANTILE, show_default=True, type=float,
+                 help="plan on this quantile of the repeated timings"),
+    calibration_options,
+    click.option("--holdout", default=64, show_default=True, type=int,
+                 help="held-out samples (never seen by the search) for the final evaluation, drawn from "
+                      "--heldout-data when given (more samples than its images repeat them as crops)"),
+    click.option("--heldout-data", default=None,
+                 help="take the held-out samples from this source instead of a disjoint split of --calib "
+                      "(e.g. builtin:imagenet: 20 labelled ImageNet images, reported as top-1)"),
+    click.option("--weights", default=None, help="state_dict file to load (checked against the model)"),
+)
+
 verify_options = _options(
     click.option("--tolerance", default=0.0, show_default=True, type=float,
                  help="accept a measured speedup down to target x (1 - tolerance); 1 reports without judging"),
@@ -260,18 +276,7 @@ def generate(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, 
 @main.command(name="compare")
 @model_options
 @profile_options
-@click.option("--include", multiple=True, help="regex of layers to prune (repeatable) [default: all Conv/Linear]")
-@click.option("--exclude", multiple=True, help="regex of layers to keep dense (repeatable)")
-@click.option("--quantile", default=DEFAULT_QUANTILE, show_default=True, type=float,
-              help="plan on this quantile of the repeated timings")
-@calibration_options
-@click.option("--holdout", default=64, show_default=True, type=int,
-              help="held-out samples (never seen by the search) for the final evaluation, drawn from "
-                   "--heldout-data when given (more samples than its images repeat them as crops)")
-@click.option("--heldout-data", default=None,
-              help="take the held-out samples from this source instead of a disjoint split of --calib "
-                   "(e.g. builtin:imagenet: 20 labelled ImageNet images, reported as top-1)")
-@click.option("--weights", default=None, help="state_dict file to load (checked against the model)")
+@evaluation_options
 @click.option("--speedup", required=True, type=float, help="target end-to-end speedup over dense")
 @click.option("--rounds", default=10, show_default=True, type=int, help="timing rounds per method (0: do not measure)")
 @click.option("--match", default="predicted", show_default=True, type=click.Choice(["predicted", "measured"]),
@@ -313,16 +318,7 @@ def compare(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, h
 @main.command(name="tradeoff")
 @model_options
 @profile_options
-@click.option("--include", multiple=True, help="regex of layers to prune (repeatable) [default: all Conv/Linear]")
-@click.option("--exclude", multiple=True, help="regex of layers to keep dense (repeatable)")
-@click.option("--quantile", default=DEFAULT_QUANTILE, show_default=True, type=float,
-              help="plan on this quantile of the repeated timings")
-@calibration_options
-@click.option("--holdout", default=64, show_default=True, type=int,
-              help="held-out samples (never seen by the search) for the losses, with --calib")
-@click.option("--heldout-data", default=None,
-              help="take the held-out samples from this source instead of a disjoint split of --calib")
-@click.option("--weights", default=None, help="state_dict file to load (checked against the model)")
+@evaluation_options
 @click.option("--speedups", required=True, help="target speedups over dense, comma-separated, e.g. 1.2,1.5,2,2.5")
 @click.option("--methods", default=",".join(("uniform", "global_magnitude", "lamp", "erk")), show_default=True,
               help="baselines to compare SPDY with (comma-separated; empty: SPDY alone)")
@@ -382,21 +378,27 @@ def tradeoff_command(model_spec, input_shape, batch_size, num_classes, hw, cores
                    "without overshooting")
 @click.option("--trained", default=None,
               help="weights trained with RECIPE (file or folder): check their sparsity and measure them as they are")
+@click.option("--report", "report_dir", default=None,
+              help="write the HTML report of RECIPE with this measurement (and its layers' in-context times) to "
+                   "this folder, replacing a report there")
 @fail_cleanly
 def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, num_classes, hw, cores, hw_root, grid,
-                   backend, tolerance, rounds, max_rounds, fix, trained):
+                   backend, tolerance, rounds, max_rounds, fix, trained, report_dir):
     """Prune the model one-shot to RECIPE's sparsities (or load --trained weights) and measure its speedup
     against the dense model here."""
     from .entrypoints import ModelRequest, VerifyRequest, VerifySettings, verify_recipe
 
     request = VerifyRequest(Path(recipe_path), ModelRequest(model_spec, batch_size, input_shape, weights, num_classes),
                             _request(hw, cores, grid, hw_root, backend), VerifySettings(True, tolerance, rounds,
-                                                                                          max_rounds), fix, trained)
+                                                                                          max_rounds), fix, trained,
+                            Path(report_dir) if report_dir else None)
     outcome = verify_recipe(request, _log, click.echo)
     if outcome.fixed:
         final = outcome.fixed.final
         click.echo(f"fixed {recipe_path}: solved for {final.plan.solve_speedup:.3f}x, measured "
                    f"{final.measurement.describe()} (target {outcome.target:.3f}x)")
+    if outcome.report:
+        click.echo(f"wrote {outcome.report}")
 
 
 @main.command(name="solve")

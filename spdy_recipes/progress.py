@@ -9,25 +9,29 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def progress(total: int, label: str, log: Callable[[str], None]) -> Iterator[Callable[[str], None]]:
-    """Yields ``step(what)``, to call after each of ``total`` steps. On a terminal it advances a tqdm bar
-    (elapsed and remaining time from the mean step so far); otherwise (CI logs, pipes) it logs
-    ``[label] i/total what (E s elapsed, about R s left)``."""
+def progress(total: int, label: str, log: Callable[[str], None],
+             weighted: bool = False) -> Iterator[Callable[..., None]]:
+    """Yields ``step(what, amount=1)``, to call after each piece of work, ``total`` in all. The time left
+    is the time so far per unit of work done times the work left, so steps of unequal cost (``weighted``:
+    e.g. a layer's weights) give ``amount``. On a terminal it advances a tqdm bar; otherwise (CI logs,
+    pipes) it logs ``[label] i/total what (E s elapsed, about R s left)`` (a percentage when weighted)."""
     from tqdm import tqdm
 
     started = time.monotonic()
-    with tqdm(total=total, desc=f"[{label}]", file=sys.stderr, disable=None, leave=False) as bar:
+    with tqdm(total=total, desc=f"[{label}]", file=sys.stderr, disable=None, leave=False,
+              unit_scale=weighted) as bar:
         done = 0
 
-        def step(what: str = "") -> None:
+        def step(what: str = "", amount: int = 1) -> None:
             nonlocal done
-            done += 1
+            done += amount
             bar.set_postfix_str(what, refresh=False)
-            bar.update(1)
+            bar.update(amount)
             if bar.disable:
                 elapsed = time.monotonic() - started
                 left = elapsed / done * (total - done)
-                log(f"[{label}] {done}/{total} {what} ({elapsed:.0f} s elapsed, about {left:.0f} s left)".replace(
+                count = f"{done / total:.0%}" if weighted else f"{done}/{total}"
+                log(f"[{label}] {count} {what} ({elapsed:.0f} s elapsed, about {left:.0f} s left)".replace(
                     "  ", " "))
 
         yield step

@@ -189,3 +189,93 @@ def test_generate_report_records_in_context_layer_times_measured_here(tmp_path, 
     assert plotted["layers"]["in_context_ms"] == [in_context[name] for name in profile.layer_names]
     measured = plotted["speedup"]
     assert measured["names"][-1] == "measured" and measured["speedups"][-1] == metadata["measured_speedup"]
+
+
+TRADEOFF = ["tradeoff", *CNN_ARGS, "--calib", "builtin:images", "--calib-samples", 8, "--holdout", 8,
+            "--database", "magnitude", "--search-budget", 6]
+
+
+def _csv(path):
+    import csv
+
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_tradeoff_gives_every_method_at_every_target_with_losses(tmp_path, cnn_profile):
+    profile, profile_path = cnn_profile
+    from spdy_recipes.pipeline import best_reachable
+
+    reachable = best_reachable(profile)
+    out = tmp_path / "curve"
+    code, stdout, stderr = run_cli([*TRADEOFF, "--hw", profile_path, "--speedups", "1.2,1.1,5", "-o", out])
+    assert code == 0, stderr
+    assert "[tradeoff] 1/3 1.1x" in stderr and "s left)" in stderr  # progress with the time left, in order
+    rows = _csv(out / "tradeoff.csv")
+    assert rows[0]["method"] == "dense" and float(rows[0]["heldout_loss"]) == pytest.approx(0.0, abs=1e-9)
+    by_target = {}
+    for row in rows[1:]:
+        by_target.setdefault(float(row["target"]), {})[row["method"]] = row
+    assert list(by_target) == [1.1, 1.2, 5.0]
+    assert by_target[5.0]["spdy"]["note"] == f"beyond the profile's reach ({reachable:.3f}x)"
+    for target in (1.1, 1.2):
+        methods = by_target[target]
+        assert list(methods) == ["spdy", "uniform", "global_magnitude", "lamp", "erk"]
+        spdy = float(methods["spdy"]["predicted_speedup"])
+        assert spdy >= target
+        for name, row in methods.items():
+            if row["note"]:
+                assert "reachable" in row["note"]
+                continue
+            assert float(row["predicted_speedup"]) == pytest.approx(spdy, rel=0.006)  # at SPDY's latency
+            assert float(row["calibration_loss"]) >= 0 and float(row["heldout_loss"]) >= 0
+            assert 0 < float(row["sparsity"]) <= profile.grid[-1]
+            assert row["measured_speedup"] == ""  # --rounds 0: predicted only
+    assert (out / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
+    assert "held-out loss: KL to dense" in stdout
+    # a second run reuses the cached database and searches: the same table, no candidate scored again
+    code, again, stderr = run_cli([*TRADEOFF, "--hw", profile_path, "--speedups", "1.2,1.1,5", "-o", out, "--force"])
+    assert code == 0 and again == stdout, stderr
+    assert "[database] reused" in stderr and "continuing from checkpoint" in stderr
+
+
+def test_tradeoff_without_calibration_measures_here_and_gives_no_losses(tmp_path, measured_cnn_profile):
+    profile, profile_path = measured_cnn_profile
+    target = round(1 + 0.5 * (require_speedup(profile) - 1), 3)
+    code, stdout, stderr = run_cli(["tradeoff", *CNN_ARGS, "--hw", profile_path, "--speedups", target, "--methods",
+                                    "uniform", "--rounds", 2, "-o", tmp_path])
+    assert code == 0, stderr
+    assert "no losses (give --calib" in stdout
+    rows = _csv(tmp_path / "tradeoff.csv")
+    assert [row["method"] for row in rows] == ["spdy", "uniform"]
+    for row in rows:
+        assert float(row["measured_speedup"]) > 0 and float(row["measured_low"]) <= float(row["measured_high"])
+        assert row["calibration_loss"] == "" and row["heldout_loss"] == ""
+
+
+def test_bad_tradeoff_requests_fail_in_one_line(tmp_path, cnn_profile):
+    args = ["tradeoff", *CNN_ARGS, "--hw", cnn_profile[1]]
+    assert_clean_failure([*args, "--speedups", "1.2,x"], "bad --speedups")
+    assert_clean_failure([*args, "--speedups", "0.9"], "above 1")
+    assert_clean_failure([*args, "--speedups", "9,10"], "no target is reachable")
+    assert_clean_failure([*args, "--speedups", "1.2", "--methods", "random"], "unknown method")
+    (tmp_path / "file").write_text("")
+    assert_clean_failure([*args, "--speedups", "1.2", "-o", tmp_path / "file"], "is a file")
+
+
+def test_verify_report_shows_the_measurement_it_just_took(tmp_path, measured_cnn_profile):
+    profile, profile_path = measured_cnn_profile
+    target = round(1 + 0.5 * (require_speedup(profile) - 1), 3)
+    recipe, folder = tmp_path / "r.yaml", tmp_path / "report"
+    assert run_cli(["generate", *CNN_ARGS, "--hw", profile_path, "--speedup", target, "--no-verify", "-o", recipe])[0] == 0
+    before = recipe.read_bytes()
+    code, stdout, stderr = run_cli(["verify", recipe, "--model", CNN_ARGS[1], "--hw", profile_path, "--rounds", 3,
+                                    "--tolerance", 1, "--report", folder])
+    assert code == 0, stderr
+    assert f"wrote {folder / 'index.html'}" in stdout and recipe.read_bytes() == before  # the recipe is untouched
+    plotted = json.loads((folder / "report.json").read_text())
+    speedup = plotted["speedup"]
+    printed = float(stdout.split("measured ")[1].split("x")[0])
+    assert speedup["names"][-1] == "measured" and abs(speedup["speedups"][-1] - printed) <= 0.0011
+    in_context = plotted["layers"]["in_context_ms"]
+    assert len(in_context) == len(profile.layers) and all(ms is not None and ms >= 0 for ms in in_context)

@@ -128,7 +128,7 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
     measured = verified.final.measurement.record() if verified else None
     if measured and verified.layer_ms:
-        measured["layer_ms"] = {name: round(ms, 4) for name, ms in verified.layer_ms.items()}
+        measured["layer_ms"] = verified.layer_ms
     text = render_checked_recipe(plan, profile, profile_path, request.recipe, settings, model_layers, measured, search)
     write_recipe(request.output, text)
     page = None

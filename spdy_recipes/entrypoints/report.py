@@ -19,6 +19,7 @@ class ReportRequest:
     profile: Path | None = None
     hw_root: Path = field(default_factory=hardware_root)
     force: bool = False
+    measured: dict | None = None  # a measurement to show instead of the recipe's (``report.view.build_view``)
 
     def check(self) -> None:
         """SpdyError when the output is a file, or an existing folder without ``force``, or a folder that
@@ -41,5 +42,5 @@ def report(request: ReportRequest) -> Path:
     from ..report.view import build_view
 
     request.check()
-    view = build_view(request.recipe, request.profile, request.hw_root)
+    view = build_view(request.recipe, request.profile, request.hw_root, request.measured)
     return write_report(view, request.output)

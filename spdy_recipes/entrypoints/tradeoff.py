@@ -90,12 +90,14 @@ class Tradeoff:
                 rows.append(_row(point.target, "spdy", note=point.unreachable))
                 continue
             for r in point.results:
+                if r.method == "dense" and any(row["method"] == "dense" for row in rows):
+                    continue  # the same at every target: shown once, as the first row (target 1)
                 if r.unreachable:
                     rows.append(_row(point.target, r.method, note=r.unreachable.split(": ", 1)[-1]))
                     continue
                 m = r.measurement
                 rows.append(_row(
-                    point.target, r.method, predicted_speedup=r.predicted_speedup,
+                    1.0 if r.method == "dense" else point.target, r.method, predicted_speedup=r.predicted_speedup,
                     measured_speedup=m.speedup if m else None, measured_low=m.low if m else None,
                     measured_high=m.high if m else None, sparsity=self.overall_sparsity(r.sparsities),
                     calibration_loss=r.calibration.loss if r.calibration else None,
@@ -140,7 +142,7 @@ class Tradeoff:
 
 def _row(target: float, method: str, **values) -> dict:
     row = dict.fromkeys(COLUMNS)
-    row.update(target=target, method=method, note="", **values)
+    row.update({"target": target, "method": method, "note": "", **values})
     return row
 
 
@@ -155,6 +157,7 @@ def tradeoff(request: TradeoffRequest, log: Log) -> Tradeoff:
     searches are the cached ones (a target searched before costs nothing). A target beyond the profile's
     reach is recorded as such. Writes ``tradeoff.csv`` and ``tradeoff.png`` to ``request.output`` when
     given. Raises SpdyError on bad input, or when no target is reachable."""
+    from ..models import select_names
     from ..models.layers import parameters_by_name
     from ..pipeline import best_reachable
     from ..profile.backends import get_backend
@@ -169,8 +172,6 @@ def tradeoff(request: TradeoffRequest, log: Log) -> Tradeoff:
     targets = sorted(set(request.speedups))
     if all(target > reachable for target in targets):
         raise SpdyError(f"no target is reachable on this profile: the best is {reachable:.3f}x")
-    from ..models import select_names
-
     selected = select_names(profile.layer_names, request.solve.include, request.solve.exclude)
     params = parameters_by_name(bundle.module)
     setup = _prepare(bundle, profile, selected, request, log) if request.search else None
@@ -254,4 +255,8 @@ def write_tradeoff(result: Tradeoff, folder: Path) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "tradeoff.csv", result.csv())
-    tradeoff_plot(result.rows(), result.setup is not None, folder / "tradeoff.png")
+    setup = result.setup
+    losses = None if setup is None else {
+        "calibration_loss": f"calibration loss ({setup.scorer.kind})",
+        "heldout_loss": f"held-out loss ({setup.heldout_scorer.kind})" if setup.heldout_scorer else ""}
+    tradeoff_plot(result.rows(), losses, folder / "tradeoff.png")

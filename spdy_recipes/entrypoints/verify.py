@@ -25,11 +25,16 @@ class VerifyRequest:
     verify: VerifySettings = VerifySettings()
     fix: bool = False
     trained: str | None = None
+    report: Path | None = None  # write the HTML report of this measurement, with in-context layer times
 
     def check(self) -> None:
         self.verify.check()
         if self.trained and self.fix:
             raise SpdyError("--fix re-solves the recipe; it cannot be combined with --trained weights")
+        if self.report:
+            from .report import ReportRequest
+
+            ReportRequest(self.recipe, self.report, force=True).check()
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class VerifyOutcome:
     batch_size: int
     cores: int
     fixed: Verified | None = None
+    report: Path | None = None
 
     def summary(self, recipe: Path) -> str:
         m = self.measurement
@@ -83,7 +89,9 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     ``verify.loop.OVERSHOOT``, bracket the solve speedup on the profile (``verify.meet_target``) and rewrite
     the recipe with the least-pruned plan that measures up. Raises SpdyError on a stale or unusable recipe,
     ShortOfTarget (without ``fix``: SpdyError) when short. The first measurement goes to ``echo`` (default
-    ``log``), the loop's progress to ``log``."""
+    ``log``), the loop's progress to ``log``. With ``report``, the measured (or fixed) plan is analysed once more
+    for its layers' in-context times and the HTML report of the recipe with this measurement is written
+    (its profile: the ``--hw`` path, else the one the recipe names)."""
     from dataclasses import replace
 
     from ..emit import read_recipe
@@ -124,6 +132,7 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
         (echo or log)(f"{request.trained}: all {len(recipe.targets)} recipe layers at their target sparsity "
                       f"(within {SPARSITY_TOLERANCE:.1%})")
     profile = profile_path = None
+    report_path = report_profile(request, metadata) if request.report and not request.fix else None
     settings = recorded_solve_settings(metadata)
     if request.fix:  # before any timing, so that a missing profile or an unreachable target fails fast
         profile, profile_path = obtain_profile(bundle, replace(request.profile, cores=cores))
@@ -136,10 +145,15 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
         outcome = VerifyOutcome(target, float(metadata.get("predicted_speedup") or 0), measurement, ok,
                                 bundle.batch_size, cores)
         (echo or log)(outcome.summary(request.recipe))
+        if not request.fix or (ok and not overshoots(measurement, target)):
+            page = _report(request, timer, None if trained else recipe.targets, measurement,
+                           profile_path or report_path, log)
+            outcome = replace(outcome, report=page)
         if not request.fix:
             if not ok:
                 raise SpdyError(f"measured {measurement.describe()} is below the target {target:.3f}x"
-                                + (f" x (1 - {tolerance})" if tolerance else "") + "; use --fix to re-solve")
+                                + (f" x (1 - {tolerance})" if tolerance else "") + "; use --fix to re-solve"
+                                + (f" (report: {outcome.report})" if outcome.report else ""))
             return outcome
         if ok and not overshoots(measurement, target):
             return outcome
@@ -149,9 +163,41 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
         verified = meet_target(plain_solver(profile, target, settings), timer, target, tolerance,
                                request.verify.max_rounds, log, first, measurement if same else None,
                                uniform_solver(profile, target, settings))
-    final = verified.final
+        final = verified.final
+        layer_ms = timer.layer_times(final.plan.pruned) if request.report else None
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
+    record = final.measurement.record()
+    if layer_ms:
+        record["layer_ms"] = layer_ms
     text = render_checked_recipe(final.plan, profile, profile_path, recipe.settings, settings, model_layers,
-                                 final.measurement.record(), metadata.get("search"))
+                                 record, metadata.get("search"))
     write_recipe(request.recipe, text)
-    return replace(outcome, fixed=verified)
+    page = None
+    if request.report:
+        from .report import ReportRequest, report
+
+        page = report(ReportRequest(request.recipe, request.report, profile_path, force=True))
+    return replace(outcome, fixed=verified, report=page)
+
+
+def _report(request: VerifyRequest, timer, targets: dict | None, measurement, profile_path: Path | None,
+            log: Log) -> Path | None:
+    """The report of the recipe with this measurement (and, for a one-shot plan, its in-context layer times)."""
+    if not request.report:
+        return None
+    from .report import ReportRequest, report
+
+    record = measurement.record()
+    if targets is not None:
+        log("[report] analysing the recipe's layers in context")
+        record["layer_ms"] = timer.layer_times({name: float(s) for name, s in targets.items()})
+    return report(ReportRequest(request.recipe, request.report, profile_path, request.profile.hw_root, True, record))
+
+
+def report_profile(request: VerifyRequest, metadata: dict) -> Path:
+    """The profile the report of ``request`` shows the recipe against: the ``--hw`` path, else the one the
+    recipe names (``report.view.find_profile``); SpdyError before any timing when there is none."""
+    from ..profile.store import is_path
+    from ..report.view import find_profile
+
+    return Path(request.profile.hw) if is_path(request.profile.hw) else find_profile(metadata, request.profile.hw_root)

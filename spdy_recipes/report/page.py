@@ -24,6 +24,7 @@ def render_page(view: RecipeView) -> str:
         pruned=[row for row in view.layers if row.pruned],
         dense_rows=[row for row in view.layers if not row.pruned],
         has_in_context=any(row.in_context_ms is not None for row in view.layers),
+        in_context_total=sum(row.in_context_ms or 0.0 for row in view.layers),
         search=view.search,
     )
 

@@ -131,16 +131,18 @@ def speedup_plot(view: RecipeView, path: Path) -> dict:
     return {"names": names, "speedups": values, "target": target}
 
 
-def tradeoff_plot(rows: list[dict], with_losses: bool, path: Path) -> dict:
+def tradeoff_plot(rows: list[dict], losses: dict[str, str] | None, path: Path) -> dict:
     """The speed/accuracy curve of ``entrypoints.tradeoff`` rows, one line per method: loss (held-out
-    where there is one, else calibration) against speedup (measured where measured, else predicted),
-    and the overall sparsity against the same speedup. Written atomically. Returns the plotted series."""
+    where there is one, else calibration; ``losses`` names each kind, None: no losses) against speedup
+    (measured where measured, else predicted), and the overall sparsity against the same speedup.
+    Written atomically. Returns the plotted series."""
     import io
 
     from ..files import atomic_write_bytes
 
     methods = [m for m in dict.fromkeys(r["method"] for r in rows) if m != "dense"]
     usable = [r for r in rows if not r["note"] and r["method"] != "dense"]
+    with_losses = losses is not None
     loss_key = "heldout_loss" if any(r["heldout_loss"] is not None for r in usable) else "calibration_loss"
     series = {}
     for method in methods:
@@ -161,7 +163,7 @@ def tradeoff_plot(rows: list[dict], with_losses: bool, path: Path) -> dict:
         axes[-1].plot(data["speedup"], data["sparsity"], **style)
     if with_losses:
         axes[0].set_xlabel(x_label)
-        axes[0].set_ylabel(loss_key.replace("_", " "))
+        axes[0].set_ylabel(losses[loss_key])
         axes[0].set_title("loss after one-shot pruning (lower is better)")
         axes[0].legend(fontsize=8)
     axes[-1].set_xlabel(x_label)

@@ -92,10 +92,21 @@ def recipe_report(path: Path) -> str:
     """Metadata and per-layer targets of a recipe, as SparseML loads it."""
     targets, manager = recipe_targets(str(path))
     metadata = getattr(manager, "metadata", None) or {}
+    if set(metadata) == {"__metadata__"}:  # SparseML keeps the block under its own name
+        metadata = metadata["__metadata__"] or {}
     lines = [f"recipe {path}: {len(targets)} pruned layer(s), {manager.max_epochs} epochs"]
-    lines += [f"  {key}: {value}" for key, value in sorted(metadata.items())]
+    lines += [f"  {key}: {_brief(value)}" for key, value in sorted(metadata.items())]
     rows = [[name, "keep current" if value is None else f"{float(value):.4f}"] for name, value in targets.items()]
     return "\n".join(lines) + "\n" + _table(["layer", "final sparsity"], rows)
+
+
+def _brief(value) -> str:
+    """A metadata value on one short line: long lists and mappings by their size (``report`` shows them)."""
+    if isinstance(value, dict) and len(str(value)) > 100:
+        return f"{{{len(value)} entries: {', '.join(list(map(str, value))[:3])}, ...}}"
+    if isinstance(value, list) and len(str(value)) > 100:
+        return f"[{len(value)} values: {', '.join(map(str, value[:3]))}, ...]"
+    return str(value)
 
 
 def inspect_file(path: str) -> str:

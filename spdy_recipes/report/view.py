@@ -157,13 +157,17 @@ def dense_reason(name: str, curve_ms: list[float], selected: set[str]) -> str:
 
 
 def build_view(recipe_path: str | Path, profile_path: str | Path | None = None,
-               hw_root: Path = Path("recipes/hardware")) -> RecipeView:
+               hw_root: Path = Path("recipes/hardware"), measured: dict | None = None) -> RecipeView:
     """Read ``recipe_path`` (SparseML-loaded) and its profile (``profile_path``, or the one its metadata
-    names, ``find_profile``). Raises SpdyError for a recipe this tool did not write, a profile of another
-    model graph, or recipe layers the profile does not have; a profile whose hash differs from the
-    recorded one is used with a note."""
+    names, ``find_profile``). ``measured`` (``SpeedupMeasurement.record()`` keys, optionally with
+    ``layer_ms``) replaces the measurement the recipe records, e.g. one ``verify`` just took. Raises
+    SpdyError for a recipe this tool did not write, a profile of another model graph, or recipe layers
+    the profile does not have; a profile whose hash differs from the recorded one is used with a note."""
     recipe = read_recipe(recipe_path)
-    metadata = recipe.metadata
+    metadata = dict(recipe.metadata)
+    if measured is not None:
+        metadata = {k: v for k, v in metadata.items() if not k.startswith("measured_")}
+        metadata.update({f"measured_{key}": value for key, value in measured.items()})
     path = Path(profile_path) if profile_path else find_profile(metadata, hw_root)
     if not path.is_file():
         raise SpdyError(f"profile {path} does not exist")

@@ -121,10 +121,11 @@ def build_database(bundle: ModelBundle, layers: list[PrunableLayer], grid: list[
     hessians = collect_hessians(bundle.module, layers, calibration, bundle.batch_size, log)
     params = parameters_by_name(bundle.module)
     shapes, errors, magnitude_errors, weights = {}, {}, {}, {}
-    with progress(len(layers), "database", log) as step:
+    sizes = {layer.name: params[layer.name].numel() for layer in layers}  # a layer's cost grows with its size
+    with progress(sum(sizes.values()), "database", log, weighted=True) as step:
         for layer in layers:
             _build_layer(layer, params, hessians, grid, method, shapes, errors, magnitude_errors, weights)
-            step(f"{method} {layer.name}")
+            step(f"{method} {layer.name}", sizes[layer.name])
     return Database(key, method, list(grid), shapes, errors, magnitude_errors, weights)
 
 

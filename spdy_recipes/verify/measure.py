@@ -97,7 +97,7 @@ class PlanTimer:
         pruned = self.export_pruned(sparsities)
         layer_map = LayerMap.build(self.bundle, Path(pruned))
         run = self.backend.analyze(pruned, self.inputs, self.bundle.batch_size, self.cores, 0.0, iterations, warmup)
-        return layer_map.split(run)[0]
+        return {name: round(ms, 4) for name, ms in layer_map.split(run)[0].items()}
 
     def measure_onnx(self, pruned_onnx: str) -> SpeedupMeasurement:
         """Time the exported pruned model against dense in ``rounds`` interleaved blocks."""
