@@ -12,11 +12,12 @@ from typing import Any, Callable
 from .errors import SpdyError, first_line
 
 
-def _umask_mode() -> int:
-    """The mode a plain ``open(path, "w")`` would give a new file: 0o666 less the process umask."""
+def _umask_mode(base: int = 0o666) -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file (``base`` 0o666), or ``mkdir`` a new folder
+    (``base`` 0o777): ``base`` less the process umask."""
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return base & ~mask
 
 
 def _atomic_replace(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -96,22 +97,22 @@ def atomic_write_folder(path: str | os.PathLike, fill: Callable[[Path], None]) -
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
     try:
         fill(tmp)
-        file_mode = _umask_mode()
+        file_mode, folder_mode = _umask_mode(), _umask_mode(0o777)
         for item in tmp.rglob("*"):
-            os.chmod(item, file_mode | ((file_mode & 0o444) >> 2) if item.is_dir() else file_mode)
-        os.chmod(tmp, file_mode | ((file_mode & 0o444) >> 2))
-        old = None
+            os.chmod(item, folder_mode if item.is_dir() else file_mode)
+        os.chmod(tmp, folder_mode)
         if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
             os.replace(target, old)
         os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not target.exists():
+            os.replace(old, target)  # the earlier folder stays as it was
         raise
+    shutil.rmtree(old, ignore_errors=True)
     return target
 
 

@@ -267,7 +267,9 @@ def test_verify_report_shows_the_measurement_it_just_took(tmp_path, measured_cnn
     profile, profile_path = measured_cnn_profile
     target = round(1 + 0.5 * (require_speedup(profile) - 1), 3)
     recipe, folder = tmp_path / "r.yaml", tmp_path / "report"
-    assert run_cli(["generate", *CNN_ARGS, "--hw", profile_path, "--speedup", target, "--no-verify", "-o", recipe])[0] == 0
+    code, _, stderr = run_cli(["generate", *CNN_ARGS, "--hw", profile_path, "--speedup", target, "--no-verify",
+                               "-o", recipe])
+    assert code == 0, stderr
     before = recipe.read_bytes()
     code, stdout, stderr = run_cli(["verify", recipe, "--model", CNN_ARGS[1], "--hw", profile_path, "--rounds", 3,
                                     "--tolerance", 1, "--report", folder])

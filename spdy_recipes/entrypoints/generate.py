@@ -98,8 +98,8 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
     """Solve SPDY for ``request.speedup`` on the requested profile, verify it here when asked (bracketing
     the solve speedup until the measurement meets the target without overshooting, ``verify.meet_target``)
     and write the checked recipe atomically, then the HTML report when ``request.report`` names a folder
-    (verified plans are analysed once more for their layers' in-context times). Raises SpdyError (nothing written) on bad input, an infeasible
-    target, a target not met or a machine too busy to measure."""
+    (verified plans are analysed once more for their layers' in-context times). Raises SpdyError (nothing
+    written) on bad input, an infeasible target, a target not met or a machine too busy to measure."""
     from ..models import prunable_layers
 
     request.check()

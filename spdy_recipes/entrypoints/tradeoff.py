@@ -116,7 +116,8 @@ class Tradeoff:
         writer = csv.DictWriter(buffer, COLUMNS, lineterminator="\n")
         writer.writeheader()
         for row in self.rows():
-            writer.writerow({k: ("" if v is None else f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+            writer.writerow({key: ("" if value is None else f"{value:.6g}" if isinstance(value, float) else value)
+                             for key, value in row.items()})
         return buffer.getvalue()
 
     def table(self) -> str:

@@ -6,7 +6,6 @@ import copy
 import statistics
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +19,7 @@ from ..models import ModelBundle
 from ..models.fingerprint import graph_hash
 from ..models.oneshot import magnitude_prune
 from ..onnx_export import engine_inputs, export_onnx
+from ..progress import progress
 from .backends import TimingBackend
 from .flags import profile_flags
 from .hardware import CpuLoad
@@ -96,8 +96,7 @@ def measure_profile(
         dense_totals: list[float] = []
         shifts: list[list[int]] = []
         overheads: list[float] = []
-        started = time.monotonic()
-        with CpuLoad() as load:
+        with CpuLoad() as load, progress(timing.repeats * levels, "profile", log) as step:
             for repeat in range(timing.repeats):
                 if mixed:  # this repeat's design, and its dense reference
                     shifts.append([int(v) for v in rng.integers(0, levels, size=len(layers))])
@@ -136,12 +135,8 @@ def measure_profile(
                     if sparsity == 0 and not mixed:
                         overheads.append(round(call_overhead(backend, str(onnx_path), inputs, bundle.batch_size,
                                                              num_cores, run.total_ms, timing.iterations), 5))
-                    done, total_runs = repeat * levels + index + 1, timing.repeats * levels
-                    elapsed = time.monotonic() - started
-                    log(f"[profile] repeat {repeat + 1}/{timing.repeats} {'run' if mixed else 'level'} "
-                        f"{index + 1}/{levels}" + ("" if mixed else f" sparsity {sparsity:.4f}")
-                        + f": {run.total_ms:.2f} ms ({elapsed:.0f} s elapsed, about "
-                        f"{elapsed / done * (total_runs - done):.0f} s left)")
+                    step(f"repeat {repeat + 1}/{timing.repeats} {'run' if mixed else 'level'} {index + 1}/{levels}"
+                         + ("" if mixed else f" sparsity {sparsity:.4f}") + f": {run.total_ms:.2f} ms")
     if load.busy is not None and load.busy > BUSY_WARNING:
         warn(f"other processes used {load.busy:.0%} of the CPU while the profile was measured: its times are "
              f"inflated and noisy; measure again on a quiet machine (--force)")
