@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -144,11 +145,18 @@ def _timing(iterations, warmup, repeats, design="uniform"):
     return TimingSettings(iterations, warmup, repeats, design)
 
 
+def _terminated(signum, frame) -> None:
+    """SIGTERM (``kill``, a CI timeout) unwinds like Ctrl-C, so that half-written files are removed."""
+    print("error: terminated", file=sys.stderr, flush=True)
+    raise SystemExit(128 + signum)
+
+
 class _Commands(click.Group):
     """The command group. Bad command-line usage (an unknown option, a missing or invalid value) is one
     ``error:`` line pointing at ``--help``, exit status 2, like every other error of the tool."""
 
     def main(self, *args, **kwargs):
+        signal.signal(signal.SIGTERM, _terminated)
         try:
             return super().main(*args, **{**kwargs, "standalone_mode": False})
         except click.UsageError as exc:
@@ -338,7 +346,7 @@ def tradeoff_command(model_spec, input_shape, batch_size, num_classes, hw, cores
     from .pipeline import SolveSettings
 
     try:
-        targets = tuple(float(part) for part in speedups.split(",") if part.strip())
+        targets = tuple(float(part) for part in speedups.split(","))
     except ValueError:
         raise SpdyError(f"bad --speedups {speedups!r}: expected numbers like 1.2,1.5,2") from None
     request = TradeoffRequest(
@@ -349,7 +357,7 @@ def tradeoff_command(model_spec, input_shape, batch_size, num_classes, hw, cores
         if calib else None,
         solve=SolveSettings(include, exclude, None, quantile),
         rounds=rounds,
-        methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+        methods=tuple(dict.fromkeys(m.strip() for m in methods.split(",") if m.strip())),
         output=Path(output) if output else None,
         force=force,
     )

@@ -90,8 +90,9 @@ def read_yaml(path: str | os.PathLike, what: str) -> Any:
 
 def atomic_write_folder(path: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
     """Fill a new temporary folder beside ``path`` with ``fill(folder)``, give it and its files the umask's
-    permissions, and put it in place of ``path`` (an existing folder there is replaced only once the new
-    one is complete); on any failure nothing new is left behind."""
+    permissions (an existing folder's own mode, when it replaces one), and put it in place of ``path`` (an
+    existing folder there is replaced only once the new one is complete); on any failure nothing new is
+    left behind."""
     import shutil
 
     target = Path(path)
@@ -103,7 +104,7 @@ def atomic_write_folder(path: str | os.PathLike, fill: Callable[[Path], None]) -
         file_mode, folder_mode = _umask_mode(), _umask_mode(0o777)
         for item in tmp.rglob("*"):
             os.chmod(item, folder_mode if item.is_dir() else file_mode)
-        os.chmod(tmp, folder_mode)
+        os.chmod(tmp, os.stat(target).st_mode & 0o7777 if target.is_dir() else folder_mode)  # a folder keeps its mode
         if target.exists():
             os.replace(target, old)
         os.replace(tmp, target)

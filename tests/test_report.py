@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 
@@ -124,12 +125,45 @@ def test_bad_report_requests_fail_in_one_line(tmp_path, recipe, cnn_profile, ber
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     assert_clean_failure(["report", recipe, "--profile", cnn_profile[1], "-o", tmp_path / "mine"],
-                         "not a report")
+                         "holds files a report does not write (notes.txt)")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
     assert run_cli(["report", recipe, "--profile", cnn_profile[1], "-o", out])[0] == 0
     assert_clean_failure(["report", recipe, "--profile", cnn_profile[1], "-o", out], "--force")
     assert run_cli(["report", recipe, "--profile", cnn_profile[1], "-o", out, "--force"])[0] == 0
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left behind
+    # a report folder with anything else in it is never replaced, even with --force; nor is a link
+    (out / "notes.txt").write_text("mine")
+    assert_clean_failure(["report", recipe, "--profile", cnn_profile[1], "-o", out, "--force"], "notes.txt")
+    assert (out / "notes.txt").read_text() == "mine"
+    (tmp_path / "link").symlink_to(out)
+    assert_clean_failure(["report", recipe, "--profile", cnn_profile[1], "-o", tmp_path / "link", "--force"],
+                         "is a link")
+    assert_clean_failure(["report", recipe, "--profile", cnn_profile[1], "-o", ""], "folder name")
+    assert_clean_failure(["report", tmp_path, "-o", tmp_path / "x"], "is a folder")
+    assert_clean_failure(["report", recipe, "--profile", tmp_path, "-o", tmp_path / "x"], "is a folder")
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(recipe.read_bytes().replace(b"# SPDY recipe", b"# SPDY r\xe9cipe"))
+    assert_clean_failure(["report", latin, "-o", tmp_path / "x"], "not UTF-8 text")
+    acdc = tmp_path / "acdc.yaml"  # SparseML itself accepts an AC/DC compression_sparsity of 1.5
+    assert run_cli(["generate", *CNN_ARGS, "--hw", cnn_profile[1], "--speedup", 1.2, "--method", "acdc", "-o",
+                    acdc])[0] == 0
+    acdc.write_text(re.sub(r"^(prune_level_00_sparsity:) [0-9.]+", r"\1 1.5", acdc.read_text(), flags=re.M))
+    assert_clean_failure(["report", acdc, "--profile", cnn_profile[1], "-o", tmp_path / "x"], "outside [0, 1)")
+
+
+def test_a_constant_recipe_is_shown_at_the_levels_it_was_planned_at(tmp_path, cnn_profile):
+    _, profile_path = cnn_profile
+    gmp, constant = tmp_path / "gmp.yaml", tmp_path / "constant.yaml"
+    for method, out in (("gmp", gmp), ("constant", constant)):
+        code, _, stderr = run_cli(["generate", *CNN_ARGS, "--hw", profile_path, "--speedup", 1.2, "--method",
+                                   method, "-o", out])
+        assert code == 0, stderr
+    assert all(value is None for value in read_recipe(constant).targets.values())
+    shown, planned = build_view(constant, profile_path), build_view(gmp, profile_path)
+    assert [row.sparsity for row in shown.layers] == [row.sparsity for row in planned.layers]
+    assert any(row.pruned for row in shown.layers) and "constant-pruning recipe" in shown.notes[0]
+    assert shown.predicted_speedup == pytest.approx(read_recipe(constant).metadata["predicted_speedup"], abs=1e-3)
+    assert shown.guaranteed_speedup == pytest.approx(read_recipe(constant).metadata["guaranteed_speedup"], abs=1e-3)
 
 
 def test_the_page_renders_in_chromium_with_every_image_and_the_recipes_values(browser, report_dir, recipe,
@@ -259,6 +293,8 @@ def test_bad_tradeoff_requests_fail_in_one_line(tmp_path, cnn_profile):
     assert_clean_failure([*args, "--speedups", "0.9"], "above 1")
     assert_clean_failure([*args, "--speedups", "9,10"], "no target is reachable")
     assert_clean_failure([*args, "--speedups", "1.2", "--methods", "random"], "unknown method")
+    assert_clean_failure([*args, "--speedups", "1.2,,1.3"], "bad --speedups")
+    assert_clean_failure([*args, "--speedups", "1.2", "--quantile", 2], "--quantile must be between 0 and 1")
     (tmp_path / "file").write_text("")
     assert_clean_failure([*args, "--speedups", "1.2", "-o", tmp_path / "file"], "is a file")
 

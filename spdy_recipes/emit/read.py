@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -27,14 +27,27 @@ class RecipeFile:
     metadata: dict
     settings: RecipeSettings
     targets: dict[str, float | None]
+    levels: dict[str, float] = field(default_factory=dict)  # layer -> its prune_level_NN_sparsity variable
+
+    @property
+    def planned(self) -> dict[str, float]:
+        """Every pruned layer's planned final sparsity: its target, or for a constant-pruning recipe (whose
+        layers keep the zeros they start with) the level variable it was planned at."""
+        return {name: (self.levels.get(name, 0.0) if value is None else float(value))
+                for name, value in self.targets.items()}
 
 
 def read_recipe(path: str | Path) -> RecipeFile:
     """Load ``path`` with SparseML and parse its metadata and variables; one-line errors when malformed."""
     path = Path(path)
+    if path.is_dir():
+        raise SpdyError(f"recipe {path} is a folder; give a recipe file (.yaml or .md)")
     if not path.is_file():
         raise SpdyError(f"recipe {path} does not exist")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpdyError(f"malformed recipe {path}: not UTF-8 text ({first_line(exc)})") from None
     try:
         data = yaml.load(text, Loader=_TagIgnoringLoader)  # noqa: S506 - a safe loader subclass
     except yaml.YAMLError as exc:
@@ -58,4 +71,16 @@ def read_recipe(path: str | Path) -> RecipeFile:
         num_grads=data.get("num_grads"),
         fisher_block_size=data.get("fisher_block_size"),
     )
-    return RecipeFile(path, metadata, settings, targets)
+    return RecipeFile(path, metadata, settings, targets, _level_sparsities(data))
+
+
+def _level_sparsities(data: dict) -> dict[str, float]:
+    """The ``prune_level_NN_sparsity`` variable of every layer of the NN-th pruning modifier (this tool writes
+    one modifier per level, in level order)."""
+    levels = {}
+    for index, modifier in enumerate(data.get("pruning_modifiers") or []):
+        value = data.get(f"prune_level_{index:02d}_sparsity")
+        params = modifier.get("params") if isinstance(modifier, dict) else None
+        if isinstance(value, (int, float)) and isinstance(params, list):
+            levels.update({str(name): float(value) for name in params})
+    return levels

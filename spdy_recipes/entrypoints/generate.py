@@ -113,9 +113,9 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
     if request.search:
         searched, calibration = searched_solver(bundle, profile, request.speedup, settings, request.search, log)
         solver = searched
-    plan, verified = solver(None), None
+    plan, verified, notes = solver(None), None, ()
     if request.verifies:
-        plan, verified = _verify_here(bundle, profile, profile_path, request, solver, plan, log)
+        plan, verified, notes = _verify_here(bundle, profile, profile_path, request, solver, plan, log)
     search = None
     if searched and searched.has(plan):
         from ..accuracy import search_summary
@@ -134,19 +134,20 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
     page = None
     if request.report:
         log(f"[report] writing {request.report}")
-        page = report(ReportRequest(request.output, request.report, profile_path, force=True))
+        page = report(ReportRequest(request.output, request.report, profile_path, force=True, notes=notes))
     return GenerateResult(request.output, plan, profile, verified, page)
 
 
 def _verify_here(bundle, profile: Profile, profile_path: Path, request: GenerateRequest, solver, plan: Plan,
-                 log: Log) -> tuple[Plan, Verified]:
+                 log: Log) -> tuple[Plan, Verified, tuple[str, ...]]:
+    """The verified plan, its rounds, and the warning that the profile is another machine's (if it is)."""
     from ..pipeline import uniform_solver
     from ..profile.backends import get_backend
     from ..verify import PlanTimer, meet_target
 
     backend = get_backend(request.profile.backend)
-    warn_if_other_machine(profile.hardware, f"{profile.engine.get('name')} {profile.engine.get('version')}",
-                          backend, f"profile {profile_path}")
+    elsewhere = warn_if_other_machine(profile.hardware, f"{profile.engine.get('name')} "
+                                      f"{profile.engine.get('version')}", backend, f"profile {profile_path}")
     with PlanTimer(bundle, backend, profile.cores, request.verify.rounds) as timer:
         verified = meet_target(solver, timer, request.speedup, request.verify.tolerance, request.verify.max_rounds,
                                log, plan, fallback=uniform_solver(profile, request.speedup, request.solve))
@@ -157,4 +158,4 @@ def _verify_here(bundle, profile: Profile, profile_path: Path, request: Generate
     if len(verified.rounds) > 1:
         log(f"[verify] met {request.speedup:.3f}x after {len(verified.rounds)} rounds with the plan solved for "
             f"{final.plan.solve_speedup:.3f}x: measured {final.measurement.describe()}")
-    return final.plan, verified
+    return final.plan, verified, (elsewhere,) if elsewhere else ()

@@ -20,18 +20,28 @@ class ReportRequest:
     hw_root: Path = field(default_factory=hardware_root)
     force: bool = False
     measured: dict | None = None  # a measurement to show instead of the recipe's (``report.view.build_view``)
+    notes: tuple[str, ...] = ()  # shown on the page, e.g. that the measurement is from another machine
 
     def check(self) -> None:
-        """SpdyError when the output is a file, or an existing folder without ``force``, or a folder that
-        holds something other than a report (never replaced, even with ``force``)."""
+        """SpdyError when the output is no folder name, a file or a link, an existing report without
+        ``force``, or a folder holding anything a report does not write (``report.page.FILES``: never
+        replaced, even with ``force``)."""
+        from ..report.page import FILES
+
         out = self.output
+        if not out.name:
+            raise SpdyError(f"give a folder name for the report, not {str(out)!r}")
+        if out.is_symlink():
+            raise SpdyError(f"{out} is a link; give the folder itself")
         if out.exists() and not out.is_dir():
             raise SpdyError(f"{out} is a file; give a folder for the report")
-        if out.is_dir() and any(out.iterdir()):
-            if not (out / "index.html").is_file():
-                raise SpdyError(f"{out} holds files that are not a report; give a new or empty folder")
-            if not self.force:
-                raise SpdyError(f"{out} already holds a report (use --force to replace it)")
+        entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+        others = [name for name in entries if name not in FILES or not (out / name).is_file()]
+        if others:
+            raise SpdyError(f"{out} holds files a report does not write ({', '.join(others[:3])}); give a new or "
+                            "empty folder")
+        if entries and not self.force:
+            raise SpdyError(f"{out} already holds a report (use --force to replace it)")
 
 
 def report(request: ReportRequest) -> Path:
@@ -42,5 +52,5 @@ def report(request: ReportRequest) -> Path:
     from ..report.view import build_view
 
     request.check()
-    view = build_view(request.recipe, request.profile, request.hw_root, request.measured)
+    view = build_view(request.recipe, request.profile, request.hw_root, request.measured, request.notes)
     return write_report(view, request.output)

@@ -16,7 +16,7 @@ from ..errors import SpdyError
 from ..pipeline import SolveSettings
 from ..profile.store import ProfileRequest
 from ..solve.baselines import BASELINES
-from .common import Log, ModelRequest, SearchRequest
+from .common import Log, ModelRequest, SearchRequest, warn_if_other_machine
 
 if TYPE_CHECKING:
     from ..accuracy import AccuracySetup
@@ -49,6 +49,8 @@ class TradeoffRequest:
             raise SpdyError(f"--speedups must be speedups above 1, got {','.join(map(str, self.speedups)) or 'none'}")
         if self.rounds < 0:
             raise SpdyError("--rounds must be at least 0")
+        if not 0.0 <= self.solve.quantile <= 1.0:
+            raise SpdyError(f"--quantile must be between 0 and 1, got {self.solve.quantile}")
         unknown = [m for m in self.methods if m not in BASELINES]
         if unknown:
             raise SpdyError(f"unknown method(s) {', '.join(unknown)}; expected some of {', '.join(BASELINES)}")
@@ -170,14 +172,18 @@ def tradeoff(request: TradeoffRequest, log: Log) -> Tradeoff:
     bundle = request.model.load()
     profile, _ = obtain_profile(bundle, request.profile)
     reachable = best_reachable(profile, request.solve)
-    targets = sorted(set(request.speedups))
+    targets = sorted({round(s, 4) for s in request.speedups})  # 1.2 and 1.20000001 are one target
     if all(target > reachable for target in targets):
         raise SpdyError(f"no target is reachable on this profile: the best is {reachable:.3f}x")
     selected = select_names(profile.layer_names, request.solve.include, request.solve.exclude)
     params = parameters_by_name(bundle.module)
     setup = _prepare(bundle, profile, selected, request, log) if request.search else None
-    timing = PlanTimer(bundle, get_backend(request.profile.backend), profile.cores, request.rounds) \
-        if request.rounds else nullcontext()
+    timing = nullcontext()
+    if request.rounds:
+        backend = get_backend(request.profile.backend)
+        warn_if_other_machine(profile.hardware, f"{profile.engine.get('name')} {profile.engine.get('version')}",
+                              backend, "the profile")
+        timing = PlanTimer(bundle, backend, profile.cores, request.rounds)
     points = []
     started = time.monotonic()
     with timing as timer, progress(len(targets), "tradeoff", log) as step:
@@ -250,14 +256,15 @@ def _with_losses(setup: AccuracySetup, profile: Profile, target: float, request:
 
 
 def write_tradeoff(result: Tradeoff, folder: Path) -> None:
-    """``tradeoff.csv`` and ``tradeoff.png`` in ``folder``, each written atomically."""
-    from ..files import atomic_write_text
+    """``tradeoff.csv`` and ``tradeoff.png`` in ``folder``: both made first, then each written atomically,
+    one right after the other."""
+    from ..files import atomic_write_bytes, atomic_write_text
     from ..report.plots import tradeoff_plot
 
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "tradeoff.csv", result.csv())
     setup = result.setup
     losses = None if setup is None else {
         "calibration_loss": f"calibration loss ({setup.scorer.kind})",
         "heldout_loss": f"held-out loss ({setup.heldout_scorer.kind})" if setup.heldout_scorer else ""}
-    tradeoff_plot(result.rows(), losses, folder / "tradeoff.png")
+    table, (png, _) = result.csv(), tradeoff_plot(result.rows(), losses)
+    atomic_write_text(folder / "tradeoff.csv", table)
+    atomic_write_bytes(folder / "tradeoff.png", png)

@@ -124,7 +124,7 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     cores = check_cores(request.profile.cores or int(metadata.get("cores") or backend.max_cores()),
                         backend.max_cores())
     warn_if_other_setting(metadata, bundle, cores)
-    warn_if_other_machine(metadata, metadata.get("engine"), backend, f"recipe {request.recipe}")
+    elsewhere = warn_if_other_machine(metadata, metadata.get("engine"), backend, f"recipe {request.recipe}")
     trained = None
     if request.trained:
         trained = load_trained(bundle, request.trained)
@@ -147,7 +147,7 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
         (echo or log)(outcome.summary(request.recipe))
         if not request.fix or (ok and not overshoots(measurement, target)):
             page = _report(request, timer, None if trained else recipe.targets, measurement,
-                           profile_path or report_path, log)
+                           profile_path or report_path, (elsewhere,) if elsewhere else (), log)
             outcome = replace(outcome, report=page)
         if not request.fix:
             if not ok:
@@ -176,12 +176,13 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     if request.report:
         from .report import ReportRequest, report
 
-        page = report(ReportRequest(request.recipe, request.report, profile_path, force=True))
+        page = report(ReportRequest(request.recipe, request.report, profile_path, force=True,
+                                    notes=(elsewhere,) if elsewhere else ()))
     return replace(outcome, fixed=verified, report=page)
 
 
 def _report(request: VerifyRequest, timer, targets: dict | None, measurement, profile_path: Path | None,
-            log: Log) -> Path | None:
+            notes: tuple[str, ...], log: Log) -> Path | None:
     """The report of the recipe with this measurement (and, for a one-shot plan, its in-context layer times)."""
     if not request.report:
         return None
@@ -191,7 +192,8 @@ def _report(request: VerifyRequest, timer, targets: dict | None, measurement, pr
     if targets is not None:
         log("[report] analysing the recipe's layers in context")
         record["layer_ms"] = timer.layer_times({name: float(s) for name, s in targets.items()})
-    return report(ReportRequest(request.recipe, request.report, profile_path, request.profile.hw_root, True, record))
+    return report(ReportRequest(request.recipe, request.report, profile_path, request.profile.hw_root, True, record,
+                                notes))
 
 
 def report_profile(request: VerifyRequest, metadata: dict) -> Path:
@@ -200,4 +202,6 @@ def report_profile(request: VerifyRequest, metadata: dict) -> Path:
     from ..profile.store import is_path
     from ..report.view import find_profile
 
-    return Path(request.profile.hw) if is_path(request.profile.hw) else find_profile(metadata, request.profile.hw_root)
+    if is_path(request.profile.hw):
+        return Path(request.profile.hw)
+    return find_profile(metadata, request.profile.hw_root, "--hw PATH")

@@ -13,6 +13,7 @@ from . import plots
 from .view import RecipeView
 
 TEMPLATE = "index.html.j2"
+FILES = ("index.html", "report.json", "speedup.png", "layers.png", "sweeps.png", "search.png")  # all it writes
 
 
 def render_page(view: RecipeView) -> str:

@@ -101,13 +101,9 @@ def search_plot(view: RecipeView, path: Path) -> dict | None:
 def speedup_plot(view: RecipeView, path: Path) -> dict:
     """Target, predicted (the profile's additive model) and measured speedup with its 95% interval."""
     target = view.target_speedup
-    names, values, errors, colours = ["predicted"], [view.predicted_speedup], [(0.0, 0.0)], [PRUNED]
-    guaranteed = view.metadata.get("guaranteed_speedup")
-    if guaranteed is not None:
-        names.insert(0, f"guaranteed (q{float(view.metadata.get('quantile', 0.9)):.2f})")
-        values.insert(0, float(guaranteed))
-        errors.insert(0, (0.0, 0.0))
-        colours.insert(0, DENSE)
+    names = [f"guaranteed (q{view.quantile:.2f})", "predicted"]
+    values = [view.guaranteed_speedup, view.predicted_speedup]
+    errors, colours = [(0.0, 0.0), (0.0, 0.0)], [DENSE, PRUNED]
     measured = view.measured
     if measured:
         low = measured.speedup - measured.low if measured.low is not None else 0.0
@@ -128,17 +124,16 @@ def speedup_plot(view: RecipeView, path: Path) -> dict:
     axis.set_xlabel("speedup over dense (x)")
     axis.set_ylim(-0.7, len(names) - 0.3)
     _save(figure, path)
-    return {"names": names, "speedups": values, "target": target}
+    return {"names": names, "speedups": values, "target": target,
+            "measured_interval": [measured.low, measured.high] if measured else None}
 
 
-def tradeoff_plot(rows: list[dict], losses: dict[str, str] | None, path: Path) -> dict:
+def tradeoff_plot(rows: list[dict], losses: dict[str, str] | None) -> tuple[bytes, dict]:
     """The speed/accuracy curve of ``entrypoints.tradeoff`` rows, one line per method: loss (held-out
     where there is one, else calibration; ``losses`` names each kind, None: no losses) against speedup
     (measured where measured, else predicted), and the overall sparsity against the same speedup.
-    Written atomically. Returns the plotted series."""
+    Returns the PNG's bytes and the plotted series."""
     import io
-
-    from ..files import atomic_write_bytes
 
     methods = [m for m in dict.fromkeys(r["method"] for r in rows) if m != "dense"]
     usable = [r for r in rows if not r["note"] and r["method"] != "dense"]
@@ -174,5 +169,4 @@ def tradeoff_plot(rows: list[dict], losses: dict[str, str] | None, path: Path) -
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", **PNG)
     plt.close(figure)
-    atomic_write_bytes(path, buffer.getvalue())
-    return {"loss": loss_key if with_losses else None, "series": series}
+    return buffer.getvalue(), {"loss": loss_key if with_losses else None, "series": series}

@@ -15,6 +15,7 @@ from ..errors import SpdyError
 from ..files import cache_dir
 from ..models import select_names
 from ..profile import Profile, load_profile
+from ..solve.planner import DEFAULT_QUANTILE
 
 NO_GAIN = 0.01  # a layer whose fastest sparse level saves less than this fraction of its dense time has no gain
 LEVEL_MATCH = 1e-3  # a recipe sparsity this close to a grid level is that level
@@ -53,12 +54,14 @@ class LayerRow:
 
 @dataclass(frozen=True)
 class Measured:
-    """The speedup verification measured (paired median) and its 95% interval (None where unknown)."""
+    """The speedup verification measured (paired median), its 95% interval and the median pruned latency
+    in ms (None where unknown: recipes verified before it was recorded)."""
 
     speedup: float
     low: float | None
     high: float | None
     other_processes_cpu: float | None
+    pruned_ms: float | None = None
 
 
 @dataclass
@@ -95,6 +98,18 @@ class RecipeView:
         return self.dense_ms / self.pruned_ms
 
     @property
+    def quantile(self) -> float:
+        return float(self.metadata.get("quantile", DEFAULT_QUANTILE))
+
+    @property
+    def guaranteed_speedup(self) -> float:
+        """Dense median latency over the recipe's conservative latency: every layer's ``quantile`` time over
+        repeats at its level plus the fixed time's (the planner's bound, ``solve.planner.plan_profile``)."""
+        bound = self.profile.fixed(self.quantile) + sum(
+            layer.times(self.quantile)[row.level] for layer, row in zip(self.profile.layers, self.layers))
+        return self.dense_ms / bound
+
+    @property
     def target_speedup(self) -> float | None:
         value = self.metadata.get("target_speedup")
         return None if value is None else float(value)
@@ -126,19 +141,20 @@ class RecipeView:
         ]
 
 
-def find_profile(metadata: dict, hw_root: Path) -> Path:
+def find_profile(metadata: dict, hw_root: Path, option: str = "--profile") -> Path:
     """The profile a recipe names: ``<hw_root>/<hardware>/<profile_file>`` (named hardware), else the local
-    profile cache; SpdyError naming where it looked when neither holds one with the recorded hash."""
+    profile cache; SpdyError naming where it looked, and the ``option`` that gives a profile, when neither
+    holds one with the recorded hash."""
     name, wanted = metadata.get("profile_file"), metadata.get("profile_hash")
     if not name:
-        raise SpdyError("the recipe names no profile_file in its metadata; give --profile")
+        raise SpdyError(f"the recipe names no profile_file in its metadata; give its profile with {option}")
     places = [hw_root / str(metadata.get("hardware")) / name, cache_dir() / "profiles" / name]
     for place in places:
         if place.is_file() and load_profile(place).content_hash() == wanted:
             return place
     looked = ", ".join(str(p) for p in places)
     raise SpdyError(f"no profile with the recipe's hash {wanted} at {looked}; give the profile it was solved on "
-                    "with --profile")
+                    f"with {option}")
 
 
 def nearest_level(grid: list[float], sparsity: float) -> int:
@@ -157,18 +173,23 @@ def dense_reason(name: str, curve_ms: list[float], selected: set[str]) -> str:
 
 
 def build_view(recipe_path: str | Path, profile_path: str | Path | None = None,
-               hw_root: Path = Path("recipes/hardware"), measured: dict | None = None) -> RecipeView:
+               hw_root: Path = Path("recipes/hardware"), measured: dict | None = None,
+               notes: tuple[str, ...] = ()) -> RecipeView:
     """Read ``recipe_path`` (SparseML-loaded) and its profile (``profile_path``, or the one its metadata
     names, ``find_profile``). ``measured`` (``SpeedupMeasurement.record()`` keys, optionally with
-    ``layer_ms``) replaces the measurement the recipe records, e.g. one ``verify`` just took. Raises
-    SpdyError for a recipe this tool did not write, a profile of another model graph, or recipe layers
-    the profile does not have; a profile whose hash differs from the recorded one is used with a note."""
+    ``layer_ms``) replaces the measurement the recipe records, e.g. one ``verify`` just took; ``notes``
+    go on the page (e.g. that it was taken on another machine than the profile's). Raises SpdyError for
+    a recipe this tool did not write, a sparsity outside [0, 1), a profile of another model graph, or
+    recipe layers the profile does not have; a profile whose hash differs from the recorded one is used
+    with a note."""
     recipe = read_recipe(recipe_path)
     metadata = dict(recipe.metadata)
     if measured is not None:
         metadata = {k: v for k, v in metadata.items() if not k.startswith("measured_")}
         metadata.update({f"measured_{key}": value for key, value in measured.items()})
     path = Path(profile_path) if profile_path else find_profile(metadata, hw_root)
+    if path.is_dir():
+        raise SpdyError(f"profile {path} is a folder; give a profile file (.json)")
     if not path.is_file():
         raise SpdyError(f"profile {path} does not exist")
     profile = load_profile(path)
@@ -176,11 +197,18 @@ def build_view(recipe_path: str | Path, profile_path: str | Path | None = None,
         raise SpdyError(f"profile {path} is of another model graph ({profile.model.get('spec')}, "
                         f"{profile.model.get('graph_hash')}) than the recipe ({metadata.get('model')}, "
                         f"{metadata.get('model_graph_hash')})")
-    notes = []
+    notes = list(notes)
     if profile.content_hash() != metadata.get("profile_hash"):
         notes.append(f"the profile's hash {profile.content_hash()} is not the one the recipe was solved on "
                      f"({metadata.get('profile_hash')}): its times may differ from the recipe's prediction")
-    targets = {name: (0.0 if value is None else float(value)) for name, value in recipe.targets.items()}
+    targets = recipe.planned
+    if any(value is None for value in recipe.targets.values()):
+        notes.append("a constant-pruning recipe: its layers keep the zeros of the weights they start from; the "
+                     "page shows the sparsities they were planned at (its level variables)")
+    bad = {name: value for name, value in targets.items() if not 0.0 <= value < 1.0}
+    if bad:
+        name, value = next(iter(bad.items()))
+        raise SpdyError(f"recipe {recipe_path} gives layer {name} sparsity {value:g}, outside [0, 1)")
     unknown = sorted(set(targets) - set(profile.layer_names))
     if unknown:
         raise SpdyError(f"recipe layer(s) {', '.join(unknown[:5])} are not in profile {path}")
@@ -213,4 +241,5 @@ def _measured(metadata: dict) -> Measured | None:
     if speedup is None:
         return None
     interval = metadata.get("measured_interval") or [None, None]
-    return Measured(float(speedup), interval[0], interval[1], metadata.get("measured_other_processes_cpu"))
+    return Measured(float(speedup), interval[0], interval[1], metadata.get("measured_other_processes_cpu"),
+                    metadata.get("measured_pruned_ms"))

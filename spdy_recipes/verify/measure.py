@@ -45,7 +45,8 @@ class SpeedupMeasurement:
         """What a recipe's metadata records of it (keys become ``measured_<key>``)."""
         interval = [round(self.low, 4), round(self.high, 4)] if self.low is not None and self.high is not None else None
         return {"speedup": round(self.speedup, 4), "interval": interval,
-                "other_processes_cpu": None if self.busy is None else round(self.busy, 3)}
+                "other_processes_cpu": None if self.busy is None else round(self.busy, 3),
+                "dense_ms": round(self.dense_ms, 4), "pruned_ms": round(self.pruned_ms, 4)}
 
     def load_note(self) -> str:
         """``; other processes used 48% of the CPU`` when that was measured and above 5%."""
