@@ -212,6 +212,19 @@ def build_view(recipe_path: str | Path, profile_path: str | Path | None = None,
     unknown = sorted(set(targets) - set(profile.layer_names))
     if unknown:
         raise SpdyError(f"recipe layer(s) {', '.join(unknown[:5])} are not in profile {path}")
+    rows = _layer_rows(profile, targets, metadata, notes)
+    view = RecipeView(Path(recipe_path), path, metadata, profile, rows, dict(profile.model.get("left_dense") or {}),
+                      _measured(metadata), notes)
+    recorded = metadata.get("predicted_ms")
+    if recorded and abs(view.pruned_ms / float(recorded) - 1) > 0.005:
+        notes.append(f"the profile predicts {view.pruned_ms:.2f} ms for these sparsities, the recipe recorded "
+                     f"{float(recorded):.2f} ms")
+    return view
+
+
+def _layer_rows(profile: Profile, targets: dict[str, float], metadata: dict, notes: list[str]) -> list[LayerRow]:
+    """Every profile layer at the recipe's sparsity (0: dense, with the reason), its fusion block and its
+    in-context time; a sparsity on no grid level is read at the nearest one, with a note."""
     selected = set(select_names(profile.layer_names, metadata.get("include") or (), metadata.get("exclude") or ()))
     in_context = metadata.get("measured_layer_ms") or {}
     fused = [block for block in profile.blocks() if len(block) > 1]
@@ -227,13 +240,7 @@ def build_view(recipe_path: str | Path, profile_path: str | Path | None = None,
         reason = "" if sparsity > 0 else dense_reason(layer.name, curve, selected)
         rows.append(LayerRow(layer.name, layer.kind, sparsity, level, curve, in_context.get(layer.name), reason,
                              block_of.get(layer.name, "")))
-    view = RecipeView(Path(recipe_path), path, metadata, profile, rows, dict(profile.model.get("left_dense") or {}),
-                      _measured(metadata), notes)
-    recorded = metadata.get("predicted_ms")
-    if recorded and abs(view.pruned_ms / float(recorded) - 1) > 0.005:
-        notes.append(f"the profile predicts {view.pruned_ms:.2f} ms for these sparsities, the recipe recorded "
-                     f"{float(recorded):.2f} ms")
-    return view
+    return rows
 
 
 def _measured(metadata: dict) -> Measured | None:
