@@ -139,6 +139,14 @@ def _warn_measuring_options_ignored(hw: str) -> None:
              f"used as it was measured")
 
 
+def _comma_list(value: str, cast, option: str, expected: str) -> tuple:
+    """``value`` split at commas, each part cast; SpdyError naming ``option`` on an empty or bad part."""
+    try:
+        return tuple(cast(part) for part in value.split(","))
+    except ValueError:
+        raise SpdyError(f"bad {option} {value!r}: expected {expected}") from None
+
+
 def _timing(iterations, warmup, repeats, design="uniform"):
     from .profile.measure import TimingSettings
 
@@ -308,10 +316,7 @@ def compare(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, h
 
     if not calib:
         raise SpdyError("compare needs --calib (calibration data to search and score on)")
-    try:
-        refit_steps = tuple(int(part) for part in global_refit.split(","))
-    except ValueError:
-        raise SpdyError(f"bad --global-refit {global_refit!r}: expected step counts like 0 or 0,200") from None
+    refit_steps = _comma_list(global_refit, int, "--global-refit", "step counts like 0 or 0,200")
     request = CompareRequest(
         model=ModelRequest(model_spec, batch_size, input_shape, weights, num_classes),
         profile=_request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats, design)),
@@ -345,10 +350,7 @@ def tradeoff_command(model_spec, input_shape, batch_size, num_classes, hw, cores
     from .entrypoints.tradeoff import TradeoffRequest, tradeoff
     from .pipeline import SolveSettings
 
-    try:
-        targets = tuple(float(part) for part in speedups.split(","))
-    except ValueError:
-        raise SpdyError(f"bad --speedups {speedups!r}: expected numbers like 1.2,1.5,2") from None
+    targets = _comma_list(speedups, float, "--speedups", "numbers like 1.2,1.5,2")
     request = TradeoffRequest(
         model=ModelRequest(model_spec, batch_size, input_shape, weights, num_classes),
         profile=_request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats, design)),
