@@ -23,6 +23,7 @@ return {
     pruned: parseFloat(r.dataset.prunedMs), shown: r.cells[2].innerText})),
   summary: (document.getElementById('summary') || {innerText: ''}).innerText,
   title: document.title,
+  overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
 };
 """
 

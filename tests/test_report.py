@@ -179,6 +179,10 @@ def test_the_page_renders_in_chromium_with_every_image_and_the_recipes_values(br
         assert row["sparsity"] == pytest.approx(targets.get(name, 0.0), abs=1e-6)
         assert row["shown"] == (f"{targets[name]:.4f}" if name in targets else "dense")
     assert f"predicted {recipe_file.metadata['predicted_speedup']:.3f}x" in state["summary"]
+    for width in (1000, 700):  # narrower than the page: the plots shrink, wide tables scroll inside their box
+        browser.set_window_size(width, 1500)
+        assert open_page(browser, report_dir / "index.html")[0]["overflow"] == 0
+    browser.set_window_size(1280, 2000)
 
 
 def test_the_browser_check_catches_a_missing_image_and_a_script_error(browser, report_dir, tmp_path):
