@@ -159,6 +159,20 @@ def test_verify_settles_on_the_least_pruned_plan_that_measured_up(bert_profile, 
         _scripted_loop(profile, target, [_measurement(target * 0.9)] * 2, 2)
 
 
+def test_relaxing_never_measures_or_keeps_a_plan_that_prunes_nothing(bert_profile, monkeypatch):
+    """A plan measured far above a low target is relaxed, but never to a solve that prunes no layer (no recipe
+    can be written for it): the loop keeps the least-pruned measured plan that met."""
+    monkeypatch.setattr("spdy_recipes.verify.loop.MODEL_ERROR", 10.0)
+    profile, _ = bert_profile
+    target = 1.02
+    solver = lambda s: solve(profile, target, solve_speedup=s)  # noqa: E731
+    timer = ScriptedTimer(profile, engine=lambda sparsities: _measurement(3.0 if any(sparsities.values()) else 1.0))
+    lines = []
+    verified = meet_target(solver, timer, target, 0.0, 4, lines.append, solver(None))
+    assert all(any(sparsities.values()) for sparsities in timer.measured), "\n".join(lines)
+    assert verified.final.plan.pruned and meets(verified.final.measurement, target)
+
+
 def test_a_median_above_target_with_a_low_end_below_it_tightens(bert_profile, monkeypatch):
     """Meeting is judged on the interval's lower end: a wide interval around a median just above the
     target is short, and the loop tightens (it neither relaxes nor gives up)."""

@@ -238,7 +238,8 @@ class _BeyondReach(SpdyError):
 def _next_plan(solve_for: Solver, rounds: list[Round], target: float, tolerance: float, seen: set) -> Plan:
     """The next plan to measure: solved where ``next_solve_speedup`` says, nudged away from a plan already
     measured (up when that one was short, down when it met); raises _BeyondReach when that is beyond the
-    profile's reach and no plan met yet, SpdyError when no unmeasured plan lies between the measured ones."""
+    profile's reach and no plan met yet, SpdyError when no unmeasured plan lies between the measured ones or
+    the plan there prunes no layer."""
     solve_speedup = next_solve_speedup(rounds, target, tolerance)
     best = rounds[-1].plan.max_speedup
     met = any(meets(r.measurement, target, tolerance) for r in rounds)
@@ -252,6 +253,8 @@ def _next_plan(solve_for: Solver, rounds: list[Round], target: float, tolerance:
         if not low < solve_speedup < high:
             break
         plan = _solve_within_reach(solve_for, solve_speedup, best)
+        if not plan.pruned:  # relaxed so far that nothing is pruned: no recipe, and no faster than dense
+            raise SpdyError(f"a solve for {solve_speedup:.3f}x prunes no layer")
         if _key(plan) not in seen:
             return plan
         up = not meets(by_key[_key(plan)].measurement, target, tolerance)
