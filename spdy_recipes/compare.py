@@ -62,10 +62,29 @@ class Allocation:
         return self.measurement.speedup if self.measurement else None
 
 
-def baseline_at(method: str, speedup: float, setup: AccuracySetup, profile: Profile) -> Allocation:
-    """A baseline tuned to the predicted ``speedup`` within 0.5%; SpdyError when out of its reach."""
-    baseline = tune_baseline(method, profile, setup.selected, setup.stitcher.dense, profile.dense_ms / speedup)
+def baseline_at(method: str, speedup: float, selected: list[str], dense: dict[str, torch.Tensor],
+                profile: Profile) -> Allocation:
+    """A baseline over the ``selected`` layers (``dense``: their weights) tuned to the predicted ``speedup``
+    within 0.5%; SpdyError when out of its reach."""
+    baseline = tune_baseline(method, profile, selected, dense, profile.dense_ms / speedup)
     return Allocation(method, baseline.sparsities, baseline.predicted_speedup)
+
+
+def at_predicted_speed(spdy: Allocation, aim: float, profile: Profile, selected: list[str],
+                       dense: dict[str, torch.Tensor], timer: PlanTimer | None, log: Callable[[str], None],
+                       methods: tuple[str, ...] = BASELINES) -> list[Allocation | SpdyError]:
+    """``spdy`` (solved for the speedup ``aim``) and every baseline tuned to its predicted latency (or why it
+    cannot reach it), each measured once when ``timer``."""
+    _measure(spdy, timer, aim, log)
+    results: list[Allocation | SpdyError] = [spdy]
+    for method in methods:
+        try:
+            results.append(baseline_at(method, spdy.predicted_speedup, selected, dense, profile))
+            _measure(results[-1], timer, spdy.predicted_speedup, log)
+        except SpdyError as exc:
+            log(f"[compare] {exc}")
+            results.append(exc)
+    return results
 
 
 def _measure(allocation: Allocation, timer: PlanTimer | None, aim: float, log: Callable[[str], None]) -> None:
@@ -136,24 +155,20 @@ def matched_allocations(solver: SearchedSolver, timer: PlanTimer | None, match: 
     (``_at_measured``); SPDY is searched again for its second aim (``SEARCHED_ROUNDS``), later aims reuse
     those coefficients."""
     setup, profile, target = solver.setup, solver.profile, solver.target
-    if match == "measured":
-        top = solve(profile, 1.0 + 1e-6, solver.settings).max_speedup * (1 - 1e-6)
-        spdy = _at_measured(lambda aim, r: _spdy_at(solver, aim, r < SEARCHED_ROUNDS), top, target, timer, log)
-    else:
+    selected, dense = setup.selected, setup.stitcher.dense
+    if match != "measured":
         plan = solver()
         spdy = Allocation("spdy", plan.sparsities, plan.predicted_speedup, plan.levels)
-        _measure(spdy, timer, target, log)
+        return at_predicted_speed(spdy, target, profile, selected, dense, timer, log, methods)
+    top = solve(profile, 1.0 + 1e-6, solver.settings).max_speedup * (1 - 1e-6)
+    spdy = _at_measured(lambda aim, r: _spdy_at(solver, aim, r < SEARCHED_ROUNDS), top, target, timer, log)
     results: list[Allocation | SpdyError] = [spdy]
     for method in methods:
         try:
-            if match == "measured":
-                fastest = fastest_baseline(method, profile, setup.selected, setup.stitcher.dense)
-                top = fastest.predicted_speedup * (1 - 1e-6)
-                results.append(_at_measured(lambda aim, _: baseline_at(method, aim, setup, profile), top, target,
-                                            timer, log))
-            else:
-                results.append(baseline_at(method, spdy.predicted_speedup, setup, profile))
-                _measure(results[-1], timer, spdy.predicted_speedup, log)
+            fastest = fastest_baseline(method, profile, selected, dense)
+            top = fastest.predicted_speedup * (1 - 1e-6)
+            results.append(_at_measured(lambda aim, _: baseline_at(method, aim, selected, dense, profile), top,
+                                        target, timer, log))
         except SpdyError as exc:
             log(f"[compare] {exc}")
             results.append(exc)

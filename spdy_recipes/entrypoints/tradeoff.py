@@ -216,26 +216,17 @@ def _prepare(bundle, profile: Profile, selected: list[str], request: TradeoffReq
 
 def _predicted_only(profile: Profile, target: float, request: TradeoffRequest, selected: list[str], params: dict,
                     timer, log: Log) -> list[MethodResult]:
-    """SPDY's prior plan and each baseline at its predicted latency, measured when ``timer``; no losses."""
-    from ..compare import MethodResult
+    """SPDY's prior plan and each baseline at its predicted latency (``compare.at_predicted_speed``), measured
+    when ``timer``; no losses."""
+    from ..compare import Allocation, MethodResult, at_predicted_speed
     from ..pipeline import solve
-    from ..solve.baselines import tune_baseline
 
     plan = solve(profile, target, request.solve)
-    plans = [("spdy", plan.sparsities, plan.predicted_speedup, "")]
-    for method in request.methods:
-        try:
-            baseline = tune_baseline(method, profile, selected, params, profile.dense_ms / plan.predicted_speedup)
-            plans.append((method, baseline.sparsities, baseline.predicted_speedup, ""))
-        except SpdyError as exc:
-            plans.append((method, {}, None, str(exc)))
-    results = []
-    for method, sparsities, predicted, unreachable in plans:
-        measurement = timer.measure(sparsities) if timer and not unreachable else None
-        if measurement:
-            log(f"[tradeoff] {target:g}x {method}: predicted {predicted:.3f}x, measured {measurement.describe()}")
-        results.append(MethodResult(method, sparsities, predicted, measurement, None, None, unreachable))
-    return results
+    spdy = Allocation("spdy", plan.sparsities, plan.predicted_speedup)
+    allocations = at_predicted_speed(spdy, target, profile, selected, params, timer, log, request.methods)
+    return [MethodResult(method, {}, None, None, None, None, str(a)) if isinstance(a, SpdyError)
+            else MethodResult(method, a.sparsities, a.predicted_speedup, a.measurement, None, None)
+            for method, a in zip(("spdy", *request.methods), allocations)]
 
 
 def _with_losses(setup: AccuracySetup, profile: Profile, target: float, request: TradeoffRequest, timer, oneshot,
