@@ -81,7 +81,7 @@ def recipe_metadata(profile: Profile, profile_path: Path, plan: Plan, method: st
         "hardware": hardware.get("name"),
         "cpu_model": hardware.get("cpu_model"),
         "isa": hardware.get("isa"),
-        "engine": f"{profile.engine['name']} {profile.engine['version']}",
+        "engine": profile.engine_label,
         "batch_size": profile.batch_size,
         "cores": profile.cores,
         "input_shapes": {name: shape[1:] for name, shape in (profile.model.get("input_shapes") or {}).items()},

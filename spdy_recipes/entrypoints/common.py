@@ -110,16 +110,16 @@ def searched_solver(bundle: ModelBundle, profile: Profile, speedup: float, setti
     return solver, calibration
 
 
-def warn_if_other_machine(recorded: dict, recorded_engine: str | None, backend, what: str) -> str:
-    """Measuring here against numbers from another CPU or engine version: say so. Returns the warning
-    ("" when the machine and engine are the same)."""
+def warn_if_other_machine(recorded: dict, recorded_engine: str | None, backend, what: str) -> tuple[str, ...]:
+    """Measuring here against numbers from another CPU or engine version: say so. Returns the warning, for
+    a report's notes (none when the machine and engine are the same)."""
     from ..profile.backends import engine_label
     from ..profile.hardware import host_differences
 
     differences = host_differences(recorded, backend.describe_host(), engine_label(backend), recorded_engine)
     if not differences:
-        return ""
+        return ()
     message = (f"{what} was measured on another machine or engine ({'; '.join(differences)}); "
                f"timings here may not match it")
     warn(message)
-    return message
+    return (message,)

@@ -126,9 +126,7 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
         log("[verify] a uniform plan met the target where SPDY's searched plans did not; the recipe records no "
             "search")
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
-    measured = verified.final.measurement.record() if verified else None
-    if measured and verified.layer_ms:
-        measured["layer_ms"] = verified.layer_ms
+    measured = verified.final.measurement.record(verified.layer_ms) if verified else None
     text = render_checked_recipe(plan, profile, profile_path, request.recipe, settings, model_layers, measured, search)
     write_recipe(request.output, text)
     page = None
@@ -146,8 +144,7 @@ def _verify_here(bundle, profile: Profile, profile_path: Path, request: Generate
     from ..verify import PlanTimer, meet_target
 
     backend = get_backend(request.profile.backend)
-    elsewhere = warn_if_other_machine(profile.hardware, f"{profile.engine.get('name')} "
-                                      f"{profile.engine.get('version')}", backend, f"profile {profile_path}")
+    elsewhere = warn_if_other_machine(profile.hardware, profile.engine_label, backend, f"profile {profile_path}")
     with PlanTimer(bundle, backend, profile.cores, request.verify.rounds) as timer:
         verified = meet_target(solver, timer, request.speedup, request.verify.tolerance, request.verify.max_rounds,
                                log, plan, fallback=uniform_solver(profile, request.speedup, request.solve))
@@ -158,4 +155,4 @@ def _verify_here(bundle, profile: Profile, profile_path: Path, request: Generate
     if len(verified.rounds) > 1:
         log(f"[verify] met {request.speedup:.3f}x after {len(verified.rounds)} rounds with the plan solved for "
             f"{final.plan.solve_speedup:.3f}x: measured {final.measurement.describe()}")
-    return final.plan, verified, (elsewhere,) if elsewhere else ()
+    return final.plan, verified, elsewhere

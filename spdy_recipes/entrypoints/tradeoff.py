@@ -181,8 +181,7 @@ def tradeoff(request: TradeoffRequest, log: Log) -> Tradeoff:
     timing = nullcontext()
     if request.rounds:
         backend = get_backend(request.profile.backend)
-        warn_if_other_machine(profile.hardware, f"{profile.engine.get('name')} {profile.engine.get('version')}",
-                              backend, "the profile")
+        warn_if_other_machine(profile.hardware, profile.engine_label, backend, "the profile")
         timing = PlanTimer(bundle, backend, profile.cores, request.rounds)
     points = []
     started = time.monotonic()

@@ -147,7 +147,7 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
         (echo or log)(outcome.summary(request.recipe))
         if not request.fix or (ok and not overshoots(measurement, target)):
             page = _report(request, timer, None if trained else recipe.targets, measurement,
-                           profile_path or report_path, (elsewhere,) if elsewhere else (), log)
+                           profile_path or report_path, elsewhere, log)
             outcome = replace(outcome, report=page)
         if not request.fix:
             if not ok:
@@ -166,18 +166,14 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
         final = verified.final
         layer_ms = timer.layer_times(final.plan.pruned) if request.report else None
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
-    record = final.measurement.record()
-    if layer_ms:
-        record["layer_ms"] = layer_ms
     text = render_checked_recipe(final.plan, profile, profile_path, recipe.settings, settings, model_layers,
-                                 record, metadata.get("search"))
+                                 final.measurement.record(layer_ms), metadata.get("search"))
     write_recipe(request.recipe, text)
     page = None
     if request.report:
         from .report import ReportRequest, report
 
-        page = report(ReportRequest(request.recipe, request.report, profile_path, force=True,
-                                    notes=(elsewhere,) if elsewhere else ()))
+        page = report(ReportRequest(request.recipe, request.report, profile_path, force=True, notes=elsewhere))
     return replace(outcome, fixed=verified, report=page)
 
 
@@ -188,10 +184,11 @@ def _report(request: VerifyRequest, timer, targets: dict | None, measurement, pr
         return None
     from .report import ReportRequest, report
 
-    record = measurement.record()
+    layer_ms = None
     if targets is not None:
         log("[report] analysing the recipe's layers in context")
-        record["layer_ms"] = timer.layer_times({name: float(s) for name, s in targets.items()})
+        layer_ms = timer.layer_times({name: float(s) for name, s in targets.items()})
+    record = measurement.record(layer_ms)
     return report(ReportRequest(request.recipe, request.report, profile_path, request.profile.hw_root, True, record,
                                 notes))
 

@@ -143,6 +143,12 @@ class Profile:
         return self.fixed(MEDIAN)
 
     @property
+    def engine_label(self) -> str:
+        """``deepsparse 1.8.0``: the engine that measured the profile, as ``profile.engine.engine_label``
+        names a timing backend."""
+        return f"{self.engine.get('name')} {self.engine.get('version')}"
+
+    @property
     def design(self) -> str:
         return str(self.engine.get("design", "uniform"))
 

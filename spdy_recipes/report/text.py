@@ -46,7 +46,7 @@ def profile_report(profile: Profile) -> str:
         f"profile of {model['spec']} (graph {model['graph_hash']}), batch {profile.batch_size}",
         f"hardware {hw.get('name')}: {hw.get('cpu_model')}, isa {hw.get('isa')}, vnni {hw.get('vnni')}, "
         f"{profile.cores} cores used",
-        f"engine {engine.get('name')} {engine.get('version')}, measured {profile.created}, "
+        f"engine {profile.engine_label}, measured {profile.created}, "
         f"{len(profile.grid)} levels {profile.grid[1]:.4f}..{profile.grid[-1]:.4f}, {profile.repeats} repeat(s)",
         f"dense {profile.dense_ms:.2f} ms, fixed (non-layer) {profile.fixed_ms:.2f} ms incl. call overhead "
         f"{profile.call_overhead_ms:.2f} ms; whole-model spread across repeats {min(spread):.1%}..{max(spread):.1%}",

@@ -129,7 +129,7 @@ class RecipeView:
             ("hardware", str(m.get("hardware") or hardware.get("name"))),
             ("CPU", str(m.get("cpu_model") or hardware.get("cpu_model"))),
             ("ISA", f"{m.get('isa') or hardware.get('isa')} (VNNI: {hardware.get('vnni')})"),
-            ("engine", str(m.get("engine") or f"{engine.get('name')} {engine.get('version')}")),
+            ("engine", str(m.get("engine") or self.profile.engine_label)),
             ("batch, cores", f"batch {self.profile.batch_size}, {self.profile.cores} cores"),
             ("profile", f"{self.profile_path} ({self.profile.content_hash()}), measured {self.profile.created}, "
                         f"{len(self.grid)} levels x {self.profile.repeats} repeats, design "

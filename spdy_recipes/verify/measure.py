@@ -41,12 +41,14 @@ class SpeedupMeasurement:
         interval = f" ({self.low:.2f}-{self.high:.2f})" if self.low is not None and self.high is not None else ""
         return f"{self.speedup:.3f}x{interval}"
 
-    def record(self) -> dict:
-        """What a recipe's metadata records of it (keys become ``measured_<key>``)."""
+    def record(self, layer_ms: dict[str, float] | None = None) -> dict:
+        """What a recipe's metadata records of it (keys become ``measured_<key>``), with the pruned model's
+        in-context layer times (``PlanTimer.layer_times``) when they were analysed."""
         interval = [round(self.low, 4), round(self.high, 4)] if self.low is not None and self.high is not None else None
         return {"speedup": round(self.speedup, 4), "interval": interval,
                 "other_processes_cpu": None if self.busy is None else round(self.busy, 3),
-                "dense_ms": round(self.dense_ms, 4), "pruned_ms": round(self.pruned_ms, 4)}
+                "dense_ms": round(self.dense_ms, 4), "pruned_ms": round(self.pruned_ms, 4),
+                **({"layer_ms": layer_ms} if layer_ms else {})}
 
     def load_note(self) -> str:
         """``; other processes used 48% of the CPU`` when that was measured and above 5%."""
