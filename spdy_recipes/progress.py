@@ -31,7 +31,7 @@ def progress(total: int, label: str, log: Callable[[str], None],
                 elapsed = time.monotonic() - started
                 left = elapsed / done * (total - done)
                 count = f"{done / total:.0%}" if weighted else f"{done}/{total}"
-                log(f"[{label}] {count} {what} ({elapsed:.0f} s elapsed, about {left:.0f} s left)".replace(
-                    "  ", " "))
+                log(" ".join(part for part in (f"[{label}]", count, what) if part)
+                    + f" ({elapsed:.0f} s elapsed, about {left:.0f} s left)")
 
         yield step

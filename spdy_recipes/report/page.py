@@ -40,7 +40,7 @@ def write_report(view: RecipeView, folder: str | Path) -> Path:
             "sweeps": plots.sweeps_plot(view, tmp / "sweeps.png"),
             "search": plots.search_plot(view, tmp / "search.png"),
         }
-        (tmp / "report.json").write_text(json.dumps(plotted, indent=1) + "\n")
-        (tmp / "index.html").write_text(render_page(view))
+        (tmp / "report.json").write_text(json.dumps(plotted, indent=1) + "\n", encoding="utf-8")
+        (tmp / "index.html").write_text(render_page(view), encoding="utf-8")
 
     return atomic_write_folder(folder, fill) / "index.html"

@@ -124,32 +124,31 @@ def build_database(bundle: ModelBundle, layers: list[PrunableLayer], grid: list[
     sizes = {layer.name: params[layer.name].numel() for layer in layers}  # a layer's cost grows with its size
     with progress(sum(sizes.values()), "database", log, weighted=True) as step:
         for layer in layers:
-            _build_layer(layer, params, hessians, grid, method, shapes, errors, magnitude_errors, weights)
-            step(f"{method} {layer.name}", sizes[layer.name])
+            name = layer.name
+            shapes[name], errors[name], magnitude_errors[name], weights[name] = _build_layer(
+                params[name].detach().float(), hessians.get(name), grid, method)
+            step(f"{method} {name}", sizes[name])
     return Database(key, method, list(grid), shapes, errors, magnitude_errors, weights)
 
 
-def _build_layer(layer: PrunableLayer, params: dict, hessians: dict, grid: list[float], method: str, shapes: dict,
-                 errors: dict, magnitude_errors: dict, weights: dict) -> None:
-    """One layer's rows of the database: its weights at every level, with their errors."""
-    weight = params[layer.name].detach().float()
+def _build_layer(weight: torch.Tensor, hessian: torch.Tensor | None, grid: list[float],
+                 method: str) -> tuple[torch.Size, list[float], list[float], list[PackedWeight]]:
+    """One layer's rows of the database: its shape, its error at every level (after the re-fit, and with the
+    mask alone) and its packed weights at every level."""
     dense = weight_matrix(weight)
     keeps = [weight_matrix(magnitude_mask(weight, sparsity)) for sparsity in grid]
-    hessian = hessians.get(layer.name)
     reconstructor = LayerReconstructor(hessian) if hessian is not None else None
     masked = [dense * keep for keep in keeps]
     refit = reconstructor is not None and method == "obs"
     fitted = _reconstruct_levels(reconstructor, dense, keeps) if refit else masked
     if reconstructor is not None:
-        magnitude_errors[layer.name] = [reconstructor.relative_error(dense, m) for m in masked]
-        errors[layer.name] = ([reconstructor.relative_error(dense, f) for f in fitted] if refit
-                              else magnitude_errors[layer.name])
+        magnitude_errors = [reconstructor.relative_error(dense, m) for m in masked]
+        errors = [reconstructor.relative_error(dense, f) for f in fitted] if refit else magnitude_errors
     else:  # not a plain matrix product (e.g. a grouped convolution): relative weight error instead
-        weight_errors = [float(((dense - f) ** 2).sum() / (dense ** 2).sum().clamp_min(1e-30)) for f in fitted]
-        magnitude_errors[layer.name] = errors[layer.name] = weight_errors
-    shapes[layer.name] = weight.shape
-    weights[layer.name] = [PackedWeight.pack(f.view(weight.shape), k.view(weight.shape))
-                           for f, k in zip(fitted, keeps)]
+        errors = magnitude_errors = [float(((dense - f) ** 2).sum() / (dense ** 2).sum().clamp_min(1e-30))
+                                     for f in fitted]
+    packed = [PackedWeight.pack(f.view(weight.shape), k.view(weight.shape)) for f, k in zip(fitted, keeps)]
+    return weight.shape, errors, magnitude_errors, packed
 
 
 def _reconstruct_levels(reconstructor: LayerReconstructor, dense: torch.Tensor,
