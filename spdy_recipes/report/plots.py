@@ -6,6 +6,7 @@ and check exactly what the picture shows.
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -20,10 +21,17 @@ PRUNED, DENSE, MEASURED, CHOSEN = "#1f77b4", "#b0b0b0", "#d62728", "#ff7f0e"
 PNG = {"dpi": 110, "metadata": {"Software": None}}  # no version stamp: the same numbers give the same file
 
 
-def _save(figure, path: Path) -> None:
+def _png(figure) -> bytes:
+    """The figure laid out and drawn as PNG bytes; the figure is closed."""
     figure.tight_layout()
-    figure.savefig(path, **PNG)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", **PNG)
     plt.close(figure)
+    return buffer.getvalue()
+
+
+def _save(figure, path: Path) -> None:
+    path.write_bytes(_png(figure))
 
 
 def layers_plot(view: RecipeView, path: Path) -> dict:
@@ -133,8 +141,6 @@ def tradeoff_plot(rows: list[dict], losses: dict[str, str] | None) -> tuple[byte
     where there is one, else calibration; ``losses`` names each kind, None: no losses) against speedup
     (measured where measured, else predicted), and the overall sparsity against the same speedup.
     Returns the PNG's bytes and the plotted series."""
-    import io
-
     methods = [m for m in dict.fromkeys(r["method"] for r in rows) if m != "dense"]
     usable = [r for r in rows if not r["note"] and r["method"] != "dense"]
     with_losses = losses is not None
@@ -165,8 +171,4 @@ def tradeoff_plot(rows: list[dict], losses: dict[str, str] | None) -> tuple[byte
     axes[-1].set_ylabel("weights pruned (fraction)")
     axes[-1].set_title("overall sparsity")
     axes[-1].legend(fontsize=8)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", **PNG)
-    plt.close(figure)
-    return buffer.getvalue(), {"loss": loss_key if with_losses else None, "series": series}
+    return _png(figure), {"loss": loss_key if with_losses else None, "series": series}
