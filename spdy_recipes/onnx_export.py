@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import re
 import warnings
@@ -14,6 +15,7 @@ import torch
 from .errors import SpdyError, first_line
 from .models import ModelBundle
 from .models.call import takes_keywords
+from .models.oneshot import magnitude_prune
 
 # 14: the first opset with scaled_dot_product_attention and triu (nn.MultiheadAttention, ViT, HF Llama/BART)
 OPSET = 14
@@ -52,6 +54,14 @@ def export_onnx(bundle: ModelBundle, path: str | Path) -> Path:
         except Exception as exc:  # the exporter raises many types
             raise SpdyError(f"ONNX export of {bundle.spec} failed: {first_line(exc)}") from None
     return path
+
+
+def export_pruned(bundle: ModelBundle, sparsities: dict[str, float], path: str | Path) -> Path:
+    """A copy of the model magnitude-pruned to ``sparsities`` (fractions of each named weight set to real
+    zeros, ``models.oneshot.magnitude_prune``), exported to ``path``; the bundle is left as it was."""
+    pruned = copy.deepcopy(bundle)
+    magnitude_prune(pruned.module, sparsities)
+    return export_onnx(pruned, path)
 
 
 def engine_inputs(bundle: ModelBundle, onnx_path: str | Path) -> list[np.ndarray]:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from spdy_recipes.profile.hardware import CpuLoad
-from spdy_recipes.verify.noise import paired_speedup, split_rounds
+from spdy_recipes.profile.noise import paired_speedup, split_rounds
 
 
 def test_paired_speedup_is_the_median_ratio_with_an_interval_around_it():

@@ -38,8 +38,17 @@ def _machine_cpu_s() -> float | None:
 
 
 def _own_cpu_s() -> float:
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
+    """CPU seconds of this process and its children, live (the engine's child process) or ended."""
+    import psutil
+
+    process = psutil.Process()
+    total = sum(process.cpu_times()[:4])  # user, system, children_user, children_system
+    for child in process.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.Error:  # ended meanwhile: counted in children_* once reaped
+            pass
+    return total
 
 
 class CpuLoad:

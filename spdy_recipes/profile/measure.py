@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import statistics
 import sys
 import tempfile
@@ -17,10 +16,11 @@ from .. import __version__
 from ..errors import SpdyError, warn
 from ..models import ModelBundle
 from ..models.fingerprint import graph_hash
-from ..models.oneshot import magnitude_prune
-from ..onnx_export import engine_inputs, export_onnx
+from ..onnx_export import engine_inputs, export_onnx, export_pruned
 from ..progress import progress
 from .backends import TimingBackend
+from .engine import TimingRule
+from .engine_calibration import calibrate
 from .flags import profile_flags
 from .hardware import CpuLoad
 from .layer_map import LayerMap
@@ -37,19 +37,24 @@ DESIGNS = ("uniform", "mixed")
 
 @dataclass(frozen=True)
 class TimingSettings:
-    """How to measure: analysed runs per level and repeat, warm-up runs, independent repeats, and the
+    """How to measure: analysed runs per level and repeat, warm-up runs, independent repeats, the
     design of the runs (``uniform``: every prunable kernel at one imposed sparsity per run; ``mixed``:
-    real zeros, every layer at its own level, each layer visiting every level once per repeat)."""
+    real zeros, every layer at its own level, each layer visiting every level once per repeat), and how many
+    random per-block plans calibrate the table on real engine calls (``engine_calibration``; 0: none, the
+    profile is uncalibrated)."""
 
     iterations: int = 5
     warmup: int = 2
     repeats: int = 3
     design: str = "uniform"
+    calibration_plans: int = 12
 
     def check(self) -> None:
         """Raises SpdyError on out-of-range settings."""
         if self.iterations < 1 or self.warmup < 0 or self.repeats < 1:
             raise SpdyError("--iterations and --repeats must be at least 1 and --warmup at least 0")
+        if self.calibration_plans < 0:
+            raise SpdyError(f"--calibration-plans must be at least 0, got {self.calibration_plans}")
         if self.design not in DESIGNS:
             raise SpdyError(f"--design must be one of {', '.join(DESIGNS)}, got {self.design!r}")
 
@@ -109,7 +114,8 @@ def measure_profile(
                 for index, sparsity in enumerate(grid):
                     if mixed:  # run ``index``: layer i at level (index + shift_i) mod levels, real zeros
                         level_of = {layer.name: level for layer, level in zip(layers, design[index])}
-                        path = _pruned_export(bundle, {n: grid[k] for n, k in level_of.items()}, Path(tmp))
+                        path = export_pruned(bundle, {n: grid[k] for n, k in level_of.items()},
+                                             Path(tmp) / "mixed.onnx")
                         run = backend.analyze(str(path), inputs, bundle.batch_size, num_cores, 0.0,
                                               timing.iterations, timing.warmup)
                         path.unlink()
@@ -137,52 +143,55 @@ def measure_profile(
                                                              num_cores, run.total_ms, timing.iterations), 5))
                     step(f"repeat {repeat + 1}/{timing.repeats} {'run' if mixed else 'level'} {index + 1}/{levels}"
                          + ("" if mixed else f" sparsity {sparsity:.4f}") + f": {run.total_ms:.2f} ms")
-    if load.busy is not None and load.busy > BUSY_WARNING:
-        warn(f"other processes used {load.busy:.0%} of the CPU while the profile was measured: its times are "
-             f"inflated and noisy; measure again on a quiet machine (--force)")
-    layer_times = [
-        LayerTimes(layer.name, layer.module, layer.kind, list(layer.shape), layer_map.flops[layer.name],
-                   samples[layer.name], kernels[layer.name])
-        for layer in layers
-    ]
-    profile = Profile(
-        model={
-            "spec": bundle.spec,
-            "graph_hash": graph_hash(bundle),
-            "batch_size": bundle.batch_size,
-            "input_shapes": {name: list(t.shape) for name, t in bundle.inputs.items()},
-            "left_dense": layer_map.left_dense,
-            **({"num_classes": bundle.num_classes} if bundle.num_classes is not None else {}),
-        },
-        hardware={"name": hardware_name, **backend.describe_host()},
-        engine={
-            "name": backend.name,
-            "version": backend.version(),
-            "num_cores": num_cores,
-            "iterations": timing.iterations,
-            "warmup_iterations": timing.warmup,
-            "repeats": timing.repeats,
-            "call_overhead_ms": round(max(0.0, statistics.median(overheads)), 5),
-            "call_overhead_samples_ms": overheads,
-            "method": ("per-op analysis of real-zero mixed-sparsity models (each layer at every level once per "
-                       "repeat, levels shifted by a seeded random offset per layer); fused ops split by FLOPs"
-                       if mixed else "per-op analysis with imposed kernel sparsity; fused ops split by FLOPs"),
-            "design": timing.design,
-            **({"design_shifts": shifts} if mixed else {}),
-            "other_processes_cpu": None if load.busy is None else round(load.busy, 3),
-            "fraction_of_supported_ops": supported,
-        },
-        grid=list(grid),
-        layers=layer_times,
-        other_samples_ms=other,
-        total_samples_ms=total,
-        dense_total_samples_ms=dense_totals,
-        fused_groups=fused,
-        flags={},
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        tool_version=__version__,
-    )
-    profile.flags = profile_flags(profile.layers, profile.level_spread())
+        if load.busy is not None and load.busy > BUSY_WARNING:
+            warn(f"other processes used {load.busy:.0%} of the CPU while the profile was measured: its times are "
+                 f"inflated and noisy; measure again on a quiet machine (--force)")
+        layer_times = [
+            LayerTimes(layer.name, layer.module, layer.kind, list(layer.shape), layer_map.flops[layer.name],
+                       samples[layer.name], kernels[layer.name])
+            for layer in layers
+        ]
+        profile = Profile(
+            model={
+                "spec": bundle.spec,
+                "graph_hash": graph_hash(bundle),
+                "batch_size": bundle.batch_size,
+                "input_shapes": {name: list(t.shape) for name, t in bundle.inputs.items()},
+                "left_dense": layer_map.left_dense,
+                **({"num_classes": bundle.num_classes} if bundle.num_classes is not None else {}),
+            },
+            hardware={"name": hardware_name, **backend.describe_host()},
+            engine={
+                "name": backend.name,
+                "version": backend.version(),
+                "num_cores": num_cores,
+                "iterations": timing.iterations,
+                "warmup_iterations": timing.warmup,
+                "repeats": timing.repeats,
+                "call_overhead_ms": round(max(0.0, statistics.median(overheads)), 5),
+                "call_overhead_samples_ms": overheads,
+                "method": ("per-op analysis of real-zero mixed-sparsity models (each layer at every level once per "
+                           "repeat, levels shifted by a seeded random offset per layer); fused ops split by FLOPs"
+                           if mixed else "per-op analysis with imposed kernel sparsity; fused ops split by FLOPs"),
+                "design": timing.design,
+                **({"design_shifts": shifts} if mixed else {}),
+                "other_processes_cpu": None if load.busy is None else round(load.busy, 3),
+                "fraction_of_supported_ops": supported,
+            },
+            grid=list(grid),
+            layers=layer_times,
+            other_samples_ms=other,
+            total_samples_ms=total,
+            dense_total_samples_ms=dense_totals,
+            fused_groups=fused,
+            flags={},
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            tool_version=__version__,
+        )
+        profile.flags = profile_flags(profile.layers, profile.level_spread())
+        if timing.calibration_plans:
+            profile = calibrate(profile, bundle, backend, onnx_path, inputs, Path(tmp), timing.calibration_plans,
+                                log)
     return profile
 
 
@@ -204,16 +213,10 @@ def mixed_design(shifts: list[int], levels: int) -> list[list[int]]:
     return [[(run + shift) % levels for shift in shifts] for run in range(levels)]
 
 
-def _pruned_export(bundle: ModelBundle, sparsities: dict[str, float], folder: Path) -> Path:
-    """A copy of the model magnitude-pruned to ``sparsities`` (real zeros), exported to ``folder``."""
-    pruned = copy.deepcopy(bundle)
-    magnitude_prune(pruned.module, sparsities)
-    return export_onnx(pruned, folder / "mixed.onnx")
-
-
 def call_overhead(backend: TimingBackend, onnx_path: str, inputs: list, batch_size: int, num_cores: int,
                   analysed_ms: float, calls: int) -> float:
     """What a real engine call of the model costs beyond its analysed operations, timed right after the
     analysis so that both see the same machine state (the median over repeats is what the profile uses)."""
-    timed = backend.time_calls([onnx_path], inputs, batch_size, num_cores, rounds=1, block=calls + 1)[0]
+    rule = TimingRule(min_rounds=1, max_rounds=1, block=calls)
+    timed = backend.time_rounds([onnx_path], inputs, batch_size, num_cores, rule).samples[0][0]
     return statistics.median(timed) - analysed_ms

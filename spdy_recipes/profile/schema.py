@@ -12,6 +12,12 @@ and ``total_samples_ms`` are indexed by run; ``dense_total_samples_ms[r]`` is th
 analysed time in repeat r. ``fused_groups[k]`` (optional) lists the groups of layers that one engine
 operation computed together in run k (a DeepSparse "pyramid"); ``Profile.blocks`` joins them.
 Planning uses an upper quantile over repeats (conservative); predictions use the median.
+
+``format_version: 4`` adds ``calibration``: plans timed with real engine calls against dense
+(``calibration.points``, each a ``profile.correction.EnginePoint``) and the correction fitted to them
+(``calibration.correction``, a ``profile.correction.Correction``). A calibrated profile's times, fixed time and
+dense time are the corrected ones; the analysed samples stay as measured (attribution). Older profiles load
+as uncalibrated: their predictions are the analysis alone.
 """
 
 from __future__ import annotations
@@ -27,10 +33,13 @@ import numpy as np
 from ..errors import SpdyError
 from ..files import atomic_write_json, read_json
 from ..grid import validate_grid
+from .correction import Correction, EnginePoint, Table, fit_correction
 
 FORMAT = "spdy-recipes/profile"
 FORMAT_VERSION = 2
 MIXED_FORMAT_VERSION = 3  # mixed-design profiles: older tools, which would misread them, refuse them
+CALIBRATED_FORMAT_VERSION = 4  # profiles corrected on real engine calls (either design)
+FORMAT_VERSIONS = (FORMAT_VERSION, MIXED_FORMAT_VERSION, CALIBRATED_FORMAT_VERSION)
 MEDIAN = 0.5
 
 
@@ -61,10 +70,14 @@ class LayerTimes:
     flops: int
     samples_ms: list[list[float]]
     kernels: list[str]
+    factors: list[float] | None = field(default=None, repr=False, compare=False)  # the profile's correction
 
     def times(self, q: float = MEDIAN) -> list[float]:
-        """The ``q`` quantile over repeats at every level."""
-        return quantiles(self.samples_ms, q)
+        """The ``q`` quantile over repeats at every level (ms), corrected by the profile's calibration."""
+        analysed = quantiles(self.samples_ms, q)
+        if self.factors is None:
+            return analysed
+        return [ms * f for ms, f in zip(analysed, self.factors)]
 
     @property
     def times_ms(self) -> list[float]:
@@ -96,6 +109,55 @@ class Profile:
     notes: dict = field(default_factory=dict)
     dense_total_samples_ms: list[float] = field(default_factory=list)  # mixed design: the dense runs
     fused_groups: list[list[list[str]]] = field(default_factory=list)  # per level (run): layers one op fused
+    engine_points: list[EnginePoint] = field(default_factory=list)  # plans timed with real engine calls
+    correction: Correction | None = None  # fitted to ``engine_points``; None: uncalibrated
+
+    def __post_init__(self) -> None:
+        for index, layer in enumerate(self.layers):
+            layer.factors = self.correction.factors[index] if self.correction else None
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the times are corrected on real engine calls (else they are the analysis alone)."""
+        return self.correction is not None
+
+    def calibration_label(self) -> str:
+        """How far the profile's predictions are checked against real engine calls, for every claim made
+        on them: ``calibrated on 16 plans timed with real engine calls (held-out error 1.4% median, 5.7% max)``
+        or ``uncalibrated (analysis mode only)``."""
+        if self.correction is None:
+            return "uncalibrated (engine analysis only; not checked against real engine calls)"
+        error = self.correction.fit_error
+        held = (f", held-out error {error['heldout_median']:.1%} median, {error['heldout_max']:.1%} max"
+                if "heldout_median" in error else "")
+        verified = sum(p.kind == "verify" for p in self.engine_points)
+        extra = f", {verified} of them measured by verification" if verified else ""
+        return (f"calibrated on {len(self.engine_points)} plans timed with real engine calls{extra}{held}")
+
+    def analysed_table(self) -> Table:
+        """The uncorrected median table the correction is fitted to, with each layer's fusion block."""
+        block_index = {name: i for i, block in enumerate(self.blocks()) for name in block}
+        return Table(np.array([quantiles(layer.samples_ms, MEDIAN) for layer in self.layers]),
+                     self._analysed_fixed(MEDIAN), list(self.grid), [block_index[n] for n in self.layer_names])
+
+    def with_engine_points(self, points: list[EnginePoint], dense_ms: float | None = None) -> Profile:
+        """A copy calibrated on ``engine_points`` plus ``points`` (the fit refitted); ``dense_ms`` is the real
+        dense call time (ms; default: the current calibration's)."""
+        from dataclasses import replace
+
+        dense = dense_ms if dense_ms is not None else (self.correction.dense_ms if self.correction else None)
+        if dense is None:
+            raise ValueError("the first calibration needs the real dense call time")
+        every = list(self.engine_points) + list(points)
+        correction = fit_correction(self.analysed_table(), every, dense)
+        layers = [replace(layer) for layer in self.layers]
+        return replace(self, layers=layers, engine_points=every, correction=correction)
+
+    def without_calibration(self) -> Profile:
+        """A copy whose times are the analysis alone."""
+        from dataclasses import replace
+
+        return replace(self, layers=[replace(layer) for layer in self.layers], engine_points=[], correction=None)
 
     def blocks(self) -> list[list[str]]:
         """The layers, partitioned into fusion blocks in model order: two layers share a block when one
@@ -133,8 +195,14 @@ class Profile:
         return float(self.engine.get("call_overhead_ms", 0.0))
 
     def fixed(self, q: float = MEDIAN) -> float:
-        """Time outside the prunable layers: per-call overhead plus the time after the last layer
-        (its ``q`` quantile over repeats, median over levels)."""
+        """Time outside the prunable layers (ms): per-call overhead plus the time after the last layer (its
+        ``q`` quantile over repeats, median over levels); calibrated, the correction's intercept plus the same
+        margin of the ``q`` quantile over the median."""
+        if self.correction is None:
+            return self._analysed_fixed(q)
+        return self.correction.intercept_ms + self._analysed_fixed(q) - self._analysed_fixed(MEDIAN)
+
+    def _analysed_fixed(self, q: float) -> float:
         tails = quantiles(self.other_samples_ms, q)
         return self.call_overhead_ms + float(np.median(tails))
 
@@ -154,8 +222,11 @@ class Profile:
 
     @property
     def dense_ms(self) -> float:
-        """Dense latency of one engine call (ms): per-call overhead plus the median analysed dense run
-        (mixed design), or the fixed time plus every layer's median dense time (uniform design)."""
+        """Dense latency of one engine call (ms): calibrated, the real calls' median; else per-call overhead plus
+        the median analysed dense run (mixed design), or the fixed time plus every layer's median dense time
+        (uniform design)."""
+        if self.correction is not None:
+            return self.correction.dense_ms
         if self.dense_total_samples_ms:
             return self.call_overhead_ms + quantile(self.dense_total_samples_ms, MEDIAN)
         return self.fixed_ms + sum(quantile(layer.samples_ms[0], MEDIAN) for layer in self.layers)
@@ -181,12 +252,19 @@ class Profile:
 
     def to_dict(self) -> dict:
         data = asdict(self)
+        for layer in data["layers"]:
+            del layer["factors"]
+        del data["engine_points"], data["correction"]
         if data["dense_total_samples_ms"]:
             data["format_version"] = MIXED_FORMAT_VERSION
         else:  # uniform design: the file (and its hash) as before
             del data["dense_total_samples_ms"]
         if not data["fused_groups"]:
             del data["fused_groups"]
+        if self.correction is not None:
+            data["format_version"] = CALIBRATED_FORMAT_VERSION
+            data["calibration"] = {"points": [p.to_dict() for p in self.engine_points],
+                                   "correction": self.correction.to_dict()}
         return data
 
     def content_hash(self) -> str:
@@ -216,9 +294,9 @@ def profile_from_dict(data: object) -> Profile:
     """Build a Profile from parsed JSON, checking every field."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise SpdyError(f"not a {FORMAT} file")
-    if data.get("format_version") not in (FORMAT_VERSION, MIXED_FORMAT_VERSION):
-        raise SpdyError(f"format_version {data.get('format_version')!r} is not supported (expected "
-                        f"{FORMAT_VERSION} or {MIXED_FORMAT_VERSION}; measure it again with spdy-recipe profile)")
+    if data.get("format_version") not in FORMAT_VERSIONS:
+        raise SpdyError(f"format_version {data.get('format_version')!r} is not supported (expected one of "
+                        f"{', '.join(map(str, FORMAT_VERSIONS))}; measure it again with spdy-recipe profile)")
     for key in ("model", "hardware", "engine"):
         if not isinstance(data.get(key), dict):
             raise SpdyError(f"'{key}' must be an object")
@@ -268,12 +346,28 @@ def profile_from_dict(data: object) -> Profile:
             isinstance(groups, list) and all(isinstance(g, list) and set(g) <= known for g in groups)
             for groups in fused):
         raise SpdyError("'fused_groups' must list, per grid level, groups of the profile's layer names")
+    points, correction = _calibration(data, len(layers), levels)
     return Profile(
         model=data["model"], hardware=data["hardware"], engine=data["engine"], grid=grid, layers=layers,
         other_samples_ms=other, total_samples_ms=total, flags=flags, created=str(data.get("created", "")),
         tool_version=str(data.get("tool_version", "")), notes=data.get("notes") or {},
-        dense_total_samples_ms=dense, fused_groups=fused,
+        dense_total_samples_ms=dense, fused_groups=fused, engine_points=points, correction=correction,
     )
+
+
+def _calibration(data: dict, layers: int, levels: int) -> tuple[list[EnginePoint], Correction | None]:
+    """The calibration points and correction of a version-4 profile (none for older ones)."""
+    raw = data.get("calibration")
+    if raw is None:
+        if data["format_version"] == CALIBRATED_FORMAT_VERSION:
+            raise SpdyError("a format_version 4 profile needs 'calibration'")
+        return [], None
+    try:
+        points = [EnginePoint.from_dict(point, layers, levels) for point in raw["points"]]
+        correction = Correction.from_dict(raw["correction"], layers, levels)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SpdyError(f"'calibration' is malformed: {exc}") from None
+    return points, correction
 
 
 def _numbers(values: object, what: str) -> list[float]:

@@ -64,7 +64,8 @@ def local_cache_path(bundle: ModelBundle, cores: int, request: ProfileRequest, b
     host_key = f"{backend.describe_host()['cpu_model']}|{engine_label(backend)}"
     key = json.dumps([graph_hash(bundle), bundle.batch_size, cores, request.grid, host_key, timing.iterations,
                       timing.warmup, timing.repeats] + ([timing.design] if timing.design != "uniform" else [])
-                     + ["fused_groups"])  # profiles cached before fusion groups were recorded are measured again
+                     + ["fused_groups"]  # profiles cached before fusion groups were recorded are measured again
+                     + ([f"calibrated:{timing.calibration_plans}"] if timing.calibration_plans else []))
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return cache_dir() / "profiles" / f"{bundle.slug}-{digest}.json"
 

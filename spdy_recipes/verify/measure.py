@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import copy
 import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..models import ModelBundle
-from ..onnx_export import engine_inputs, export_onnx
+from ..onnx_export import engine_inputs, export_onnx, export_pruned
 from ..profile.backends import TimingBackend
-from ..profile.hardware import CpuLoad
-from .noise import paired_speedup, split_rounds
-from ..models.oneshot import magnitude_prune
+from ..profile.engine import TimingRule
+from ..profile.noise import paired_speedup
 
 
 @dataclass(frozen=True)
@@ -56,14 +54,16 @@ class SpeedupMeasurement:
 
 
 class PlanTimer:
-    """Times pruned variants of one model against its dense export, alternating in blocks.
+    """Times pruned variants of one model against its dense export, alternating in blocks of calls that last
+    about ``TimingRule.block_ms`` each, ``rounds`` rounds at least and more until the speedup's 95% interval is
+    within ``TimingRule.precision`` (or its time cap).
 
     Use as a context manager: the exports live in a temporary folder.
     """
 
-    def __init__(self, bundle: ModelBundle, backend: TimingBackend, cores: int, rounds: int = 10, block: int = 5):
+    def __init__(self, bundle: ModelBundle, backend: TimingBackend, cores: int, rounds: int = 10):
         self.bundle, self.backend, self.cores = bundle, backend, cores
-        self.rounds, self.block = rounds, block
+        self.rule = TimingRule(min_rounds=rounds, max_rounds=max(rounds, TimingRule.max_rounds))
         self._tmp = tempfile.TemporaryDirectory(prefix="spdy-verify-")
         self._count = 0
         self.dense_onnx = export_onnx(bundle, Path(self._tmp.name) / "dense.onnx")
@@ -77,10 +77,8 @@ class PlanTimer:
 
     def export_pruned(self, sparsities: dict[str, float]) -> str:
         """Magnitude-prune a copy of the model to ``sparsities`` and export it."""
-        pruned = copy.deepcopy(self.bundle)
-        magnitude_prune(pruned.module, sparsities)
         self._count += 1
-        return str(export_onnx(pruned, Path(self._tmp.name) / f"pruned-{self._count}.onnx"))
+        return str(export_pruned(self.bundle, sparsities, Path(self._tmp.name) / f"pruned-{self._count}.onnx"))
 
     def measure_model(self, model: ModelBundle) -> SpeedupMeasurement:
         """The measured speedup of ``model`` (already sparse, e.g. trained with a recipe) over the dense one."""
@@ -103,10 +101,10 @@ class PlanTimer:
         return {name: round(ms, 4) for name, ms in layer_map.split(run)[0].items()}
 
     def measure_onnx(self, pruned_onnx: str) -> SpeedupMeasurement:
-        """Time the exported pruned model against dense in ``rounds`` interleaved blocks."""
-        with CpuLoad() as load:
-            dense, pruned = self.backend.time_calls([str(self.dense_onnx), pruned_onnx], self.inputs,
-                                                    self.bundle.batch_size, self.cores, self.rounds, self.block)
-        paired = paired_speedup(split_rounds(dense, self.rounds), split_rounds(pruned, self.rounds))
-        return SpeedupMeasurement(statistics.median(dense), statistics.median(pruned), len(pruned), paired.low,
-                                  paired.high, load.busy, paired.speedup)
+        """Time the exported pruned model against dense in interleaved rounds (``self.rule``)."""
+        timed = self.backend.time_rounds([str(self.dense_onnx), pruned_onnx], self.inputs, self.bundle.batch_size,
+                                         self.cores, self.rule)
+        dense, pruned = timed.samples
+        paired = paired_speedup(dense, pruned)
+        return SpeedupMeasurement(statistics.median(sum(dense, [])), statistics.median(sum(pruned, [])),
+                                  sum(map(len, pruned)), paired.low, paired.high, timed.busy, paired.speedup)

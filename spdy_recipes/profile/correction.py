@@ -1,0 +1,239 @@
+"""A correction of the analysed latency table, fitted to real engine calls.
+
+The engine's per-operation analysis says which layer (or fusion block) costs what, but its numbers are a
+noisier, biased instrument than real ``Engine`` calls: it reads the dense model slow, and the entries the DP
+picks in mixed plans come out optimistic. Plans timed with real calls against dense (``EnginePoint``) correct
+the table: every entry of layer l at level k is scaled by
+
+    f_l(k) = u_band(k) + d_block(l), band(k)
+
+and the time outside the layers becomes one intercept ``a`` (ms), so that a plan's predicted time
+``a + sum_l f_l(k_l) t_l(k_l)`` matches the real calls' time of that plan at the profile's dense scale
+(``dense_ms / measured speedup``). The fit is a ridge regression on relative errors: the per-band factors u
+are shrunk toward 1, the per-block deviations d toward 0 with a strength chosen by leave-one-out error over
+the fitted plans, and the intercept toward the analysed fixed time. A corrected table stays additive, so the
+SPDY DP (Frantar & Alistarh 2022, section 3.1) remains exact on it.
+
+Bands split the grid by sparsity (``BAND_EDGES``): dense, and two ranges of sparse levels, where
+DeepSparse's kernels and their analysis bias differ. The shrinkage strengths were chosen on MobileNetV2 plans
+timed twice on an AVX-512 Xeon (benchmarks/latency_model.py): three bands held out better than two or four,
+and weaker band shrinkage let a band seen in few plans run off (35% on one held-out plan).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+
+import numpy as np
+
+BAND_EDGES = (0.8,)  # sparse levels below 0.8 and from 0.8 up: bands 1 and 2 (0: dense)
+BANDS = len(BAND_EDGES) + 2
+BLOCK_STRENGTHS = (0.1, 0.3, 1.0, 3.0, 10.0)  # ridge strengths tried for the per-block deviations
+BAND_STRENGTH = 0.1  # ridge strength pulling the per-band factors toward 1
+INTERCEPT_STRENGTH = 1e-2  # ridge strength pulling the intercept toward the analysed fixed time (in dense units)
+DENSE_WEIGHT = 4.0  # the dense point is the reference of every speedup: it counts this many times
+FACTOR_RANGE = (0.25, 4.0)  # a corrected entry stays within this multiple of its analysed time
+
+
+def band_of(sparsity: float) -> int:
+    """0 for dense, else 1 + the number of ``BAND_EDGES`` at or below ``sparsity``."""
+    if sparsity <= 0:
+        return 0
+    return 1 + sum(sparsity >= edge for edge in BAND_EDGES)
+
+
+@dataclass(frozen=True)
+class EnginePoint:
+    """One plan timed with real engine calls, interleaved with the dense model in the same run.
+
+    ``levels`` holds a grid level per profile layer (in profile order); ``speedup`` is the paired median of
+    dense over pruned with its 95% interval ``low``-``high``; ``dense_ms`` and ``pruned_ms`` are that run's
+    median call times (ms). ``kind``: ``dense``, ``uniform``, ``random`` (a per-block mix) or ``verify`` (a
+    plan verification measured); ``heldout`` points are left out of the fit and only scored.
+    """
+
+    levels: tuple[int, ...]
+    speedup: float
+    low: float
+    high: float
+    dense_ms: float
+    pruned_ms: float
+    kind: str
+    heldout: bool = False
+
+    def to_dict(self) -> dict:
+        return {"levels": list(self.levels), "speedup": round(self.speedup, 5), "low": round(self.low, 5),
+                "high": round(self.high, 5), "dense_ms": round(self.dense_ms, 5),
+                "pruned_ms": round(self.pruned_ms, 5), "kind": self.kind, "heldout": self.heldout}
+
+    @classmethod
+    def from_dict(cls, data: dict, layers: int, levels: int) -> EnginePoint:
+        """ValueError when the levels do not fit the profile or a number is not positive and finite."""
+        chosen = tuple(int(k) for k in data["levels"])
+        if len(chosen) != layers or not all(0 <= k < levels for k in chosen):
+            raise ValueError(f"a calibration point's levels must give one of {levels} levels for each of "
+                             f"{layers} layers")
+        numbers = [float(data[key]) for key in ("speedup", "low", "high", "dense_ms", "pruned_ms")]
+        if not all(math.isfinite(v) and v > 0 for v in numbers):
+            raise ValueError("a calibration point holds a time or speedup that is not positive and finite")
+        return cls(chosen, *numbers, kind=str(data.get("kind", "")), heldout=bool(data.get("heldout", False)))
+
+
+@dataclass(frozen=True)
+class Correction:
+    """The fitted correction: ``factors[l][k]`` scales layer l's analysed time at level k, ``intercept_ms``
+    replaces the analysed fixed time (ms), ``dense_ms`` is the dense model's real call time (ms, median over the
+    calibration runs). ``fit_error``: |predicted/measured speedup - 1| of the held-out points (``heldout_median``,
+    ``heldout_max``, ``heldout_points``) and leave-one-out over the fitted ones (``loo_median``, ``loo_max``),
+    with the uncorrected table's error on the held-out points for comparison (``uncorrected_heldout_*``)."""
+
+    factors: list[list[float]]
+    intercept_ms: float
+    dense_ms: float
+    band_factors: list[float]
+    block_strength: float
+    fit_error: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"factors": [[round(f, 5) for f in row] for row in self.factors],
+                "intercept_ms": round(self.intercept_ms, 5), "dense_ms": round(self.dense_ms, 5),
+                "band_factors": [round(f, 5) for f in self.band_factors], "band_edges": list(BAND_EDGES),
+                "block_strength": self.block_strength, "fit_error": self.fit_error}
+
+    @classmethod
+    def from_dict(cls, data: dict, layers: int, levels: int) -> Correction:
+        """ValueError when the factors do not fit the profile."""
+        factors = [[float(f) for f in row] for row in data["factors"]]
+        if len(factors) != layers or any(len(row) != levels for row in factors):
+            raise ValueError(f"the correction's factors must be {layers} layers x {levels} levels")
+        if not all(math.isfinite(f) and f > 0 for row in factors for f in row):
+            raise ValueError("the correction's factors must be positive and finite")
+        return cls(factors, float(data["intercept_ms"]), float(data["dense_ms"]),
+                   [float(f) for f in data.get("band_factors", [])], float(data.get("block_strength", 0.0)),
+                   dict(data.get("fit_error") or {}))
+
+
+@dataclass(frozen=True)
+class Table:
+    """What the fit corrects: the median analysed time ``times[l][k]`` (ms, layers x levels), the analysed
+    fixed time ``fixed_ms``, the sparsity of each level (``grid``) and each layer's fusion block index."""
+
+    times: np.ndarray
+    fixed_ms: float
+    grid: list[float]
+    block_of: list[int]
+
+    def design(self, levels: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """One plan's features: the analysed time per band (BANDS,) and per (block, band) (blocks x BANDS)."""
+        per_band = np.zeros(BANDS)
+        per_block = np.zeros((max(self.block_of) + 1, BANDS))
+        for layer, level in enumerate(levels):
+            band, ms = band_of(self.grid[level]), self.times[layer, level]
+            per_band[band] += ms
+            per_block[self.block_of[layer], band] += ms
+        return per_band, per_block
+
+    def uncorrected_speedup(self, levels: tuple[int, ...]) -> float:
+        """The analysed table's own prediction of the plan's speedup (dense over plan, both from the table)."""
+        dense = self.fixed_ms + float(self.times[:, 0].sum())
+        return dense / (self.fixed_ms + float(self.times[np.arange(len(levels)), list(levels)].sum()))
+
+
+def fit_correction(table: Table, points: list[EnginePoint], dense_ms: float) -> Correction:
+    """Fit the correction to the non-held-out ``points`` and score it on the held-out ones.
+
+    Each point asks that the corrected plan time equal ``dense_ms / speedup`` (ms), its error weighted
+    relative to that time; the dense model is always one more point (at ``DENSE_WEIGHT``). ValueError when no
+    point is left to fit."""
+    fit = [p for p in points if not p.heldout]
+    if not fit:
+        raise ValueError("no calibration point to fit")
+    strength = _choose_strength(table, fit, dense_ms) if len(fit) >= 3 else BLOCK_STRENGTHS[-1]
+    params = _solve(table, fit, dense_ms, strength)
+    correction = _correction(table, params, dense_ms, strength)
+    held = [p for p in points if p.heldout]
+    error: dict = {"fitted_points": len(fit), "heldout_points": len(held)}
+    if held:
+        off = [abs(predict_speedup(table, correction, p.levels) / p.speedup - 1) for p in held]
+        raw = [abs(table.uncorrected_speedup(p.levels) / p.speedup - 1) for p in held]
+        error.update(heldout_median=round(statistics.median(off), 5), heldout_max=round(max(off), 5),
+                     uncorrected_heldout_median=round(statistics.median(raw), 5),
+                     uncorrected_heldout_max=round(max(raw), 5))
+    if len(fit) >= 3:
+        loo = _leave_one_out(table, fit, dense_ms, strength)
+        error.update(loo_median=round(statistics.median(loo), 5), loo_max=round(max(loo), 5))
+    return Correction(correction.factors, correction.intercept_ms, dense_ms, correction.band_factors, strength,
+                      error)
+
+
+def predict_ms(table: Table, correction: Correction, levels: tuple[int, ...]) -> float:
+    """The corrected time (ms) of the plan putting layer l at grid level ``levels[l]``."""
+    rows = np.arange(len(levels))
+    chosen = list(levels)
+    factors = np.asarray(correction.factors)
+    return correction.intercept_ms + float((table.times[rows, chosen] * factors[rows, chosen]).sum())
+
+
+def predict_speedup(table: Table, correction: Correction, levels: tuple[int, ...]) -> float:
+    """The corrected speedup of the plan: the real dense call time over ``predict_ms``."""
+    return correction.dense_ms / predict_ms(table, correction, levels)
+
+
+def _rows(table: Table, points: list[EnginePoint], dense_ms: float, strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """The weighted least-squares system of the ridge fit: parameters are the intercept (in units of
+    ``dense_ms``), the per-band factors, then the per-(block, band) deviations; prior rows pull them to the
+    analysed fixed time, to 1 and to 0."""
+    blocks = max(table.block_of) + 1
+    size = 1 + BANDS + blocks * BANDS
+    dense = EnginePoint(tuple([0] * len(table.block_of)), 1.0, 1.0, 1.0, dense_ms, dense_ms, "dense")
+    rows, targets = [], []
+    for point, weight in [(dense, DENSE_WEIGHT)] + [(p, 1.0) for p in points]:
+        wanted = dense_ms / point.speedup
+        per_band, per_block = table.design(point.levels)
+        row = np.concatenate([[dense_ms], per_band, per_block.ravel()]) / wanted * math.sqrt(weight)
+        rows.append(row)
+        targets.append(math.sqrt(weight))
+    prior = np.zeros(size)
+    prior[0], prior[1:1 + BANDS] = table.fixed_ms / dense_ms, 1.0
+    penalties = np.concatenate([[INTERCEPT_STRENGTH], np.full(BANDS, BAND_STRENGTH),
+                                np.full(blocks * BANDS, strength)])
+    unused = ~np.any(np.asarray(rows) != 0, axis=0)  # features no point has: held at their prior
+    penalties = np.where(unused, 1.0, penalties)
+    for index in range(size):
+        row = np.zeros(size)
+        row[index] = math.sqrt(penalties[index])
+        rows.append(row)
+        targets.append(math.sqrt(penalties[index]) * prior[index])
+    return np.asarray(rows), np.asarray(targets)
+
+
+def _solve(table: Table, points: list[EnginePoint], dense_ms: float, strength: float) -> np.ndarray:
+    matrix, targets = _rows(table, points, dense_ms, strength)
+    return np.linalg.lstsq(matrix, targets, rcond=None)[0]
+
+
+def _correction(table: Table, params: np.ndarray, dense_ms: float, strength: float) -> Correction:
+    bands = params[1:1 + BANDS]
+    deviations = params[1 + BANDS:].reshape(-1, BANDS)
+    levels = [band_of(s) for s in table.grid]
+    factors = [[float(np.clip(bands[b] + deviations[block, b], *FACTOR_RANGE)) for b in levels]
+               for block in table.block_of]
+    return Correction(factors, float(params[0] * dense_ms), dense_ms, [float(b) for b in bands], strength)
+
+
+def _leave_one_out(table: Table, points: list[EnginePoint], dense_ms: float, strength: float) -> list[float]:
+    """|predicted/measured - 1| of each point, predicted by the fit to the others."""
+    errors = []
+    for index, point in enumerate(points):
+        others = points[:index] + points[index + 1:]
+        correction = _correction(table, _solve(table, others, dense_ms, strength), dense_ms, strength)
+        errors.append(abs(predict_speedup(table, correction, point.levels) / point.speedup - 1))
+    return errors
+
+
+def _choose_strength(table: Table, points: list[EnginePoint], dense_ms: float) -> float:
+    """The per-block ridge strength with the least median leave-one-out error (the stronger one on ties)."""
+    scores = [(statistics.median(_leave_one_out(table, points, dense_ms, s)), -s) for s in BLOCK_STRENGTHS]
+    return -min(scores)[1]
