@@ -171,11 +171,12 @@ def search_summary(setup: AccuracySetup, settings: CalibrationSettings, state: S
 
 
 class SearchedSolver:
-    """``solver(solve_speedup)``: a plan for ``target`` whose layer sensitivities were searched on
-    calibration data for exactly that solve speedup, so a plan that verification tightens or relaxes is
-    searched again rather than re-solved with coefficients found for another budget. Searches are
-    checkpointed, so asking again costs nothing. ``progress()`` gives a context
-    manager yielding the callback that follows one search."""
+    """``solver(profile, solve_speedup)``: a plan for ``target`` whose layer sensitivities were searched on
+    calibration data for exactly that profile and solve speedup, so that a plan for another budget is
+    searched again rather than re-solved with coefficients found for another one. Searches are checkpointed,
+    so asking again costs nothing. ``keeping()`` is the solver verification uses: the last search's
+    coefficients, re-solved on a refitted table and another speed without searching again. ``progress()``
+    gives a context manager yielding the callback that follows one search."""
 
     def __init__(self, setup: AccuracySetup, profile: Profile, target: float, settings: SolveSettings,
                  search: SearchSettings, progress: Callable[[], AbstractContextManager[Progress]], log: Log) -> None:
@@ -185,20 +186,32 @@ class SearchedSolver:
         self.history: list[SearchState] = []  # every search, in the order they were asked for
         self.last: SearchState | None = None
 
-    def __call__(self, solve_speedup: float | None = None) -> Plan:
-        """A searched plan for the target, solved for ``solve_speedup`` (default the target)."""
+    def __call__(self, profile: Profile, solve_speedup: float | None = None) -> Plan:
+        """A searched plan for the target on ``profile``, solved for ``solve_speedup`` (default the target)."""
         target = self.target
-        solve(self.profile, target, self.settings, solve_speedup)  # infeasible: fail before searching
+        solve(profile, target, self.settings, solve_speedup)  # infeasible: fail before searching
         with self.progress() as progress:
-            state, checkpoint = search_coefficients(self.setup, self.profile, target, self.settings.quantile,
+            state, checkpoint = search_coefficients(self.setup, profile, target, self.settings.quantile,
                                                     self.search, progress, self.log, solve_speedup)
         self.log(f"[search] {state.step} candidates{' (finished)' if state.finished else ''}: calibration loss "
                  f"({self.setup.scorer.kind}) {state.best_loss:.5g}, prior alone {state.curve[0][1]:.5g}; "
                  f"checkpoint {checkpoint}")
-        plan = solve(self.profile, target, self.settings_of(state), solve_speedup)
-        self.states[id(plan)] = state
         self.history.append(state)
         self.last = state
+        return self._solve(profile, state, solve_speedup)
+
+    def keeping(self) -> Callable[[Profile, float | None], Plan]:
+        """``solver(profile, solve_speedup)`` with the last search's coefficients (searching first if none ran)."""
+        def solver(profile: Profile, solve_speedup: float | None = None) -> Plan:
+            if self.last is None:
+                return self(profile, solve_speedup)
+            return self._solve(profile, self.last, solve_speedup)
+
+        return solver
+
+    def _solve(self, profile: Profile, state: SearchState, solve_speedup: float | None) -> Plan:
+        plan = solve(profile, self.target, self.settings_of(state), solve_speedup)
+        self.states[id(plan)] = state
         return plan
 
     def settings_of(self, state: SearchState) -> SolveSettings:

@@ -97,7 +97,7 @@ def _measure(allocation: Allocation, timer: PlanTimer | None, aim: float, log: C
 def _spdy_at(solver: SearchedSolver, speedup: float, search: bool) -> Allocation:
     """SPDY's plan for a predicted ``speedup``: searched for it, or solved with the last search's coefficients."""
     if search or solver.last is None:
-        plan = solver(speedup)
+        plan = solver(solver.profile, speedup)
     else:
         plan = solve(solver.profile, speedup, solver.settings_of(solver.last))
     return Allocation("spdy", plan.sparsities, plan.predicted_speedup, plan.levels)
@@ -157,7 +157,7 @@ def matched_allocations(solver: SearchedSolver, timer: PlanTimer | None, match: 
     setup, profile, target = solver.setup, solver.profile, solver.target
     selected, dense = setup.selected, setup.stitcher.dense
     if match != "measured":
-        plan = solver()
+        plan = solver(solver.profile)
         spdy = Allocation("spdy", plan.sparsities, plan.predicted_speedup, plan.levels)
         return at_predicted_speed(spdy, target, profile, selected, dense, timer, log, methods)
     top = solve(profile, 1.0 + 1e-6, solver.settings).max_speedup * (1 - 1e-6)

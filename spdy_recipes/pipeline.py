@@ -16,6 +16,7 @@ from .errors import SpdyError, warn
 from .files import atomic_write_text
 from .models import select_names
 from .profile import Profile
+from .profile.correction import EnginePoint
 from .sensitivity import load_sensitivity, prior_errors
 from .solve import Plan, plan_profile
 from .solve.planner import DEFAULT_QUANTILE, fastest_speedup, uniform_plan
@@ -50,13 +51,15 @@ def solve(profile: Profile, speedup: float, settings: SolveSettings = SolveSetti
     return plan_profile(profile, speedup, selected, errors, settings.quantile, solve_speedup)
 
 
-def uniform_solver(profile: Profile, speedup: float, settings: SolveSettings = SolveSettings()):
-    """``solver(solve_speedup)`` over uniform plans (every selected layer at one level,
+def uniform_solver(speedup: float, settings: SolveSettings = SolveSettings()):
+    """``solver(profile, solve_speedup)`` over uniform plans (every selected layer at one level,
     ``solve.planner.uniform_plan``): what verification brackets when the DP's plans fall short here."""
-    selected = select_names(profile.layer_names, settings.include, settings.exclude)
-    errors = error_table(profile, selected, settings)
-    return lambda solve_speedup=None: uniform_plan(profile, speedup, selected, errors, settings.quantile,
-                                                   solve_speedup)
+    def solver(profile: Profile, solve_speedup: float | None = None) -> Plan:
+        selected = select_names(profile.layer_names, settings.include, settings.exclude)
+        errors = error_table(profile, selected, settings)
+        return uniform_plan(profile, speedup, selected, errors, settings.quantile, solve_speedup)
+
+    return solver
 
 
 def best_reachable(profile: Profile, settings: SolveSettings = SolveSettings()) -> float:
@@ -68,8 +71,10 @@ def best_reachable(profile: Profile, settings: SolveSettings = SolveSettings()) 
 
 
 def recipe_metadata(profile: Profile, profile_path: Path, plan: Plan, method: str, settings: SolveSettings,
-                    measured: dict | None, search: dict | None = None) -> dict:
-    """The ``__metadata__`` block: where the numbers came from, and how to make them again."""
+                    measured: dict | None, search: dict | None = None, points: tuple[EnginePoint, ...] = ()) -> dict:
+    """The ``__metadata__`` block: where the numbers came from, and how to make them again. ``points`` are
+    the plans verification measured before solving ``plan`` (``verify_points``): the profile refitted on them
+    (``Profile.refitted``) is the table ``plan`` was solved and predicted on."""
     hardware = profile.hardware
     regime = "latency" if profile.batch_size == 1 else "throughput"
     metadata = {
@@ -97,10 +102,13 @@ def recipe_metadata(profile: Profile, profile_path: Path, plan: Plan, method: st
         "target_speedup": round(plan.target_speedup, 4),
         "solve_speedup": round(plan.solve_speedup, 8),  # (to re-solve the same plan)
         "predicted_speedup": round(plan.predicted_speedup, 4),
+        "latency_model": profile.refitted(points).calibration_label(),
         "guaranteed_speedup": round(plan.guaranteed_speedup, 4),
         "predicted_ms": round(plan.predicted_ms, 4),
         "dense_ms": round(plan.dense_ms, 4),
     }
+    if points:
+        metadata["verify_points"] = [point.to_dict() for point in points]
     if settings.coefficients:
         metadata["coefficients"] = [round(c, 6) for c in settings.coefficients]
         metadata["search"] = search
@@ -121,18 +129,21 @@ def _errors_label(settings: SolveSettings) -> str:
 def render_checked_recipe(
     plan: Plan, profile: Profile, profile_path: Path, recipe: RecipeSettings, settings: SolveSettings,
     model_layers: set[str], measured: dict | None = None, search: dict | None = None,
+    points: tuple[EnginePoint, ...] = (),
 ) -> str:
-    """The recipe text for ``plan``, loaded with SparseML and checked layer by layer."""
+    """The recipe text for ``plan``, loaded with SparseML and checked layer by layer (``points``: see
+    ``recipe_metadata``)."""
     pruned = plan.pruned
     if not pruned:
         raise SpdyError("the solved profile prunes no layer; nothing to write")
-    metadata = recipe_metadata(profile, profile_path, plan, recipe.method, settings, measured, search)
+    metadata = recipe_metadata(profile, profile_path, plan, recipe.method, settings, measured, search, points)
     schedule_lines = schedule_notes(recipe, profile, pruned, metadata)
     header = [
         f"SPDY recipe by spdy-recipes {__version__} for {profile.model['spec']} ({recipe.method})",
         f"target {plan.target_speedup:.3f}x, predicted {plan.predicted_speedup:.3f}x in "
         f"{metadata['engine']} on {metadata['hardware']} ({metadata['cpu_model']}), "
         f"batch {profile.batch_size}, {profile.cores} cores",
+        f"latency model: {metadata['latency_model']}",
         f"{len(pruned)} of {len(plan.sparsities)} layers pruned; layers not listed stay dense.",
         "Override any variable below with recipe args, e.g. num_epochs=30.",
         *schedule_lines,

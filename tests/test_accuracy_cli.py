@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from spdy_recipes.emit import read_recipe
 from spdy_recipes.pipeline import SolveSettings, solve
 
@@ -39,7 +41,9 @@ def test_generate_with_calibration_searches_and_records_it(tmp_path, cnn_profile
     assert first.targets == recipe.targets and first.metadata["coefficients"] == metadata["coefficients"]
 
 
-def test_generate_verify_searches_again_where_the_solve_speedup_moves(tmp_path, measured_cnn_profile):
+def test_generate_verify_searches_once_and_keeps_the_coefficients_over_its_rounds(tmp_path, measured_cnn_profile):
+    """Verification re-solves on the refitted table with the search's coefficients instead of searching again;
+    the recipe's coefficients, solve speedup and verify_points reproduce its plan."""
     profile, profile_path = measured_cnn_profile
     require_speedup(profile)
     out = tmp_path / "v.yaml"
@@ -51,19 +55,19 @@ def test_generate_verify_searches_again_where_the_solve_speedup_moves(tmp_path, 
         return
     recipe = read_recipe(out)
     metadata = recipe.metadata
-    searches = len(re.findall(r"\[search\] \d+ candidates", stderr))  # (a finished longer search is reused)
-    fallback = "a uniform plan met the target" in stderr  # (rounds without a search)
-    assert stderr.count("[verify] round") >= 1 and "measured_speedup" in metadata
-    # a search for every speedup solved for (a round that measures the same plan again needs none)
-    solved_for = set(re.findall(r"\[verify\] round \d+: solved for ([0-9.]+)x", stderr))
-    assert solved_for and (fallback or searches >= len(solved_for))
-    if fallback:  # every layer at one level, and no search recorded for it
+    rounds = stderr.count("[verify] round")
+    assert rounds >= 1 and "measured_speedup" in metadata
+    assert len(re.findall(r"\[search\] \d+ candidates", stderr)) == 1, stderr  # one search, whatever the rounds
+    if "a uniform plan met the target" in stderr:  # every layer at one level, and no search recorded for it
         assert len(set(recipe.targets.values())) == 1 and "coefficients" not in metadata
         return
-    # the recorded coefficients and solve speedup reproduce the recipe, whichever round it came from
-    plan = solve(profile, metadata["target_speedup"], SolveSettings(coefficients=tuple(metadata["coefficients"])),
+    assert len(metadata.get("verify_points", [])) < rounds  # the rounds measured before the final plan was solved
+    # the recorded coefficients, solve speedup and points reproduce the recipe, whichever round it came from
+    solved_on = profile.refitted(profile.recorded_points(metadata.get("verify_points")))
+    plan = solve(solved_on, metadata["target_speedup"], SolveSettings(coefficients=tuple(metadata["coefficients"])),
                  metadata["solve_speedup"])
     assert recipe.targets == plan.pruned
+    assert plan.predicted_speedup == pytest.approx(metadata["predicted_speedup"], abs=1e-4)
 
 
 def test_compare_prints_every_method_at_the_same_latency(cnn_profile):

@@ -69,9 +69,9 @@ class SearchRequest:
     heldout_source: str | None = None
 
 
-def plain_solver(profile: Profile, target: float, settings: SolveSettings) -> Callable[[float | None], Plan]:
-    """``solver(solve_speedup)`` on the settings' errors (prior or sensitivity table)."""
-    return lambda solve_speedup=None: solve(profile, target, settings, solve_speedup)
+def plain_solver(target: float, settings: SolveSettings) -> Callable[[Profile, float | None], Plan]:
+    """``solver(profile, solve_speedup)`` on the settings' errors (prior or sensitivity table)."""
+    return lambda profile, solve_speedup=None: solve(profile, target, settings, solve_speedup)
 
 
 @contextmanager

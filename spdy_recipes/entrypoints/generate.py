@@ -18,9 +18,9 @@ from .common import Log, ModelRequest, SearchRequest, VerifySettings, plain_solv
     warn_if_other_machine
 from .report import ReportRequest, report
 
-# What the additive latency model's error on SPDY's own plans was, measured per kind of profile
-# (benchmarks/latency_model.py, README "Benchmarks", on a 2-core AMD EPYC, AVX2); a profile
-# that is not this machine's cannot be checked here, so its claim says this.
+# What the additive latency model's error on SPDY's own plans was, measured per kind of uncalibrated profile
+# (benchmarks/latency_model.py, README "Benchmarks", on a 2-core AMD EPYC, AVX2); a profile that is not this
+# machine's cannot be checked here, so its claim says this. Calibrated profiles state their own held-out error.
 MODEL_ERROR_NOTE = {  # by the kind of profile: uniform planned by fusion block (Profile.blocks) or layer by layer
     "blocks": "the profile's predicted speedup of SPDY's plans was 3% below to 15% above the measured "
               "one (random mixed plans: 7% off at the median, 16% at most)",
@@ -30,6 +30,16 @@ MODEL_ERROR_NOTE = {  # by the kind of profile: uniform planned by fusion block 
 }
 MODEL_ERROR_SOURCE = ("in benchmarks/latency_model.py (MobileNetV2 and ResNet18, 2-core AMD EPYC, AVX2); verify on "
                       "the target machine with spdy-recipe verify")
+
+
+def unverified_evidence(profile: Profile) -> str:
+    """What backs a prediction that was not measured here: the profile's calibration, or the uncalibrated
+    kind's known error."""
+    if profile.calibrated:
+        return f"not measured here: the profile is {profile.calibration_label()}; verify on the target machine " \
+               "with spdy-recipe verify"
+    kind = "mixed" if profile.design == "mixed" else "blocks" if profile.fused_groups else "layers"
+    return f"not measured here: the profile is uncalibrated; {MODEL_ERROR_NOTE[kind]} {MODEL_ERROR_SOURCE}"
 
 
 @dataclass(frozen=True)
@@ -86,9 +96,7 @@ class GenerateResult:
             evidence = (f"measured {final.measurement.describe()} here in {len(self.verified.rounds)} round(s) "
                         f"(solved for {plan.solve_speedup:.3f}x)")
         else:
-            kind = "mixed" if self.profile.design == "mixed" else "blocks" if self.profile.fused_groups else "layers"
-            note = MODEL_ERROR_NOTE[kind]
-            evidence = f"not measured here: {note} {MODEL_ERROR_SOURCE}"
+            evidence = unverified_evidence(self.profile)
         return (f"target {plan.target_speedup:.3f}x: predicted {plan.predicted_speedup:.3f}x on median times, "
                 f"{evidence}; {len(plan.pruned)} of {len(plan.sparsities)} layers pruned; wrote {self.path}"
                 + (f" and the report {self.report}" if self.report else ""))
@@ -109,13 +117,13 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
         warn(note)
     profile, profile_path = obtain_profile(bundle, request.profile)
     settings, searched, calibration = request.solve, None, None
-    solver = plain_solver(profile, request.speedup, settings)
+    solver = plain_solver(request.speedup, settings)
     if request.search:
         searched, calibration = searched_solver(bundle, profile, request.speedup, settings, request.search, log)
-        solver = searched
-    plan, verified, notes = solver(None), None, ()
+        solver = searched.keeping()
+    plan, verified, notes = solver(profile, None), None, ()
     if request.verifies:
-        plan, verified, notes = _verify_here(bundle, profile, profile_path, request, solver, plan, log)
+        plan, verified, notes = _verify_here(bundle, profile, profile_path, request, solver, log)
     search = None
     if searched and searched.has(plan):
         from ..accuracy import search_summary
@@ -127,7 +135,9 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
             "search")
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
     measured = verified.final.measurement.record(verified.layer_ms) if verified else None
-    text = render_checked_recipe(plan, profile, profile_path, request.recipe, settings, model_layers, measured, search)
+    points = verified.final.points if verified else ()
+    text = render_checked_recipe(plan, profile, profile_path, request.recipe, settings, model_layers, measured, search,
+                                 points)
     write_recipe(request.output, text)
     page = None
     if request.report:
@@ -136,9 +146,10 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
     return GenerateResult(request.output, plan, profile, verified, page)
 
 
-def _verify_here(bundle, profile: Profile, profile_path: Path, request: GenerateRequest, solver, plan: Plan,
+def _verify_here(bundle, profile: Profile, profile_path: Path, request: GenerateRequest, solver,
                  log: Log) -> tuple[Plan, Verified, tuple[str, ...]]:
-    """The verified plan, its rounds, and the warning that the profile is another machine's (if it is)."""
+    """The verified plan, its rounds, and the warning that the profile is another machine's (if it is). The
+    first plan measured aims its prediction just above the target (``verify.loop.FIRST_AIM``)."""
     from ..pipeline import uniform_solver
     from ..profile.backends import get_backend
     from ..verify import PlanTimer, meet_target
@@ -147,12 +158,12 @@ def _verify_here(bundle, profile: Profile, profile_path: Path, request: Generate
     elsewhere = warn_if_other_machine(profile.hardware, profile.engine_label, backend, f"profile {profile_path}")
     with PlanTimer(bundle, backend, profile.cores, request.verify.rounds) as timer:
         verified = meet_target(solver, timer, request.speedup, request.verify.tolerance, request.verify.max_rounds,
-                               log, plan, fallback=uniform_solver(profile, request.speedup, request.solve))
+                               log, profile, fallback=uniform_solver(request.speedup, request.solve))
         if request.report:
             log("[report] analysing the verified plan's layers in context")
             verified = replace(verified, layer_ms=timer.layer_times(verified.final.plan.pruned))
     final = verified.final
     if len(verified.rounds) > 1:
-        log(f"[verify] met {request.speedup:.3f}x after {len(verified.rounds)} rounds with the plan solved for "
-            f"{final.plan.solve_speedup:.3f}x: measured {final.measurement.describe()}")
+        log(f"[verify] met {request.speedup:.3f}x after {len(verified.rounds)} rounds with the plan predicted at "
+            f"{final.plan.predicted_speedup:.3f}x: measured {final.measurement.describe()}")
     return final.plan, verified, elsewhere

@@ -157,17 +157,18 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
             return outcome
         if ok and not overshoots(measurement, target):
             return outcome
-        first = solve(profile, target, settings, float(metadata.get("solve_speedup") or target))
+        points = tuple(profile.recorded_points(metadata.get("verify_points")))  # the recipe's plan was solved
+        first = solve(profile.refitted(points), target, settings, float(metadata.get("solve_speedup") or target))
         same = first.pruned.keys() == recipe.targets.keys() and all(
             abs(first.pruned[name] - float(s)) < 1e-4 for name, s in recipe.targets.items())
-        verified = meet_target(plain_solver(profile, target, settings), timer, target, tolerance,
-                               request.verify.max_rounds, log, first, measurement if same else None,
-                               uniform_solver(profile, target, settings))
+        verified = meet_target(plain_solver(target, settings), timer, target, tolerance, request.verify.max_rounds,
+                               log, profile, first, measurement if same else None, uniform_solver(target, settings),
+                               points)
         final = verified.final
         layer_ms = timer.layer_times(final.plan.pruned) if request.report else None
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
     text = render_checked_recipe(final.plan, profile, profile_path, recipe.settings, settings, model_layers,
-                                 final.measurement.record(layer_ms), metadata.get("search"))
+                                 final.measurement.record(layer_ms), metadata.get("search"), final.points)
     write_recipe(request.recipe, text)
     page = None
     if request.report:

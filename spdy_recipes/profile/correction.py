@@ -30,10 +30,12 @@ import numpy as np
 
 BAND_EDGES = (0.8,)  # sparse levels below 0.8 and from 0.8 up: bands 1 and 2 (0: dense)
 BANDS = len(BAND_EDGES) + 2
-BLOCK_STRENGTHS = (0.1, 0.3, 1.0, 3.0, 10.0)  # ridge strengths tried for the per-block deviations
+BLOCK_STRENGTHS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # ridge strengths tried for the per-block deviations
+LOO_SLACK = 1.1  # the strongest strength whose leave-one-out median error is within this factor of the least
 BAND_STRENGTH = 0.1  # ridge strength pulling the per-band factors toward 1
-INTERCEPT_STRENGTH = 1e-2  # ridge strength pulling the intercept toward the analysed fixed time (in dense units)
+INTERCEPT_STRENGTH = 1.0  # ridge strength pulling the intercept toward the analysed fixed time (in dense units)
 DENSE_WEIGHT = 4.0  # the dense point is the reference of every speedup: it counts this many times
+VERIFY_WEIGHT = 10.0  # a plan verification measured (the DP's own kind of plan) counts this many times
 FACTOR_RANGE = (0.25, 4.0)  # a corrected entry stays within this multiple of its analysed time
 
 
@@ -135,24 +137,30 @@ class Table:
             per_block[self.block_of[layer], band] += ms
         return per_band, per_block
 
+    def dense_ms(self) -> float:
+        """The table's own dense time: the fixed time plus every layer's dense time (ms)."""
+        return self.fixed_ms + float(self.times[:, 0].sum())
+
     def uncorrected_speedup(self, levels: tuple[int, ...]) -> float:
         """The analysed table's own prediction of the plan's speedup (dense over plan, both from the table)."""
-        dense = self.fixed_ms + float(self.times[:, 0].sum())
-        return dense / (self.fixed_ms + float(self.times[np.arange(len(levels)), list(levels)].sum()))
+        return self.dense_ms() / (self.fixed_ms + float(self.times[np.arange(len(levels)), list(levels)].sum()))
 
 
 def fit_correction(table: Table, points: list[EnginePoint], dense_ms: float) -> Correction:
     """Fit the correction to the non-held-out ``points`` and score it on the held-out ones.
 
-    Each point asks that the corrected plan time equal ``dense_ms / speedup`` (ms), its error weighted
-    relative to that time; the dense model is always one more point (at ``DENSE_WEIGHT``). ValueError when no
-    point is left to fit."""
+    Each point asks that the corrected plan time, as a fraction of the corrected dense time, be
+    ``1 / speedup``; the dense model is always one more point (at ``DENSE_WEIGHT``). The fit runs in the
+    table's own units (its analysed dense time), so that the priors hold the table's shape, not its scale;
+    the result is scaled to the real dense call time ``dense_ms`` (ms). ValueError when no point is left to
+    fit."""
     fit = [p for p in points if not p.heldout]
     if not fit:
         raise ValueError("no calibration point to fit")
-    strength = _choose_strength(table, fit, dense_ms) if len(fit) >= 3 else BLOCK_STRENGTHS[-1]
-    params = _solve(table, fit, dense_ms, strength)
-    correction = _correction(table, params, dense_ms, strength)
+    analysed_dense = table.dense_ms()
+    strength = _choose_strength(table, fit, analysed_dense) if len(fit) >= 3 else BLOCK_STRENGTHS[-1]
+    correction = _correction(table, _solve(table, fit, analysed_dense, strength), dense_ms / analysed_dense,
+                             dense_ms, strength)
     held = [p for p in points if p.heldout]
     error: dict = {"fitted_points": len(fit), "heldout_points": len(held)}
     if held:
@@ -162,7 +170,7 @@ def fit_correction(table: Table, points: list[EnginePoint], dense_ms: float) -> 
                      uncorrected_heldout_median=round(statistics.median(raw), 5),
                      uncorrected_heldout_max=round(max(raw), 5))
     if len(fit) >= 3:
-        loo = _leave_one_out(table, fit, dense_ms, strength)
+        loo = _leave_one_out(table, fit, analysed_dense, strength)
         error.update(loo_median=round(statistics.median(loo), 5), loo_max=round(max(loo), 5))
     return Correction(correction.factors, correction.intercept_ms, dense_ms, correction.band_factors, strength,
                       error)
@@ -182,14 +190,15 @@ def predict_speedup(table: Table, correction: Correction, levels: tuple[int, ...
 
 
 def _rows(table: Table, points: list[EnginePoint], dense_ms: float, strength: float) -> tuple[np.ndarray, np.ndarray]:
-    """The weighted least-squares system of the ridge fit: parameters are the intercept (in units of
-    ``dense_ms``), the per-band factors, then the per-(block, band) deviations; prior rows pull them to the
-    analysed fixed time, to 1 and to 0."""
+    """The weighted least-squares system of the ridge fit, in units where the dense model takes ``dense_ms``:
+    parameters are the intercept (a fraction of ``dense_ms``), the per-band factors, then the per-(block, band)
+    deviations; prior rows pull them to the analysed fixed time, to 1 and to 0. Verification's points (the
+    DP's own plans) weigh ``VERIFY_WEIGHT``."""
     blocks = max(table.block_of) + 1
     size = 1 + BANDS + blocks * BANDS
     dense = EnginePoint(tuple([0] * len(table.block_of)), 1.0, 1.0, 1.0, dense_ms, dense_ms, "dense")
     rows, targets = [], []
-    for point, weight in [(dense, DENSE_WEIGHT)] + [(p, 1.0) for p in points]:
+    for point, weight in [(dense, DENSE_WEIGHT)] + [(p, VERIFY_WEIGHT if p.kind == "verify" else 1.0) for p in points]:
         wanted = dense_ms / point.speedup
         per_band, per_block = table.design(point.levels)
         row = np.concatenate([[dense_ms], per_band, per_block.ravel()]) / wanted * math.sqrt(weight)
@@ -214,13 +223,16 @@ def _solve(table: Table, points: list[EnginePoint], dense_ms: float, strength: f
     return np.linalg.lstsq(matrix, targets, rcond=None)[0]
 
 
-def _correction(table: Table, params: np.ndarray, dense_ms: float, strength: float) -> Correction:
+def _correction(table: Table, params: np.ndarray, scale: float, dense_ms: float, strength: float) -> Correction:
+    """The fitted parameters as a correction, every factor and the intercept times ``scale`` (the real over
+    the analysed dense time)."""
     bands = params[1:1 + BANDS]
     deviations = params[1 + BANDS:].reshape(-1, BANDS)
     levels = [band_of(s) for s in table.grid]
-    factors = [[float(np.clip(bands[b] + deviations[block, b], *FACTOR_RANGE)) for b in levels]
+    factors = [[scale * float(np.clip(bands[b] + deviations[block, b], *FACTOR_RANGE)) for b in levels]
                for block in table.block_of]
-    return Correction(factors, float(params[0] * dense_ms), dense_ms, [float(b) for b in bands], strength)
+    intercept = float(params[0] * table.dense_ms()) * scale
+    return Correction(factors, intercept, dense_ms, [float(b) for b in bands], strength)
 
 
 def _leave_one_out(table: Table, points: list[EnginePoint], dense_ms: float, strength: float) -> list[float]:
@@ -228,12 +240,14 @@ def _leave_one_out(table: Table, points: list[EnginePoint], dense_ms: float, str
     errors = []
     for index, point in enumerate(points):
         others = points[:index] + points[index + 1:]
-        correction = _correction(table, _solve(table, others, dense_ms, strength), dense_ms, strength)
+        correction = _correction(table, _solve(table, others, dense_ms, strength), 1.0, dense_ms, strength)
         errors.append(abs(predict_speedup(table, correction, point.levels) / point.speedup - 1))
     return errors
 
 
 def _choose_strength(table: Table, points: list[EnginePoint], dense_ms: float) -> float:
-    """The per-block ridge strength with the least median leave-one-out error (the stronger one on ties)."""
-    scores = [(statistics.median(_leave_one_out(table, points, dense_ms, s)), -s) for s in BLOCK_STRENGTHS]
-    return -min(scores)[1]
+    """The strongest per-block ridge strength whose median leave-one-out error is within ``LOO_SLACK`` of the
+    least (the one-standard-error habit: prefer the simpler fit among those that predict as well)."""
+    scores = {s: statistics.median(_leave_one_out(table, points, dense_ms, s)) for s in BLOCK_STRENGTHS}
+    least = min(scores.values())
+    return max(s for s, score in scores.items() if score <= least * LOO_SLACK)

@@ -62,6 +62,21 @@ def stop() -> None:
 atexit.register(stop)
 
 
+def worker_cpu_s() -> float:
+    """CPU seconds the engine's live child process has used (0 when there is none): our own work, which a
+    busy-machine check must not count as another process's."""
+    import psutil
+
+    total = 0.0
+    for pid in list((getattr(_pool, "_processes", None) or {}).keys()):
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:  # ended meanwhile
+            continue
+        total += times.user + times.system
+    return total
+
+
 def run_isolated(function: Callable[..., T], *args: Any, what: str) -> T:
     """``function(*args)`` in the engine's child process (``function`` and its arguments must pickle).
 

@@ -38,17 +38,11 @@ def _machine_cpu_s() -> float | None:
 
 
 def _own_cpu_s() -> float:
-    """CPU seconds of this process and its children, live (the engine's child process) or ended."""
-    import psutil
+    """CPU seconds of this process, its ended children and the engine's live child process."""
+    from .engine_process import worker_cpu_s
 
-    process = psutil.Process()
-    total = sum(process.cpu_times()[:4])  # user, system, children_user, children_system
-    for child in process.children(recursive=True):
-        try:
-            total += sum(child.cpu_times()[:2])
-        except psutil.Error:  # ended meanwhile: counted in children_* once reaped
-            pass
-    return total
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system + worker_cpu_s()
 
 
 class CpuLoad:

@@ -153,6 +153,23 @@ class Profile:
         layers = [replace(layer) for layer in self.layers]
         return replace(self, layers=layers, engine_points=every, correction=correction)
 
+    def refitted(self, points: list[EnginePoint] | tuple[EnginePoint, ...]) -> Profile:
+        """This profile refitted on verification ``points`` too (itself when there are none); an uncalibrated
+        profile takes the first point's real dense call time (ms) as its dense time."""
+        if not points:
+            return self
+        return self.with_engine_points(list(points), None if self.calibrated else points[0].dense_ms)
+
+    def recorded_points(self, records: object) -> list[EnginePoint]:
+        """Calibration points as a recipe's metadata records them (``verify_points``); SpdyError when they do
+        not fit this profile."""
+        if not records:
+            return []
+        try:
+            return [EnginePoint.from_dict(record, len(self.layers), len(self.grid)) for record in records]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SpdyError(f"the recipe's verify_points do not fit the profile: {exc}") from None
+
     def without_calibration(self) -> Profile:
         """A copy whose times are the analysis alone."""
         from dataclasses import replace
@@ -230,6 +247,15 @@ class Profile:
         if self.dense_total_samples_ms:
             return self.call_overhead_ms + quantile(self.dense_total_samples_ms, MEDIAN)
         return self.fixed_ms + sum(quantile(layer.samples_ms[0], MEDIAN) for layer in self.layers)
+
+    def predicted_ms(self, levels: dict[str, int]) -> float:
+        """The median prediction (ms) of the plan putting each layer at its grid level (missing: dense): the
+        fixed time plus every layer's median time at its level (the planner's ``Plan.predicted_ms``)."""
+        return self.fixed_ms + sum(layer.times_ms[levels.get(layer.name, 0)] for layer in self.layers)
+
+    def predicted_speedup(self, levels: dict[str, int]) -> float:
+        """``dense_ms`` over ``predicted_ms(levels)``."""
+        return self.dense_ms / self.predicted_ms(levels)
 
     @property
     def total_ms(self) -> list[float]:

@@ -77,6 +77,7 @@ class RecipeView:
     not_prunable: dict[str, str]  # weight -> why no recipe prunes it (depthwise, embedding, training-only head)
     measured: Measured | None
     notes: list[str] = field(default_factory=list)  # where recipe and profile disagree
+    profile_hash: str = ""  # of the profile file (``profile`` is it refitted on the recipe's verify_points)
 
     @property
     def grid(self) -> list[float]:
@@ -131,11 +132,12 @@ class RecipeView:
             ("ISA", f"{m.get('isa') or hardware.get('isa')} (VNNI: {hardware.get('vnni')})"),
             ("engine", str(m.get("engine") or self.profile.engine_label)),
             ("batch, cores", f"batch {self.profile.batch_size}, {self.profile.cores} cores"),
-            ("profile", f"{self.profile_path} ({self.profile.content_hash()}), measured {self.profile.created}, "
+            ("profile", f"{self.profile_path} ({self.profile_hash}), measured {self.profile.created}, "
                         f"{len(self.grid)} levels x {self.profile.repeats} repeats, design "
                         f"{self.profile.design}"),
             ("profile load", "unrecorded" if engine.get("other_processes_cpu") is None
              else f"other processes used {engine['other_processes_cpu']:.0%} of the CPU while it was measured"),
+            ("latency model", self.profile.calibration_label()),
             ("errors", str(m.get("errors"))),
             ("tool", f"{m.get('tool')} {m.get('tool_version')}"),
         ]
@@ -192,14 +194,15 @@ def build_view(recipe_path: str | Path, profile_path: str | Path | None = None,
         raise SpdyError(f"profile {path} is a folder; give a profile file (.json)")
     if not path.is_file():
         raise SpdyError(f"profile {path} does not exist")
-    profile = load_profile(path)
+    stored = load_profile(path)
+    profile = stored.refitted(stored.recorded_points(metadata.get("verify_points")))  # the table it was solved on
     if profile.model.get("graph_hash") != metadata.get("model_graph_hash"):
         raise SpdyError(f"profile {path} is of another model graph ({profile.model.get('spec')}, "
                         f"{profile.model.get('graph_hash')}) than the recipe ({metadata.get('model')}, "
                         f"{metadata.get('model_graph_hash')})")
     notes = list(notes)
-    if profile.content_hash() != metadata.get("profile_hash"):
-        notes.append(f"the profile's hash {profile.content_hash()} is not the one the recipe was solved on "
+    if stored.content_hash() != metadata.get("profile_hash"):
+        notes.append(f"the profile's hash {stored.content_hash()} is not the one the recipe was solved on "
                      f"({metadata.get('profile_hash')}): its times may differ from the recipe's prediction")
     targets = recipe.planned
     if any(value is None for value in recipe.targets.values()):
@@ -214,7 +217,7 @@ def build_view(recipe_path: str | Path, profile_path: str | Path | None = None,
         raise SpdyError(f"recipe layer(s) {', '.join(unknown[:5])} are not in profile {path}")
     rows = _layer_rows(profile, targets, metadata, notes)
     view = RecipeView(Path(recipe_path), path, metadata, profile, rows, dict(profile.model.get("left_dense") or {}),
-                      _measured(metadata), notes)
+                      _measured(metadata), notes, stored.content_hash())
     recorded = metadata.get("predicted_ms")
     if recorded and abs(view.pruned_ms / float(recorded) - 1) > 0.005:
         notes.append(f"the profile predicts {view.pruned_ms:.2f} ms for these sparsities, the recipe recorded "

@@ -152,7 +152,7 @@ def plan_profile(
 def uniform_plan(profile: Profile, speedup: float, selected: list[str], errors: np.ndarray,
                  quantile: float = DEFAULT_QUANTILE, solve_speedup: float | None = None) -> Plan:
     """Every ``selected`` layer at one grid level, the others dense: the least sparse level whose
-    conservative (``quantile``) uniform time reaches ``solve_speedup`` (default ``speedup``), or with
+    conservative (``quantile``) uniform time reaches ``solve_speedup`` (default ``speedup``) and beats dense, or with
     ``solve_speedup`` beyond every level, the level whose uniform run is fastest: the plans DeepSparse
     runs most like the profile's own uniform runs, verification's fallback. ``errors`` is (selected layers x grid levels); raises SpdyError
     when no sparse level is faster than dense."""
@@ -165,7 +165,7 @@ def uniform_plan(profile: Profile, speedup: float, selected: list[str], errors: 
 
     bounds = {k: profile.fixed(quantile) + total(planning, k) for k in range(1, len(profile.grid))}
     wanted_ms = profile.dense_ms / (solve_speedup or speedup)
-    reaching = [k for k, ms in bounds.items() if ms <= wanted_ms]
+    reaching = [k for k, ms in bounds.items() if ms <= wanted_ms and ms < profile.dense_ms]
     level = min(reaching) if reaching else min(bounds, key=bounds.get)
     if bounds[level] >= profile.dense_ms:
         raise SpdyError("no uniform sparsity level is faster than dense on this profile")

@@ -1,12 +1,12 @@
-"""Close the loop: measure a solved plan here and move the solve speedup until the measurement meets the
+"""Close the loop: measure a solved plan here, learn from it, and re-solve until the measurement meets the
 target without overshooting it.
 
-The profile's additive latency model is only approximate for mixed-sparsity plans: DeepSparse fuses runs
-of layers into one kernel ("pyramid") whose membership depends on every member's sparsity, so a layer's
-time in a mixed model is not its time in the uniform sweep. The loop therefore treats the measured
-speedup as a monotone function of the speedup the DP is solved for and brackets it from both sides:
-tighten (solve for more) after a shortfall, relax (solve for less, down to below the target) after an
-overshoot, interpolating between the closest measurements on either side. It ends on the least-pruned
+Every measured plan is one more calibration point of the profile (``Profile.with_engine_points``): the
+correction of its table is refitted, and the next plan is solved on the refitted table. The loop steers by
+the refitted table's predicted speedup of each plan, treating the measured speedup as a monotone function of
+it and bracketing from both sides: tighten (aim higher) after a shortfall, relax (aim lower) after an
+overshoot, interpolating between the closest measurements on either side. The first plan aims its
+prediction just above the target (``AIM`` plus the measurement's precision). It ends on the least-pruned
 measured plan that meets the target.
 """
 
@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import SpdyError
+from ..profile import Profile
+from ..profile.correction import EnginePoint
+from ..profile.engine import TimingRule
 from ..solve import Plan
 from .measure import PlanTimer, SpeedupMeasurement
 
@@ -25,26 +28,35 @@ OVERSHOOT = 0.05  # a plan measured above target x (1 + OVERSHOOT) prunes more t
 AIM = 0.01  # the loop aims the lower end of the next measurement's interval at target x (1 + AIM)
 BUSY_LIMIT = 0.25  # other processes' share of the machine's CPU above which a measurement is not used
 MODEL_ERROR = 0.2  # |predicted/measured - 1| beyond which a measurement is taken again before it is used
-# (benchmarks/latency_model.py with fusion blocks: plans off by up to 16% on MobileNetV2 and ResNet18 on AVX2)
+# (benchmarks/latency_model.py: uncalibrated profiles off by up to 16% on MobileNetV2 and ResNet18 on AVX2)
 MEASURE_TRIES = 3  # measurements of one plan at most while the machine is busy
 BUSY_WAIT_S = 3.0  # pause before measuring again on a busy machine (times the attempt)
-NUDGE = 0.03  # when the DP returns a plan already measured, move the solve speedup on by this fraction
+NUDGE = 0.03  # when the DP returns a plan already measured and nothing brackets it, move the aim this much
 NUDGES = 4  # and at most this often per round (each may run a search)
+PREDICTION_STEPS = 10  # solves at most to bring a plan's predicted speedup to the one aimed at
+PREDICTION_MATCH = 0.005  # close enough: |predicted / aimed - 1|
+REACH = 1 - 1e-6  # a solve just inside the profile's fastest plan (the DP needs a budget it can meet)
+REACH_PROBE = 1e-3  # a solve speedup every profile meets: its plan tells the profile's reach
+FIRST_AIM = 1 + AIM + TimingRule.precision  # the first plan's predicted speedup, over the target
 
-Solver = Callable[[float], Plan]
+Solver = Callable[[Profile, "float | None"], Plan]  # (profile, solve speedup or None: the target) -> plan
 
 
 @dataclass(frozen=True)
 class Round:
-    """One measured plan, and the speedup predicted for it before measuring (the profile's prediction
-    times the measured/predicted ratio of the round before)."""
+    """One measured plan, the speedup predicted for it before measuring (on the table it was solved on:
+    the profile refitted on ``points``, the rounds measured before it), and the measurement."""
 
     plan: Plan
     measurement: SpeedupMeasurement
-    predicted_speedup: float
+    points: tuple[EnginePoint, ...] = ()
+
+    @property
+    def predicted_speedup(self) -> float:
+        return self.plan.predicted_speedup
 
     def describe(self) -> str:
-        return (f"solved for {self.plan.solve_speedup:.3f}x: predicted {self.predicted_speedup:.3f}x, "
+        return (f"predicted {self.predicted_speedup:.3f}x (solved for {self.plan.solve_speedup:.3f}x), "
                 f"measured {self.measurement.describe()} (dense {self.measurement.dense_ms:.2f} ms, "
                 f"pruned {self.measurement.pruned_ms:.2f} ms{self.measurement.load_note()})")
 
@@ -56,6 +68,14 @@ class Verified:
     rounds: list[Round]
     final: Round
     layer_ms: dict[str, float] | None = None  # the final plan's layers in context (PlanTimer.layer_times), if analysed
+
+
+def engine_point(profile: Profile, plan: Plan, measurement: SpeedupMeasurement) -> EnginePoint:
+    """A measured plan as a calibration point of ``profile`` (kind ``verify``)."""
+    low = measurement.low if measurement.low is not None else measurement.speedup
+    high = measurement.high if measurement.high is not None else measurement.speedup
+    return EnginePoint(tuple(plan.levels[name] for name in profile.layer_names), measurement.speedup, low, high,
+                       measurement.dense_ms, measurement.pruned_ms, "verify")
 
 
 class ShortOfTarget(SpdyError):
@@ -114,37 +134,36 @@ def trusted_measurement(timer: PlanTimer, sparsities: dict[str, float], predicte
     return measurement
 
 
-def next_solve_speedup(rounds: list[Round], target: float, tolerance: float = 0.0) -> float:
-    """Where to solve next, aiming the lower end of the measurement's interval at ``target x (1 + AIM)``.
+def next_aim(points: list[tuple[float, float, bool]], target: float) -> float:
+    """The predicted speedup to aim the next plan at, from the measured plans' ``(predicted speedup on the
+    current table, lower end of the measured interval, whether it met)``, so that the next measurement's lower
+    end lands at ``target x (1 + AIM)``.
 
-    The measured speedup is taken as log-linear in the solve speedup between measured points. With
-    measurements on both sides (short, and meeting), interpolate between the closest pair, staying strictly
-    inside it. With one side only, extrapolate through its two closest points, or with one point, scale its
-    solve speedup by aim / measured (the model error it showed); when the extrapolation points back past the
-    measured plans, scale the outermost one that way instead; never more than a factor 2 at once. Below
-    1.0 is allowed: the plan is solved on conservative (quantile) times, and an engine faster than the
-    profile may need that little.
+    The measured speedup is taken as log-linear in the predicted one between measured points. With measurements
+    on both sides (short, and meeting), interpolate between the closest pair, staying strictly inside it. With
+    one side only, extrapolate through its two closest points, or with one point, scale its prediction by
+    aim / measured; when the extrapolation points back past the measured plans, scale the outermost one that
+    way instead; never more than a factor 2 at once. Below 1.0 is allowed.
     """
     aim = target * (1.0 + AIM)
-    short = [r for r in rounds if not meets(r.measurement, target, tolerance)]
-    over = [r for r in rounds if meets(r.measurement, target, tolerance)]
-    below = max(short, key=lambda r: r.plan.solve_speedup, default=None)
-    above = min(over, key=lambda r: r.plan.solve_speedup, default=None)
-    if below and above and below.plan.solve_speedup < above.plan.solve_speedup:
-        fraction = _fraction(_point(below), _point(above), aim)
+    short = [(x, low) for x, low, met in points if not met]
+    over = [(x, low) for x, low, met in points if met]
+    below = max(short, default=None)
+    above = min(over, default=None)
+    if below and above and below[0] < above[0]:
+        fraction = _fraction(below, above, aim)
         fraction = 0.5 if fraction is None else min(0.8, max(0.2, fraction))
-        return _between(_point(below)[0], _point(above)[0], fraction)
-    side = sorted(short or over, key=lambda r: abs(math.log(_point(r)[1] / aim)))
-    s0, m0 = _point(side[0])
+        return _between(below[0], above[0], fraction)
+    side = sorted(short or over, key=lambda point: abs(math.log(point[1] / aim)))
+    s0, m0 = side[0]
     guess = s0 * aim / m0
     if len(side) > 1:
-        fraction = _fraction((s0, m0), _point(side[1]), aim)
+        fraction = _fraction((s0, m0), side[1], aim)
         if fraction is not None:
-            guess = _between(s0, _point(side[1])[0], max(-4.0, min(4.0, fraction)))
+            guess = _between(s0, side[1][0], max(-4.0, min(4.0, fraction)))
     # noise (or a re-searched plan) can tilt the line back past the measured plans: then scale from the
     # outermost one, the least pruned that met (relaxing) or the most pruned that fell short (tightening)
-    edge = (min if not short else max)(side, key=lambda r: r.plan.solve_speedup)
-    edge_speedup, edge_measured = _point(edge)
+    edge_speedup, edge_measured = (min if not short else max)(side)
     if (guess >= edge_speedup) if not short else (guess <= edge_speedup):
         s0, guess = edge_speedup, edge_speedup * aim / edge_measured
     return min(max(guess, s0 / 2), s0 * 2)
@@ -163,10 +182,9 @@ def _between(s0: float, s1: float, fraction: float) -> float:
     return math.exp(math.log(s0) + fraction * (math.log(s1) - math.log(s0)))
 
 
-def _point(round_: Round) -> tuple[float, float]:
-    """(solve speedup, lower end of the measured interval): what the loop steers."""
-    measurement = round_.measurement
-    return round_.plan.solve_speedup, measurement.low if measurement.low is not None else measurement.speedup
+def _low(measurement: SpeedupMeasurement) -> float:
+    """The lower end of the measured interval (the median where unknown): what the loop steers."""
+    return measurement.low if measurement.low is not None else measurement.speedup
 
 
 def meet_target(
@@ -176,100 +194,141 @@ def meet_target(
     tolerance: float,
     max_rounds: int,
     log: Callable[[str], None],
-    first: Plan,
+    profile: Profile,
+    first: Plan | None = None,
     first_measurement: SpeedupMeasurement | None = None,
     fallback: Solver | None = None,
+    points: tuple[EnginePoint, ...] = (),
 ) -> Verified:
-    """Measure ``first`` and re-solve (``solve_for(solve_speedup)``) until a measurement meets ``target``
-    (``meets``) without overshooting it by more than ``OVERSHOOT``, ``max_rounds`` measurements at most.
+    """Measure a plan, refit ``profile`` on it, and re-solve (``solve_for(refitted profile, solve_speedup)``)
+    until a measurement meets ``target`` (``meets``) without overshooting it by more than ``OVERSHOOT``,
+    ``max_rounds`` measurements at most.
 
+    The first plan is ``first``, else the one whose predicted speedup is ``FIRST_AIM`` above the target.
     Returns every round and the final one: the first round inside the window, else the least-pruned
     measured plan that meets the target (when the plans between were never found). Raises ShortOfTarget
     naming the best measurement when no measured plan meets the target, MachineTooBusy when the machine
     stays busy. ``first_measurement``, when given, is ``first``'s measurement already taken. ``fallback``
-    (e.g. ``pipeline.uniform_solver``) is another family of plans, bracketed the same way from the target
-    on with the rounds left, when no plan has met and a tighter solve would go beyond the profile's reach.
+    (e.g. ``pipeline.uniform_solver``) is another family of plans, bracketed the same way with the rounds
+    left, when no plan has met and a tighter plan would go beyond the profile's reach. ``points``: plans
+    measured before (calibration points of the verification).
     """
-    plan, rounds, seen, ratio = first, [], set(), 1.0
+    learnt = list(points)
+    current = profile.refitted(learnt)
+    if first is None:
+        first = solve_for_prediction(solve_for, current, target * FIRST_AIM)[0]
+    plan, plan_points, rounds, seen = first, tuple(learnt), [], set()
     while True:
-        predicted = plan.predicted_speedup * ratio
         if first_measurement is not None and not rounds:
             measurement = first_measurement
         else:
-            measurement = trusted_measurement(timer, plan.sparsities, predicted, log, rounds)
-        rounds.append(Round(plan, measurement, predicted))
+            measurement = trusted_measurement(timer, plan.sparsities, plan.predicted_speedup, log, rounds)
+        rounds.append(Round(plan, measurement, plan_points))
         seen.add(_key(plan))
-        ratio = measurement.speedup / plan.predicted_speedup
+        learnt.append(engine_point(profile, plan, measurement))
+        current = profile.refitted(learnt)
         log(f"[verify] round {len(rounds)}: {rounds[-1].describe()}")
         if meets(measurement, target, tolerance) and not overshoots(measurement, target):
             return Verified(rounds, rounds[-1])
         if len(rounds) >= max_rounds:
             return _settle(rounds, target, tolerance, f"after {len(rounds)} round(s); raise --max-rounds")
         try:
-            plan = _next_plan(solve_for, rounds, target, tolerance, seen)
+            plan = _next_plan(solve_for, current, rounds, target, tolerance, seen)
         except SpdyError as exc:
             why = "the fastest plan the profile allows was measured" if isinstance(exc, _BeyondReach) else str(exc)
             unsure = _unsure(rounds, target, tolerance)
             if unsure is not None:  # no other plan to try, but this one may meet: measure it again
-                plan = unsure.plan
+                plan, plan_points = unsure.plan, unsure.points
                 seen.discard(_key(plan))
-                log(f"[verify] {why}; measuring the plan solved for {plan.solve_speedup:.3f}x again, its median "
-                    f"{unsure.measurement.speedup:.3f}x meets {target:.3f}x but its interval does not")
+                log(f"[verify] {why}; measuring the plan predicted at {plan.predicted_speedup:.3f}x again, its "
+                    f"median {unsure.measurement.speedup:.3f}x meets {target:.3f}x but its interval does not")
                 continue
             if not isinstance(exc, _BeyondReach):
                 return _settle(rounds, target, tolerance, why)
             if fallback is not None and not any(meets(r.measurement, target, tolerance) for r in rounds):
                 log(f"[verify] SPDY's plans fall short of {target:.3f}x here; bracketing uniform plans (every "
                     f"selected layer at one level) instead")
-                return _fall_back(fallback, timer, target, tolerance, max_rounds, log, rounds)
-            best = rounds[-1].plan.max_speedup
-            plan = _solve_within_reach(solve_for, best * 2, best)
+                return _fall_back(fallback, timer, target, tolerance, max_rounds, log, profile, rounds)
+            plan = _solve_within_reach(solve_for, current, math.inf)
             if _key(plan) in seen:
                 return _settle(rounds, target, tolerance, why)
-        direction = "relaxing" if plan.solve_speedup < rounds[-1].plan.solve_speedup else "tightening"
-        log(f"[verify] {'short of' if not meets(measurement, target, tolerance) else 'well above'} "
-            f"{target:.3f}x; {direction}: solving for {plan.solve_speedup:.3f}x")
+        plan_points = tuple(learnt)
+        short = not meets(measurement, target, tolerance)
+        log(f"[verify] {'short of' if short else 'well above'} {target:.3f}x; "
+            f"{'tightening' if short else 'relaxing'} on the table refitted to {len(learnt)} measured plan(s): "
+            f"the plan predicted at {plan.predicted_speedup:.3f}x (solved for {plan.solve_speedup:.3f}x)")
 
 
 class _BeyondReach(SpdyError):
-    """A tighter solve would go beyond the profile's fastest plan."""
+    """A tighter plan would go beyond the profile's fastest plan."""
 
 
-def _next_plan(solve_for: Solver, rounds: list[Round], target: float, tolerance: float, seen: set) -> Plan:
-    """The next plan to measure: solved where ``next_solve_speedup`` says, nudged away from a plan already
-    measured (up when that one was short, down when it met); raises _BeyondReach when that is beyond the
-    profile's reach and no plan met yet, SpdyError when no unmeasured plan lies between the measured ones or
-    the plan there prunes no layer."""
-    solve_speedup = next_solve_speedup(rounds, target, tolerance)
-    best = rounds[-1].plan.max_speedup
-    met = any(meets(r.measurement, target, tolerance) for r in rounds)
-    if not met and solve_speedup >= best * (1 - 1e-6):
-        raise _BeyondReach()
-    short = [r.plan.solve_speedup for r in rounds if not meets(r.measurement, target, tolerance)]
-    over = [r.plan.solve_speedup for r in rounds if meets(r.measurement, target, tolerance)]
-    low, high = max(short, default=0.0), min(over, default=math.inf)
+def _next_plan(solve_for: Solver, profile: Profile, rounds: list[Round], target: float, tolerance: float,
+               seen: set) -> Plan:
+    """The next plan to measure on the refitted ``profile``: predicted where ``next_aim`` says, moved away
+    from a plan already measured (halfway up to the least-pruned plan that met when that one was short, halfway
+    down to the most-pruned one that fell short when it met; by ``NUDGE`` without one); raises _BeyondReach when
+    that is beyond the profile's reach and no plan met yet, SpdyError when no unmeasured plan lies between
+    the measured ones or the plan there prunes no layer."""
+    marks = [(profile.predicted_speedup(r.plan.levels), _low(r.measurement), meets(r.measurement, target, tolerance))
+             for r in rounds]
+    wanted = next_aim(marks, target)
+    met = any(m for _, _, m in marks)
+    low = max((x for x, _, m in marks if not m), default=0.0)
+    high = min((x for x, _, m in marks if m), default=math.inf)
     by_key = {_key(r.plan): r for r in rounds}
     for _ in range(NUDGES):
-        if not low < solve_speedup < high:
+        if not low < wanted < high:
             break
-        plan = _solve_within_reach(solve_for, solve_speedup, best)
+        plan, beyond = solve_for_prediction(solve_for, profile, wanted)
+        if beyond and not met:
+            raise _BeyondReach()
         if not plan.pruned:  # relaxed so far that nothing is pruned: no recipe, and no faster than dense
-            raise SpdyError(f"a solve for {solve_speedup:.3f}x prunes no layer")
+            raise SpdyError(f"the plan predicted at {wanted:.3f}x prunes no layer")
         if _key(plan) not in seen:
             return plan
-        up = not meets(by_key[_key(plan)].measurement, target, tolerance)
-        solve_speedup *= (1 + NUDGE) if up else 1 / (1 + NUDGE)
+        if not meets(by_key[_key(plan)].measurement, target, tolerance):  # measured short: aim higher
+            wanted = math.sqrt(wanted * high) if high < math.inf else wanted * (1 + NUDGE)
+        else:
+            wanted = math.sqrt(wanted * low) if low > 0 else wanted / (1 + NUDGE)
     raise SpdyError("every plan the profile gives between the measured ones was measured already")
 
 
+def solve_for_prediction(solve_for: Solver, profile: Profile, wanted: float) -> tuple[Plan, bool]:
+    """The least-pruned plan whose predicted speedup on ``profile`` reaches ``wanted`` (within
+    ``PREDICTION_MATCH``), and whether ``wanted`` is beyond the profile's reach (then the fastest plan).
+
+    The predicted speedup grows with the speedup the DP is solved for, in steps: the solve speedup is
+    bracketed (between a solve every profile meets and the profile's reach) and narrowed in log space,
+    ``PREDICTION_STEPS`` solves at most, keeping the plan predicted closest above ``wanted``."""
+    fastest = _solve_within_reach(solve_for, profile, math.inf)
+    if fastest.predicted_speedup < wanted * (1 - PREDICTION_MATCH):
+        return fastest, True
+    low, high, best = REACH_PROBE, fastest.solve_speedup, fastest
+    for _ in range(PREDICTION_STEPS):
+        middle = math.sqrt(low * high) if low > REACH_PROBE else max(wanted * 0.8, math.sqrt(low * high))
+        plan = solve_for(profile, middle)
+        if plan.predicted_speedup >= wanted * (1 - PREDICTION_MATCH):
+            high = middle
+            if plan.predicted_speedup < best.predicted_speedup or _key(plan) == _key(best):
+                best = plan
+            if plan.predicted_speedup <= wanted * (1 + PREDICTION_MATCH):
+                break
+        else:
+            low = middle
+    return best, False
+
+
 def _fall_back(fallback: Solver, timer: PlanTimer, target: float, tolerance: float, max_rounds: int,
-               log: Callable[[str], None], rounds: list[Round]) -> Verified:
-    """Bracket the ``fallback`` family with the rounds left; every round is reported, the final one meets."""
+               log: Callable[[str], None], profile: Profile, rounds: list[Round]) -> Verified:
+    """Bracket the ``fallback`` family with the rounds left, on ``profile`` as it was before the DP's plans were
+    measured (their misses say little of uniform plans, the ones the profile itself timed); every round is
+    reported, the final one meets."""
     left = max_rounds - len(rounds)
     if left < 1:
         return _settle(rounds, target, tolerance, "no round left for the uniform plans; raise --max-rounds")
     try:
-        inner = meet_target(fallback, timer, target, tolerance, left, log, fallback(None))
+        inner = meet_target(fallback, timer, target, tolerance, left, log, profile)
     except MachineTooBusy as exc:
         raise MachineTooBusy(str(exc), rounds + exc.rounds) from None
     except ShortOfTarget as exc:
@@ -305,9 +364,8 @@ def _key(plan: Plan) -> tuple:
     return tuple(sorted(plan.levels.items()))
 
 
-def _solve_within_reach(solve_for: Solver, speedup: float, best: float) -> Plan:
-    """Solve for ``speedup``; beyond the profile's reach (``best``, its fastest plan's speedup), the fastest
-    plan there is (it may still measure up to the target)."""
-    if speedup < best * (1 - 1e-6):
-        return solve_for(speedup)
-    return solve_for(best * (1 - 1e-6))
+def _solve_within_reach(solve_for: Solver, profile: Profile, speedup: float) -> Plan:
+    """Solve for ``speedup``; beyond the profile's reach (its fastest plan's speedup), the fastest plan there
+    is (it may still measure up to the target)."""
+    reach = solve_for(profile, REACH_PROBE).max_speedup
+    return solve_for(profile, min(speedup, reach * REACH))
