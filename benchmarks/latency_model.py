@@ -1,62 +1,75 @@
-"""How well does the profile predict mixed-sparsity plans? Predicted vs measured DeepSparse speedup.
+"""How well does the profile predict the engine? Uncalibrated and calibrated predictions against real calls.
 
-For every model: the local profile (measured here, cached), then plans of three kinds, each pruned
-one-shot by magnitude, exported and timed against dense in one run (alternating blocks):
-  * uniform plans (every prunable layer at one level: what the profile itself measured),
-  * random mixed plans (every fusion block -- layers one engine operation fused, ``Profile.blocks`` -- at a
-    seeded random grid level, dense included: the plans the DP can pick),
-  * SPDY's own plans for 1.3x, 1.5x and 2.0x (where feasible).
-Prints predicted/measured - 1 per plan, then its median and maximum per kind, with the CPU model and ISA;
-the first plan is measured a second time at the end, the measurement's own reproducibility.
-(The suite asserts nothing about these numbers: the machine may be busy while it runs.)
+For every model: the local profile (measured here with its calibration on real engine calls, cached), then
+plans the calibration never saw: ``--random`` mixed plans (every fusion block -- layers one engine operation
+fuses, ``Profile.blocks`` -- dense or at a random level, another seed than the calibration's) and SPDY's own
+plans for 1.3x, 1.5x and 2.0x on the calibrated table (where feasible). Every plan is pruned one-shot by
+magnitude, exported, and timed against dense with real engine calls, all in one interleaved run; then the
+whole run is repeated, the measurement's own reproducibility. Prints per plan the uncalibrated prediction (the
+analysis alone), the calibrated one, the measured speedup and its re-measure, then per model and overall the
+median and maximum |predicted/measured - 1| and the median re-measure spread, with the profile's analysis and
+calibration times and the CPU model and ISA. (The suite asserts nothing about these numbers: the machine may be
+busy while it runs.)
 
-    python benchmarks/latency_model.py                          # the five models, batch 16
-    python benchmarks/latency_model.py --models resnet18 --random 4
+    python benchmarks/latency_model.py                          # the models, batch 16
+    python benchmarks/latency_model.py --models mobilenet_v2,resnet18 --random 10
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-from dataclasses import replace
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
-from guarantee import MODELS, bert_base_dir, machine_line
+from guarantee import MODELS, bundle_of, machine_line
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.grid import parse_grid
-from spdy_recipes.models import load_model
-from spdy_recipes.models.spec import parse_input_shape
+from spdy_recipes.onnx_export import engine_inputs, export_onnx, export_pruned
 from spdy_recipes.pipeline import solve
 from spdy_recipes.profile import Profile
 from spdy_recipes.profile.backends import get_backend
+from spdy_recipes.profile.engine import TimingRule
+from spdy_recipes.profile.noise import paired_speedup
 from spdy_recipes.profile.store import ProfileRequest, obtain_profile
-from spdy_recipes.verify import PlanTimer
+
+SEED = 7  # the random plans' seed (the calibration's plans use another)
+RULE = TimingRule(min_rounds=8, max_rounds=30, precision=0.02, max_seconds=90.0)
 
 
-def predicted_speedup(profile: Profile, levels: dict[str, int]) -> float:
-    """Dense over the profile's median prediction for layers at ``levels`` (missing layers dense)."""
-    pruned_ms = profile.fixed_ms + sum(layer.times_ms[levels.get(layer.name, 0)] for layer in profile.layers)
-    return profile.dense_ms / pruned_ms
-
-
-def plans(profile: Profile, random_plans: int, seed: int) -> list[tuple[str, str, dict[str, int]]]:
-    """(kind, label, layer -> level) for the uniform, random mixed and SPDY plans of ``profile``."""
-    grid, names = profile.grid, profile.layer_names
-    out = [("uniform", f"all at {grid[k]:.2f}", {name: k for name in names})
-           for k in sorted({len(grid) // 2, len(grid) - 2})]
-    rng = np.random.default_rng(seed)
-    blocks = profile.blocks()
+def plans(profile: Profile, random_plans: int) -> list[tuple[str, dict[str, int]]]:
+    """(label, layer -> level) of the random mixed plans and SPDY's own plans of ``profile``."""
+    grid, blocks = profile.grid, profile.blocks()
+    rng = np.random.default_rng(SEED)
+    out = []
     for i in range(random_plans):
-        levels = [int(rng.integers(0, len(grid))) for _ in blocks]
-        out.append(("random", f"mixed #{i + 1}", {name: k for block, k in zip(blocks, levels) for name in block}))
+        dense_share = (0.25, 0.5, 0.75)[i % 3]
+        chosen = [0 if rng.random() < dense_share else int(rng.integers(1, len(grid))) for _ in blocks]
+        out.append((f"mixed #{i + 1}", {name: k for block, k in zip(blocks, chosen) for name in block}))
     for target in (1.3, 1.5, 2.0):
         try:
-            out.append(("spdy", f"spdy {target:.1f}x", dict(solve(profile, target).levels)))
+            out.append((f"spdy {target:.1f}x", dict(solve(profile, target).levels)))
         except SpdyError:
             print(f"  spdy {target:.1f}x: infeasible on this profile", flush=True)
     return out
+
+
+def measure(profile: Profile, bundle, labelled: list[tuple[str, dict[str, int]]], folder: Path) -> list[float]:
+    """Each plan's paired speedup over dense, all timed in one interleaved run of real engine calls."""
+    backend = get_backend("deepsparse")
+    dense = export_onnx(bundle, folder / "dense.onnx")
+    paths = [str(export_pruned(bundle, {n: profile.grid[k] for n, k in levels.items()}, folder / f"p{i}.onnx"))
+             for i, (_, levels) in enumerate(labelled)]
+    timed = backend.time_rounds([str(dense)] + paths, engine_inputs(bundle, dense), bundle.batch_size,
+                                profile.cores, RULE)
+    return [paired_speedup(timed.samples[0], rounds).speedup for rounds in timed.samples[1:]]
+
+
+def off(predicted: float, measured: float) -> float:
+    return predicted / measured - 1
 
 
 def main() -> int:
@@ -64,39 +77,41 @@ def main() -> int:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--random", type=int, default=10, help="random mixed plans per model")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--design", default="uniform", choices=["uniform", "mixed"], help="how the profile is measured")
     args = parser.parse_args()
-    backend = get_backend("deepsparse")
-    cores = backend.max_cores()
+    cores = get_backend("deepsparse").max_cores()
     print(machine_line(args.batch_size))
-    errors: dict[str, list[float]] = {}
+    summary: dict[str, list[float]] = {"uncalibrated": [], "calibrated": [], "re-measure": []}
     for name in args.models.split(","):
-        spec, shape, grid, timing, rounds = MODELS[name]
-        bundle = load_model(spec or f"hf:{bert_base_dir()}", args.batch_size, parse_input_shape(shape))
-        profile, _ = obtain_profile(bundle, ProfileRequest("local", parse_grid(grid), cores,
-                                                           timing=replace(timing, design=args.design)))
-        print(f"\n{name}: {profile.design} profile, dense {profile.dense_ms:.1f} ms, {len(profile.layers)} layers "
-              f"in {len(profile.blocks())} fusion blocks", flush=True)
-        with PlanTimer(bundle, backend, cores, rounds) as timer:
-            first: tuple[str, dict, float] | None = None
-            for kind, label, levels in plans(profile, args.random, args.seed):
-                predicted = predicted_speedup(profile, levels)
-                measured = timer.measure({n: profile.grid[k] for n, k in levels.items()}).speedup
-                error = predicted / measured - 1
-                errors.setdefault(kind, []).append(abs(error))
-                first = first or (label, levels, measured)
-                print(f"  {label:16} predicted {predicted:6.3f}x measured {measured:6.3f}x "
-                      f"predicted/measured - 1 {error:+7.1%}", flush=True)
-            if first:  # the measurement's own reproducibility: the floor under any model's error
-                label, levels, measured = first
-                again = timer.measure({n: profile.grid[k] for n, k in levels.items()}).speedup
-                errors.setdefault("re-measure", []).append(abs(again / measured - 1))
-                print(f"  {label:16} measured again {again:6.3f}x (first {measured:.3f}x): {again / measured - 1:+.1%}",
-                      flush=True)
-    print("\n|predicted/measured - 1| by kind of plan:")
-    for kind, values in errors.items():
-        print(f"  {kind:8} median {statistics.median(values):6.1%} max {max(values):6.1%} ({len(values)} plans)")
+        spec, shape, grid, timing, _ = MODELS[name]
+        bundle = bundle_of(name, args.batch_size)
+        profile, _ = obtain_profile(bundle, ProfileRequest("local", parse_grid(grid), cores, timing=timing))
+        analysed = profile.without_calibration()
+        engine = profile.engine
+        print(f"\n{name}: dense {profile.dense_ms:.1f} ms (analysis {analysed.dense_ms:.1f} ms), "
+              f"{len(profile.layers)} layers in {len(profile.blocks())} fusion blocks; {profile.calibration_label()}; "
+              f"profile {engine.get('analysis_seconds')} s analysis + {engine.get('calibration_seconds')} s "
+              f"calibration", flush=True)
+        labelled = plans(profile, args.random)
+        with tempfile.TemporaryDirectory(prefix="spdy-latency-") as tmp:
+            first = measure(profile, bundle, labelled, Path(tmp))
+            again = measure(profile, bundle, labelled, Path(tmp))
+        errors: dict[str, list[float]] = {"uncalibrated": [], "calibrated": [], "re-measure": []}
+        print(f"  {'plan':12} {'uncal.':>7} {'calib.':>7} {'measured':>8} {'again':>7} {'uncal. err':>10} "
+              f"{'calib. err':>10} {'re-meas.':>8}")
+        for (label, levels), measured, repeat in zip(labelled, first, again):
+            raw, calibrated = analysed.predicted_speedup(levels), profile.predicted_speedup(levels)
+            errors["uncalibrated"].append(abs(off(raw, measured)))
+            errors["calibrated"].append(abs(off(calibrated, measured)))
+            errors["re-measure"].append(abs(off(repeat, measured)))
+            print(f"  {label:12} {raw:7.3f} {calibrated:7.3f} {measured:8.3f} {repeat:7.3f} {off(raw, measured):+10.1%} "
+                  f"{off(calibrated, measured):+10.1%} {off(repeat, measured):+8.1%}", flush=True)
+        for kind, values in errors.items():
+            summary[kind].extend(values)
+            print(f"  {kind:12} median {statistics.median(values):6.1%} max {max(values):6.1%}")
+    print(f"\nall models, |predicted/measured - 1| (re-measure: |again/first - 1|), "
+          f"{len(summary['calibrated'])} plans:")
+    for kind, values in summary.items():
+        print(f"  {kind:12} median {statistics.median(values):6.1%} max {max(values):6.1%}")
     return 0
 
 

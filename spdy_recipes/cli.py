@@ -147,10 +147,11 @@ def _comma_list(value: str, cast, option: str, expected: str) -> tuple:
         raise SpdyError(f"bad {option} {value!r}: expected {expected}") from None
 
 
-def _timing(iterations, warmup, repeats, design="uniform"):
+def _timing(iterations, warmup, repeats, design="uniform", calibration_plans=None):
     from .profile.measure import TimingSettings
 
-    return TimingSettings(iterations, warmup, repeats, design)
+    plans = TimingSettings.calibration_plans if calibration_plans is None else calibration_plans
+    return TimingSettings(iterations, warmup, repeats, design, plans)
 
 
 def _terminated(signum, frame) -> None:
@@ -192,12 +193,16 @@ def main() -> None:
 @click.option("-o", "--output", default=None,
               help="profile file [default: recipes/hardware/HW/<model>-bs<B>-c<C>.json]")
 @click.option("--force", is_flag=True, help="measure again and overwrite an existing profile")
+@click.option("--calibration-plans", default=12, show_default=True, type=int,
+              help="random per-block plans (besides 4 uniform ones) timed with real engine calls to calibrate the "
+                   "table; 0: none (an uncalibrated profile, predictions from the analysis alone)")
 @fail_cleanly
 def profile(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, hw_root, iterations, warmup, repeats,
-            design, backend, instance_type, output, force):
+            design, backend, instance_type, output, force, calibration_plans):
     """Measure per-layer latency at every sparsity level and save a hardware profile.
 
-    Only the architecture matters: the engine imposes each sparsity on freshly initialised weights.
+    Only the architecture matters: the engine imposes each sparsity on freshly initialised weights. Then the
+    table is calibrated on real engine calls of real-zero plans (README: How the numbers are made).
     """
     from .profile import save_profile
     from .profile.backends import engine_label, get_backend
@@ -208,7 +213,8 @@ def profile(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, h
     if is_path(hw):
         raise SpdyError("profile --hw takes 'local' or a hardware NAME; use -o for a file path")
     bundle = _load(model_spec, None, input_shape, batch_size, num_classes)
-    request = _request(hw, cores, grid, hw_root, backend, _timing(iterations, warmup, repeats, design))
+    request = _request(hw, cores, grid, hw_root, backend,
+                       _timing(iterations, warmup, repeats, design, calibration_plans))
     measurer = get_backend(request.backend)
     cores = check_cores(cores or measurer.max_cores(), measurer.max_cores())
     if output:
@@ -236,7 +242,7 @@ def profile(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, h
     click.echo(f"profile of {len(profile_data.layers)} layers x {len(profile_data.grid)} levels x "
                f"{profile_data.repeats} repeats: dense {profile_data.dense_ms:.2f} ms (call overhead "
                f"{profile_data.call_overhead_ms:.2f} ms); {len(flags['non_monotone'])} non-monotone layer(s), "
-               f"{len(flags['noisy_levels'])} noisy level(s); wrote {path}")
+               f"{len(flags['noisy_levels'])} noisy level(s); {profile_data.calibration_label()}; wrote {path}")
 
 
 @main.command()

@@ -19,6 +19,17 @@ def run_cli(args: list[str]) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def skip_when_too_busy(code: int, stderr: str, out_path: Path) -> None:
+    """A measuring command that refused to act on a busy machine's timings (``verify.loop.BUSY_LIMIT``) answered
+    rightly: check that it said so in one line and wrote nothing, then skip the rest of the test, saying why."""
+    import pytest
+
+    if code != 0 and "error: machine too busy" in stderr:
+        assert not out_path.exists()
+        line = next(line for line in stderr.splitlines() if line.startswith("error: machine too busy"))
+        pytest.skip(f"the machine was too busy to measure here ({line[len('error: '):]})")
+
+
 def assert_clean_failure(args: list[str], message: str, out_path: Path | None = None) -> str:
     """The command exits non-zero with exactly one ``error:`` line containing ``message``."""
     code, _, stderr = run_cli(args)

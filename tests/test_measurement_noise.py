@@ -10,7 +10,7 @@ import time
 import pytest
 
 from spdy_recipes.profile.hardware import CpuLoad
-from spdy_recipes.profile.noise import paired_speedup, split_rounds
+from spdy_recipes.profile.noise import paired_speedup
 
 
 def test_paired_speedup_is_the_median_ratio_with_an_interval_around_it():
@@ -41,9 +41,6 @@ def test_noisy_rounds_widen_the_interval():
 def test_bad_input_is_refused():
     with pytest.raises(ValueError):
         paired_speedup([[1.0]], [[1.0], [2.0]])
-    with pytest.raises(ValueError):
-        split_rounds([1.0, 2.0, 3.0], 2)
-    assert split_rounds([1.0, 2.0, 3.0, 4.0], 2) == [[1.0, 2.0], [3.0, 4.0]]
 
 
 def test_cpu_load_sees_another_process_and_not_our_own_work():

@@ -2,7 +2,8 @@
 
 A backend measures two things: a per-operation breakdown of one whole-model run with a kernel sparsity
 imposed on every prunable layer (``analyze``, used to build profiles), and wall-clock latency of real
-engine calls on ONNX files (``time_calls``, used by ``verify`` and to calibrate per-call overhead).
+engine calls on ONNX files (``time_rounds``, used by ``verify``, to calibrate a profile's table and its per-call
+overhead).
 Stored profiles need no backend at all (see ``sources``).
 """
 

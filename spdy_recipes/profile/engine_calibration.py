@@ -22,7 +22,8 @@ CALIBRATION_SEED = 1
 UNIFORM_SPARSITIES = (0.6, 0.8, 0.9, 0.95)  # the uniform plans: the grid levels nearest these
 DENSE_SHARES = (0.25, 0.5, 0.75)  # random plans leave about this share of fusion blocks dense, in turn
 HOLDOUT_EVERY = 3  # every third random plan is held out of the fit and only scored
-CALIBRATION_TIMING = TimingRule(min_rounds=6, max_rounds=30, precision=0.02, max_seconds=45.0)
+# the fit averages many plans: each needs less precision than a verification, and the whole run stays short
+CALIBRATION_TIMING = TimingRule(min_rounds=5, max_rounds=12, precision=0.03, max_seconds=30.0, block_ms=40.0)
 
 
 def calibration_plans(profile: Profile, random_plans: int, seed: int = CALIBRATION_SEED

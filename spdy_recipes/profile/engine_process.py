@@ -11,10 +11,13 @@ prints pages of stack trace there instead of on the user's terminal.
 from __future__ import annotations
 
 import atexit
+import faulthandler
 import multiprocessing
 import os
+import sys
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -36,6 +39,8 @@ def _redirect_stderr(path: str) -> None:
     handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
     os.dup2(handle, 2)
     os.close(handle)
+    if faulthandler.is_enabled():  # (pytest enables it on the inherited descriptor): into the log as well
+        faulthandler.enable(file=sys.stderr)
 
 
 def _executor() -> ProcessPoolExecutor:
@@ -48,15 +53,18 @@ def _executor() -> ProcessPoolExecutor:
     return _pool
 
 
-def stop() -> None:
-    """End the child (at exit, after a crash, or when a wait was interrupted); the next call starts another."""
-    global _pool
+def stop(keep_log: bool = False) -> None:
+    """End the child (at exit, after a crash, or when a wait was interrupted) and remove its log unless
+    ``keep_log``; the next call starts another."""
+    global _pool, _log_path
     pool, _pool = _pool, None
-    if pool is None:
-        return
-    for process in list(getattr(pool, "_processes", {}).values()):  # (no public way to end a busy worker)
-        process.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
+    log, _log_path = _log_path, None
+    if pool is not None:
+        for process in list(getattr(pool, "_processes", {}).values()):  # (no public way to end a busy worker)
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+    if log and not keep_log:
+        Path(log).unlink(missing_ok=True)
 
 
 atexit.register(stop)
@@ -87,7 +95,7 @@ def run_isolated(function: Callable[..., T], *args: Any, what: str) -> T:
         return future.result()
     except BrokenProcessPool:
         log = _log_path
-        stop()
+        stop(keep_log=True)
         raise EngineCrashed(f"the engine crashed while {what} (its process ended; its output is in {log}): the "
                             "engine cannot run this graph here") from None
     except (KeyboardInterrupt, SystemExit):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +22,7 @@ from ..progress import progress
 from .backends import TimingBackend
 from .engine import TimingRule
 from .engine_calibration import calibrate
-from .flags import profile_flags
+from .flags import NOISY_LEVEL, profile_flags
 from .hardware import CpuLoad
 from .layer_map import LayerMap
 from .schema import LayerTimes, Profile
@@ -29,6 +30,7 @@ from .schema import LayerTimes, Profile
 
 DESIGN_SEED = 0
 BUSY_WARNING = 0.25  # other processes' share of the CPU during profiling above which the profile warns
+REMEASURED_SHARE = 8  # at most one level in this many has its outlying repeat analysed again
 SUPPORTED_WARNING = 0.85  # engine.fraction_of_supported_ops below which the profile warns (README: Supported models)
 
 
@@ -75,7 +77,8 @@ def measure_profile(
     """Time every Conv/Linear layer of ``bundle`` at every ``grid`` level inside the whole model.
 
     Repeat r analyses every level once before repeat r+1 starts, so slow phases of a shared machine
-    spread over levels instead of biasing one of them. With ``timing.design == "mixed"`` each run is a
+    spread over levels instead of biasing one of them; with 3 repeats or more, the levels whose repeats
+    disagree most (``disagreeing_levels``) have their outlying repeat analysed again at twice the iterations. With ``timing.design == "mixed"`` each run is a
     magnitude-pruned model whose layers sit at different levels (a Latin design: layer i at level
     (run + shift_i) mod levels, shifts seeded by ``DESIGN_SEED``, so the same model gets the same
     design): every table entry is a layer's time next to neighbours at other levels, as in the plans
@@ -86,6 +89,7 @@ def measure_profile(
     levels = len(grid)
     mixed = timing.design == "mixed"
     rng = np.random.default_rng(DESIGN_SEED)
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="spdy-profile-") as tmp:
         onnx_path = export_onnx(bundle, Path(tmp) / "model.onnx")
         inputs = engine_inputs(bundle, onnx_path)
@@ -143,6 +147,16 @@ def measure_profile(
                                                              num_cores, run.total_ms, timing.iterations), 5))
                     step(f"repeat {repeat + 1}/{timing.repeats} {'run' if mixed else 'level'} {index + 1}/{levels}"
                          + ("" if mixed else f" sparsity {sparsity:.4f}") + f": {run.total_ms:.2f} ms")
+            remeasured = [] if mixed or timing.repeats < 3 else disagreeing_levels(total, levels // REMEASURED_SHARE)
+            for index in remeasured:  # the repeat farthest from the others, analysed again at twice the iterations
+                run = backend.analyze(str(onnx_path), inputs, bundle.batch_size, num_cores, grid[index],
+                                      2 * timing.iterations, timing.warmup)
+                middle = statistics.median(total[index])
+                worst = max(range(len(total[index])), key=lambda r: abs(total[index][r] - middle))
+                per_layer, tail, _ = layer_map.split(run)
+                for name, value in per_layer.items():
+                    samples[name][index][worst] = round(value, 5)
+                other[index][worst], total[index][worst] = round(tail, 5), round(run.total_ms, 5)
         if load.busy is not None and load.busy > BUSY_WARNING:
             warn(f"other processes used {load.busy:.0%} of the CPU while the profile was measured: its times are "
                  f"inflated and noisy; measure again on a quiet machine (--force)")
@@ -177,6 +191,8 @@ def measure_profile(
                 **({"design_shifts": shifts} if mixed else {}),
                 "other_processes_cpu": None if load.busy is None else round(load.busy, 3),
                 "fraction_of_supported_ops": supported,
+                "analysis_seconds": round(time.monotonic() - started, 1),
+                "remeasured_levels": remeasured,
             },
             grid=list(grid),
             layers=layer_times,
@@ -190,9 +206,19 @@ def measure_profile(
         )
         profile.flags = profile_flags(profile.layers, profile.level_spread())
         if timing.calibration_plans:
+            started = time.monotonic()
             profile = calibrate(profile, bundle, backend, onnx_path, inputs, Path(tmp), timing.calibration_plans,
                                 log)
+            profile.engine["calibration_seconds"] = round(time.monotonic() - started, 1)
     return profile
+
+
+def disagreeing_levels(total: list[list[float]], most: int) -> list[int]:
+    """The levels whose repeated whole-model times spread (max - min over median) beyond ``NOISY_LEVEL``, the
+    ``most`` widest first: their outlying repeat is analysed again."""
+    spread = {k: (max(t) - min(t)) / statistics.median(t) for k, t in enumerate(total) if len(t) > 1}
+    noisy = sorted((k for k, value in spread.items() if value > NOISY_LEVEL), key=lambda k: -spread[k])
+    return sorted(noisy[:most])
 
 
 def warn_left_dense(left_dense: dict[str, str]) -> None:

@@ -37,11 +37,3 @@ def paired_speedup(dense_rounds: list[list[float]], pruned_rounds: list[list[flo
     tail = (1 - CONFIDENCE) / 2
     low, high = np.quantile(medians, [tail, 1 - tail])
     return PairedSpeedup(float(np.median(ratios)), float(low), float(high), len(ratios))
-
-
-def split_rounds(samples: list[float], rounds: int) -> list[list[float]]:
-    """A flat list of ``rounds`` equal blocks of call times, as the timing backend returns it, split by round."""
-    if rounds < 1 or len(samples) % rounds:
-        raise ValueError(f"{len(samples)} samples do not split into {rounds} rounds")
-    size = len(samples) // rounds
-    return [samples[i * size:(i + 1) * size] for i in range(rounds)]
