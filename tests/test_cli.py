@@ -24,7 +24,9 @@ def test_generate_writes_a_recipe_and_inspect_reads_it(cnn_profile, tmp_path):
     assert code == 0, stderr
     # a profile file is not this machine: no verification, and the claim states the model's error, no guarantee
     assert "predicted" in stdout and "not measured here" in stdout and "SPDY's plans" in stdout
+    assert "the profile is uncalibrated" in stdout  # a recorded format-2 profile: the claim says what backs it
     assert out.is_file()
+    assert "# latency model: uncalibrated" in out.read_text()
     assert "at least" not in stdout and "[verify]" not in stderr
     text = out.read_text()
     assert "!ACDCPruningModifier" in text and "global_sparsity: False" in text

@@ -136,3 +136,22 @@ def test_the_calibration_plans_hold_uniform_levels_and_per_block_mixes_some_held
     mixes = [levels for kind, levels, _ in plans if kind == "random"]
     assert all(0 in levels and len(set(levels)) > 2 for levels in mixes)
     assert calibration_plans(resnet50, 12) == plans  # seeded
+
+
+def test_the_committed_calibrated_profile_refits_to_its_own_correction_and_says_what_backs_it(tmp_path):
+    """The named-hardware MobileNetV2 profile measured with calibration: its correction is what its own points
+    give (the fit is deterministic), and a recipe solved on it names that calibration in its header."""
+    from spdy_recipes.entrypoints.generate import unverified_evidence
+
+    path = "recipes/hardware/xeon-avx512-2core/torchvision-mobilenet_v2-bs16-c2.json"
+    profile = load_profile(path)
+    assert profile.calibrated and profile.format_version == CALIBRATED_FORMAT_VERSION
+    again = profile.without_calibration().with_engine_points(profile.engine_points, profile.correction.dense_ms)
+    assert np.allclose(again.correction.factors, profile.correction.factors, atol=1e-5)
+    assert again.correction.intercept_ms == pytest.approx(profile.correction.intercept_ms, abs=1e-4)  # (stored rounded)
+    assert again.correction.fit_error == profile.correction.fit_error
+    assert "the profile is calibrated on 16 plans timed with real engine calls" in unverified_evidence(profile)
+    plan = solve(profile, 1.5)
+    analysed = profile.without_calibration()
+    assert plan.predicted_speedup == pytest.approx(profile.predicted_speedup(plan.levels))
+    assert plan.predicted_speedup != pytest.approx(analysed.predicted_speedup(plan.levels), rel=1e-3)

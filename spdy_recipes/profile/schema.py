@@ -281,6 +281,7 @@ class Profile:
         for layer in data["layers"]:
             del layer["factors"]
         del data["engine_points"], data["correction"]
+        data["format_version"] = FORMAT_VERSION  # the version follows the content
         if data["dense_total_samples_ms"]:
             data["format_version"] = MIXED_FORMAT_VERSION
         else:  # uniform design: the file (and its hash) as before
@@ -377,6 +378,7 @@ def profile_from_dict(data: object) -> Profile:
         model=data["model"], hardware=data["hardware"], engine=data["engine"], grid=grid, layers=layers,
         other_samples_ms=other, total_samples_ms=total, flags=flags, created=str(data.get("created", "")),
         tool_version=str(data.get("tool_version", "")), notes=data.get("notes") or {},
+        format_version=int(data["format_version"]),
         dense_total_samples_ms=dense, fused_groups=fused, engine_points=points, correction=correction,
     )
 
