@@ -100,7 +100,8 @@ verify_options = _options(
     click.option("--tolerance", default=0.0, show_default=True, type=float,
                  help="accept a measured speedup down to target x (1 - tolerance); 1 reports without judging"),
     click.option("--rounds", default=10, show_default=True, type=int,
-                 help="timing rounds (dense and pruned alternate, 4 timed calls each per round)"),
+                 help="timing rounds at least (dense and pruned alternate, a block of calls lasting about 60 ms "
+                      "each per round); more until the 95% interval is within +-2%, 60 s at most"),
     click.option("--max-rounds", default=4, show_default=True, type=int, help="solve-and-measure rounds when fixing"),
 )
 
