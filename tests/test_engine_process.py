@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
+import sys
 
 import pytest
 
@@ -53,3 +55,12 @@ def test_stopping_removes_the_log_of_a_child_that_did_not_crash():
     assert log and os.path.isfile(log)
     engine_process.stop()
     assert not os.path.exists(log)
+
+
+def test_the_child_starts_when_standard_error_has_no_descriptor(monkeypatch):
+    """Under click's CliRunner (the tests' way of running the CLI) sys.stderr is a wrapper without a file
+    descriptor: a fresh child must still start (it once failed there, and every profile ended in 'crashed')."""
+    engine_process.stop()
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    pid, doubled = run_isolated(_pid_and, 2, what="doubling")
+    assert doubled == 4 and pid != os.getpid()

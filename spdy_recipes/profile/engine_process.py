@@ -14,7 +14,6 @@ import atexit
 import faulthandler
 import multiprocessing
 import os
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -39,8 +38,8 @@ def _redirect_stderr(path: str) -> None:
     handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
     os.dup2(handle, 2)
     os.close(handle)
-    if faulthandler.is_enabled():  # (pytest enables it on the inherited descriptor): into the log as well
-        faulthandler.enable(file=sys.stderr)
+    if faulthandler.is_enabled():  # (pytest enables it on the inherited descriptor): into the log as well, by
+        faulthandler.enable(file=2)  # descriptor (sys.stderr may be a wrapper without one, as under CliRunner)
 
 
 def _executor() -> ProcessPoolExecutor:
