@@ -264,10 +264,10 @@ def test_when_the_dps_plans_all_fall_short_uniform_plans_are_bracketed(bert_prof
     assert len(set(first_uniform.pruned.values())) == 1 and len(first_uniform.pruned) == len(profile.layers)
     assert first_uniform.bound_ms <= profile.dense_ms / target  # it reaches the target on the profile
 
-    def engine(sparsities):  # uniform plans measure 5% below their prediction, the DP's 40%
+    def engine(sparsities):  # uniform plans measure 5% below their prediction, the DP's mixes 60% below
         pruned_ms = profile.fixed_ms + sum(layer.times_ms[profile.grid.index(sparsities[layer.name])]
                                            for layer in profile.layers)
-        bias = 0.95 if len(set(sparsities.values())) == 1 else 0.6
+        bias = 0.95 if len(set(sparsities.values())) == 1 else 0.4
         return _measurement(bias * profile.dense_ms / pruned_ms)
 
     solver = lambda p, s=None: solve(p, target, solve_speedup=s)  # noqa: E731

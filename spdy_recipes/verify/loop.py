@@ -306,7 +306,8 @@ def solve_for_prediction(solve_for: Solver, profile: Profile, wanted: float) -> 
         return fastest, True
     low, high, best = REACH_PROBE, fastest.solve_speedup, fastest
     for _ in range(PREDICTION_STEPS):
-        middle = math.sqrt(low * high) if low > REACH_PROBE else max(wanted * 0.8, math.sqrt(low * high))
+        # (the first guess: near the aim, where the solve speedup usually lands; never beyond the reach)
+        middle = math.sqrt(low * high) if low > REACH_PROBE else min(high, max(wanted * 0.8, math.sqrt(low * high)))
         plan = solve_for(profile, middle)
         if plan.predicted_speedup >= wanted * (1 - PREDICTION_MATCH):
             high = middle
