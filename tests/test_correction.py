@@ -155,3 +155,39 @@ def test_the_committed_calibrated_profile_refits_to_its_own_correction_and_says_
     analysed = profile.without_calibration()
     assert plan.predicted_speedup == pytest.approx(profile.predicted_speedup(plan.levels))
     assert plan.predicted_speedup != pytest.approx(analysed.predicted_speedup(plan.levels), rel=1e-3)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["correction"]["fit_error"].update(heldout_median="x"), "'fit_error' must map names to finite"),
+    (lambda c: c["correction"].update(intercept_ms=float("nan")), "'intercept_ms' holds nan"),
+    (lambda c: c["correction"].update(intercept_ms=-100), "'intercept_ms' holds -100"),
+    (lambda c: c["correction"].update(dense_ms=-45.7), "'dense_ms' holds -45.7"),
+    (lambda c: c.update(points=[]), "its 'points' must be a non-empty list"),
+    (lambda c: c["points"][0].update(levels=[30.7] * len(c["points"][0]["levels"])), "must list a whole grid level"),
+    (lambda c: c["points"][0].update(speedup="fast"), "'speedup' holds 'fast'"),
+    (lambda c: c["points"].__setitem__(0, "a plan"), "a calibration point must be an object"),
+])
+def test_a_hand_edited_calibration_block_is_one_clear_error(edit, message):
+    data = json.loads(open("recipes/hardware/xeon-avx512-2core/torchvision-mobilenet_v2-bs16-c2.json").read())
+    edit(data["calibration"])
+    with pytest.raises(SpdyError, match="'calibration' is malformed: ") as caught:
+        profile_from_dict(data)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_calibration_block_needs_format_version_4_and_bad_verify_points_are_refused(resnet50):
+    data = json.loads(open("recipes/hardware/xeon-avx512-2core/torchvision-mobilenet_v2-bs16-c2.json").read())
+    data["format_version"] = 2
+    with pytest.raises(SpdyError, match="'calibration' needs format_version 4, not 2"):
+        profile_from_dict(data)
+    point = {"levels": [1] * len(resnet50.layers), "speedup": 1.2, "low": 1.19, "high": 1.21, "dense_ms": 250.0,
+             "pruned_ms": 208.0, "kind": "verify", "heldout": False}
+    assert len(resnet50.recorded_points([point])) == 1
+    for bad, message in [({**point, "heldout": True}, "kind 'verify', not held out"),
+                         ({**point, "levels": [1, 2]}, "for each of the 54 layers"),
+                         ("not a point", "a calibration point must be an object")]:
+        with pytest.raises(SpdyError, match="verify_points") as caught:
+            resnet50.recorded_points([bad])
+        assert message in str(caught.value)
+    with pytest.raises(SpdyError, match="they must be a list"):
+        resnet50.recorded_points({"levels": []})

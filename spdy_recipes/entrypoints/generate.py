@@ -28,6 +28,8 @@ MODEL_ERROR_NOTE = {  # by the kind of profile: uniform planned by fusion block 
               "without fusion groups: measure it again for better predictions)",
     "mixed": "the profile over-predicted SPDY's plans by 16-33% (predicted/measured speedup)",
 }
+UNCALIBRATED_ELSEWHERE = ("28-55% optimistic on the DP's mixed plans on a 2-core AMD EPYC with AVX-512, issue 24; "
+                          "measure a calibrated profile there with spdy-recipe profile")
 MODEL_ERROR_SOURCE = ("in benchmarks/latency_model.py (MobileNetV2 and ResNet18, 2-core AMD EPYC, AVX2); verify on "
                       "the target machine with spdy-recipe verify")
 
@@ -39,7 +41,8 @@ def unverified_evidence(profile: Profile) -> str:
         return f"not measured here: the profile is {profile.calibration_label()}; verify on the target machine " \
                "with spdy-recipe verify"
     kind = "mixed" if profile.design == "mixed" else "blocks" if profile.fused_groups else "layers"
-    return f"not measured here: the profile is uncalibrated; {MODEL_ERROR_NOTE[kind]} {MODEL_ERROR_SOURCE}"
+    return (f"not measured here: the profile is uncalibrated; {MODEL_ERROR_NOTE[kind]} {MODEL_ERROR_SOURCE}; on "
+            f"other CPUs the analysis alone was further off ({UNCALIBRATED_ELSEWHERE})")
 
 
 @dataclass(frozen=True)

@@ -134,9 +134,11 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     profile = profile_path = None
     report_path = report_profile(request, metadata) if request.report and not request.fix else None
     settings = recorded_solve_settings(metadata)
-    if request.fix:  # before any timing, so that a missing profile or an unreachable target fails fast
+    points: tuple = ()  # the plans verification measured before the recipe's plan was solved
+    if request.fix:  # before any timing, so that a missing profile, bad metadata or an unreachable target fail fast
         profile, profile_path = obtain_profile(bundle, replace(request.profile, cores=cores))
-        solve(profile, target, settings)
+        points = tuple(profile.recorded_points(metadata.get("verify_points")))
+        solve(profile.refitted(points), target, settings)
     tolerance = request.verify.tolerance
     with PlanTimer(bundle, backend, cores, request.verify.rounds) as timer:
         measurement = (timer.measure_model(trained) if trained
@@ -157,7 +159,6 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
             return outcome
         if ok and not overshoots(measurement, target):
             return outcome
-        points = tuple(profile.recorded_points(metadata.get("verify_points")))  # the recipe's plan was solved
         first = solve(profile.refitted(points), target, settings, float(metadata.get("solve_speedup") or target))
         same = first.pruned.keys() == recipe.targets.keys() and all(
             abs(first.pruned[name] - float(s)) < 1e-4 for name, s in recipe.targets.items())

@@ -72,16 +72,21 @@ class EnginePoint:
                 "pruned_ms": round(self.pruned_ms, 5), "kind": self.kind, "heldout": self.heldout}
 
     @classmethod
-    def from_dict(cls, data: dict, layers: int, levels: int) -> EnginePoint:
-        """ValueError when the levels do not fit the profile or a number is not positive and finite."""
-        chosen = tuple(int(k) for k in data["levels"])
-        if len(chosen) != layers or not all(0 <= k < levels for k in chosen):
-            raise ValueError(f"a calibration point's levels must give one of {levels} levels for each of "
-                             f"{layers} layers")
-        numbers = [float(data[key]) for key in ("speedup", "low", "high", "dense_ms", "pruned_ms")]
-        if not all(math.isfinite(v) and v > 0 for v in numbers):
-            raise ValueError("a calibration point holds a time or speedup that is not positive and finite")
-        return cls(chosen, *numbers, kind=str(data.get("kind", "")), heldout=bool(data.get("heldout", False)))
+    def from_dict(cls, data: object, layers: int, levels: int) -> EnginePoint:
+        """ValueError (a sentence naming the field) when the point does not fit a profile of ``layers`` layers
+        and ``levels`` grid levels: levels that are not whole numbers in range, a time or speedup that is not
+        a positive finite number, a ``heldout`` that is not true or false."""
+        if not isinstance(data, dict):
+            raise ValueError("a calibration point must be an object")
+        chosen = data.get("levels")
+        if (not isinstance(chosen, list) or len(chosen) != layers
+                or not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k < levels for k in chosen)):
+            raise ValueError(f"a calibration point's 'levels' must list a whole grid level (0-{levels - 1}) for "
+                             f"each of the {layers} layers")
+        numbers = [_positive(data.get(key), key) for key in ("speedup", "low", "high", "dense_ms", "pruned_ms")]
+        if not isinstance(data.get("heldout", False), bool):
+            raise ValueError("a calibration point's 'heldout' must be true or false")
+        return cls(tuple(chosen), *numbers, kind=str(data.get("kind", "")), heldout=data.get("heldout", False))
 
 
 @dataclass(frozen=True)
@@ -106,16 +111,34 @@ class Correction:
                 "block_strength": self.block_strength, "fit_error": self.fit_error}
 
     @classmethod
-    def from_dict(cls, data: dict, layers: int, levels: int) -> Correction:
-        """ValueError when the factors do not fit the profile."""
-        factors = [[float(f) for f in row] for row in data["factors"]]
-        if len(factors) != layers or any(len(row) != levels for row in factors):
-            raise ValueError(f"the correction's factors must be {layers} layers x {levels} levels")
-        if not all(math.isfinite(f) and f > 0 for row in factors for f in row):
-            raise ValueError("the correction's factors must be positive and finite")
-        return cls(factors, float(data["intercept_ms"]), float(data["dense_ms"]),
-                   [float(f) for f in data.get("band_factors", [])], float(data.get("block_strength", 0.0)),
-                   dict(data.get("fit_error") or {}))
+    def from_dict(cls, data: object, layers: int, levels: int) -> Correction:
+        """ValueError (a sentence naming the field) when the correction does not fit a profile of ``layers``
+        layers and ``levels`` grid levels, or holds a factor or time that is not a positive finite number (the
+        intercept may be 0 but not negative), or a ``fit_error`` entry that is not a number."""
+        if not isinstance(data, dict):
+            raise ValueError("the correction must be an object")
+        rows = data.get("factors")
+        if (not isinstance(rows, list) or len(rows) != layers
+                or not all(isinstance(row, list) and len(row) == levels for row in rows)):
+            raise ValueError(f"the correction's 'factors' must be {layers} layers x {levels} levels")
+        factors = [[_positive(f, "factors") for f in row] for row in rows]
+        intercept = _positive(data.get("intercept_ms"), "intercept_ms", zero=True)
+        fit_error = data.get("fit_error") or {}
+        if not isinstance(fit_error, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in fit_error.values()):
+            raise ValueError("the correction's 'fit_error' must map names to finite numbers")
+        bands = data.get("band_factors") or []
+        return cls(factors, intercept, _positive(data.get("dense_ms"), "dense_ms"),
+                   [_positive(f, "band_factors") for f in bands] if isinstance(bands, list) else [],
+                   _positive(data.get("block_strength", 1.0), "block_strength"), dict(fit_error))
+
+
+def _positive(value: object, key: str, zero: bool = False) -> float:
+    """``value`` as a float; ValueError naming ``key`` unless it is a finite number above 0 (or 0 with ``zero``)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or value < 0 or (value == 0 and not zero)):
+        raise ValueError(f"'{key}' holds {value!r}, not a {'non-negative' if zero else 'positive'} finite number")
+    return float(value)
 
 
 @dataclass(frozen=True)

@@ -132,7 +132,8 @@ class Profile:
                 if "heldout_median" in error else "")
         verified = sum(p.kind == "verify" for p in self.engine_points)
         extra = f", {verified} of them measured by verification" if verified else ""
-        return (f"calibrated on {len(self.engine_points)} plans timed with real engine calls{extra}{held}")
+        count = len(self.engine_points)
+        return f"calibrated on {count} plan{'s' if count != 1 else ''} timed with real engine calls{extra}{held}"
 
     def analysed_table(self) -> Table:
         """The uncorrected median table the correction is fitted to, with each layer's fusion block."""
@@ -164,9 +165,15 @@ class Profile:
         if not records:
             return []
         try:
-            return [EnginePoint.from_dict(record, len(self.layers), len(self.grid)) for record in records]
-        except (KeyError, TypeError, ValueError) as exc:
+            if not isinstance(records, list):
+                raise ValueError("they must be a list")
+            points = [EnginePoint.from_dict(record, len(self.layers), len(self.grid)) for record in records]
+        except ValueError as exc:
             raise SpdyError(f"the recipe's verify_points do not fit the profile: {exc}") from None
+        if any(point.heldout or point.kind != "verify" for point in points):
+            raise SpdyError("the recipe's verify_points must be plans verification measured (kind 'verify', not "
+                            "held out)")
+        return points
 
     def without_calibration(self) -> Profile:
         """A copy whose times are the analysis alone."""
@@ -386,10 +393,15 @@ def _calibration(data: dict, layers: int, levels: int) -> tuple[list[EnginePoint
         if data["format_version"] == CALIBRATED_FORMAT_VERSION:
             raise SpdyError("a format_version 4 profile needs 'calibration'")
         return [], None
+    if data["format_version"] != CALIBRATED_FORMAT_VERSION:
+        raise SpdyError(f"'calibration' needs format_version {CALIBRATED_FORMAT_VERSION}, not "
+                        f"{data['format_version']}")
     try:
+        if not isinstance(raw, dict) or not isinstance(raw.get("points"), list) or not raw["points"]:
+            raise ValueError("its 'points' must be a non-empty list")
         points = [EnginePoint.from_dict(point, layers, levels) for point in raw["points"]]
-        correction = Correction.from_dict(raw["correction"], layers, levels)
-    except (KeyError, TypeError, ValueError) as exc:
+        correction = Correction.from_dict(raw.get("correction"), layers, levels)
+    except ValueError as exc:
         raise SpdyError(f"'calibration' is malformed: {exc}") from None
     return points, correction
 

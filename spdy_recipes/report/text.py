@@ -29,7 +29,7 @@ def plan_report(plan: Plan, profile: Profile) -> str:
         f"predicted {plan.predicted_ms:.2f} ms vs dense {plan.dense_ms:.2f} ms: speedup {plan.predicted_speedup:.3f}x, "
         f"at least {plan.guaranteed_speedup:.3f}x on the {plan.quantile:.2f} quantile of the timings "
         f"(target {plan.target_speedup:.3f}x, best reachable {plan.max_speedup:.3f}x); "
-        f"{len(plan.pruned)} of {len(plan.sparsities)} layers pruned"
+        f"{len(plan.pruned)} of {len(plan.sparsities)} layers pruned; latency model {profile.calibration_label()}"
     )
     return _table(["layer", "sparsity", "dense ms", "chosen ms"], rows) + "\n" + summary
 
@@ -48,8 +48,11 @@ def profile_report(profile: Profile) -> str:
         f"{profile.cores} cores used",
         f"engine {profile.engine_label}, measured {profile.created}, "
         f"{len(profile.grid)} levels {profile.grid[1]:.4f}..{profile.grid[-1]:.4f}, {profile.repeats} repeat(s)",
-        f"dense {profile.dense_ms:.2f} ms, fixed (non-layer) {profile.fixed_ms:.2f} ms incl. call overhead "
-        f"{profile.call_overhead_ms:.2f} ms; whole-model spread across repeats {min(spread):.1%}..{max(spread):.1%}",
+        (f"dense {profile.dense_ms:.2f} ms (real engine calls), fixed (non-layer) {profile.fixed_ms:.2f} ms "
+         "(the calibration's intercept)" if profile.calibrated else
+         f"dense {profile.dense_ms:.2f} ms, fixed (non-layer) {profile.fixed_ms:.2f} ms incl. call overhead "
+         f"{profile.call_overhead_ms:.2f} ms") + f"; whole-model spread across repeats {min(spread):.1%}..{max(spread):.1%}",
+        f"latency model: {profile.calibration_label()}",
         f"other processes used {_share(engine.get('other_processes_cpu'))} of the CPU while it was measured",
         f"flags: {len(flags.get('non_monotone', {}))} layer(s) with non-monotone times, "
         f"{len(flags.get('kernel_switch', {}))} with kernel switches, noisy levels "

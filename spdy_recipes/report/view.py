@@ -195,11 +195,11 @@ def build_view(recipe_path: str | Path, profile_path: str | Path | None = None,
     if not path.is_file():
         raise SpdyError(f"profile {path} does not exist")
     stored = load_profile(path)
-    profile = stored.refitted(stored.recorded_points(metadata.get("verify_points")))  # the table it was solved on
-    if profile.model.get("graph_hash") != metadata.get("model_graph_hash"):
-        raise SpdyError(f"profile {path} is of another model graph ({profile.model.get('spec')}, "
-                        f"{profile.model.get('graph_hash')}) than the recipe ({metadata.get('model')}, "
+    if stored.model.get("graph_hash") != metadata.get("model_graph_hash"):
+        raise SpdyError(f"profile {path} is of another model graph ({stored.model.get('spec')}, "
+                        f"{stored.model.get('graph_hash')}) than the recipe ({metadata.get('model')}, "
                         f"{metadata.get('model_graph_hash')})")
+    profile = stored.refitted(stored.recorded_points(metadata.get("verify_points")))  # the table it was solved on
     notes = list(notes)
     if stored.content_hash() != metadata.get("profile_hash"):
         notes.append(f"the profile's hash {stored.content_hash()} is not the one the recipe was solved on "
