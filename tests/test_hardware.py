@@ -13,7 +13,7 @@ from spdy_recipes.profile.store import profile_filename
 from .cli_helpers import CNN_ARGS, assert_clean_failure, run_cli
 from .conftest import CNN_SHAPE, CNN_SPEC
 
-FAST_PROFILE = ["--grid", "0,0.9", "--repeats", "1", "--iterations", "2", "--warmup", "1"]
+FAST_PROFILE = ["--grid", "0,0.9", "--repeats", "1", "--iterations", "2", "--warmup", "1", "--calibration-plans", "3"]
 
 
 def _named(root, name, profile, profile_path, cores=None):

@@ -18,6 +18,7 @@ from .kind_models import write_hf_config
 
 KIND = "python:tests.kind_models"
 FAST = ["--hw", "local", "--grid", "0,0.9", "--repeats", "1", "--iterations", "2", "--warmup", "1",
+        "--calibration-plans", "3",  # (calibrated, on a few plans: the sweep is about every kind, not the fit)
         "--batch-size", "2"]
 
 SWEEP = [  # (kind, spec or hf config name, input shape, a layer left dense and the words of its reason)
