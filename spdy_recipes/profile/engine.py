@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -56,6 +57,10 @@ class TimedRounds:
     @property
     def rounds(self) -> int:
         return len(self.samples[0])
+
+    def median_ms(self, model: int) -> float:
+        """Model ``model``'s median call time (ms) over every round."""
+        return statistics.median(call for round_ in self.samples[model] for call in round_)
 
 
 class TimingBackend(Protocol):

@@ -4,7 +4,6 @@ per-fusion-block mixes) pruned by magnitude to real zeros, exported, and timed a
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -60,18 +59,17 @@ def calibrate(profile: Profile, bundle: ModelBundle, backend: TimingBackend, den
         "after compiling)")
     timed = backend.time_rounds([str(dense_onnx)] + paths, inputs, profile.batch_size, profile.cores,
                                 CALIBRATION_TIMING)
-    dense = timed.samples[0]
+    dense, dense_ms = timed.samples[0], timed.median_ms(0)
     points = []
-    for (kind, levels, heldout), rounds in zip(plans, timed.samples[1:]):
-        paired = paired_speedup(dense, rounds)
-        points.append(EnginePoint(levels, paired.speedup, paired.low, paired.high,
-                                  statistics.median(sum(dense, [])), statistics.median(sum(rounds, [])), kind,
-                                  heldout))
+    for model, (kind, levels, heldout) in enumerate(plans, start=1):
+        paired = paired_speedup(dense, timed.samples[model])
+        points.append(EnginePoint(levels, paired.speedup, paired.low, paired.high, dense_ms, timed.median_ms(model),
+                                  kind, heldout))
     for path in paths:
         Path(path).unlink()
     engine = {**profile.engine, "calibration_rounds": timed.rounds,
               "calibration_other_processes_cpu": None if timed.busy is None else round(timed.busy, 3)}
-    calibrated = replace(profile, engine=engine).with_engine_points(points, statistics.median(sum(dense, [])))
+    calibrated = replace(profile, engine=engine).with_engine_points(points, dense_ms)
     log(f"[profile] {calibrated.calibration_label()} ({timed.rounds} rounds; analysis alone: "
         f"{_uncorrected(calibrated)})")
     return calibrated

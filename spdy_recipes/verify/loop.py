@@ -32,7 +32,7 @@ MODEL_ERROR = 0.2  # |predicted/measured - 1| beyond which a measurement is take
 MEASURE_TRIES = 3  # measurements of one plan at most while the machine is busy
 BUSY_WAIT_S = 3.0  # pause before measuring again on a busy machine (times the attempt)
 NUDGE = 0.03  # when the DP returns a plan already measured and nothing brackets it, move the aim this much
-NUDGES = 4  # and at most this often per round (each may run a search)
+NUDGES = 4  # and at most this often per round
 PREDICTION_STEPS = 10  # solves at most to bring a plan's predicted speedup to the one aimed at
 PREDICTION_MATCH = 0.005  # close enough: |predicted / aimed - 1|
 REACH = 1 - 1e-6  # a solve just inside the profile's fastest plan (the DP needs a budget it can meet)
@@ -226,12 +226,12 @@ def meet_target(
         rounds.append(Round(plan, measurement, plan_points))
         seen.add(_key(plan))
         learnt.append(engine_point(profile, plan, measurement))
-        current = profile.refitted(learnt)
         log(f"[verify] round {len(rounds)}: {rounds[-1].describe()}")
         if meets(measurement, target, tolerance) and not overshoots(measurement, target):
             return Verified(rounds, rounds[-1])
         if len(rounds) >= max_rounds:
             return _settle(rounds, target, tolerance, f"after {len(rounds)} round(s); raise --max-rounds")
+        current = profile.refitted(learnt)  # (only when another plan is to be solved)
         try:
             plan = _next_plan(solve_for, current, rounds, target, tolerance, seen)
         except SpdyError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +103,6 @@ class PlanTimer:
         """Time the exported pruned model against dense in interleaved rounds (``self.rule``)."""
         timed = self.backend.time_rounds([str(self.dense_onnx), pruned_onnx], self.inputs, self.bundle.batch_size,
                                          self.cores, self.rule)
-        dense, pruned = timed.samples
-        paired = paired_speedup(dense, pruned)
-        return SpeedupMeasurement(statistics.median(sum(dense, [])), statistics.median(sum(pruned, [])),
-                                  sum(map(len, pruned)), paired.low, paired.high, timed.busy, paired.speedup)
+        paired = paired_speedup(*timed.samples)
+        return SpeedupMeasurement(timed.median_ms(0), timed.median_ms(1), timed.rounds * timed.block, paired.low,
+                                  paired.high, timed.busy, paired.speedup)
