@@ -24,7 +24,7 @@ from pathlib import Path
 from spdy_recipes.emit import RecipeSettings
 from spdy_recipes.entrypoints import GenerateRequest, ModelRequest, VerifySettings, generate
 from spdy_recipes.errors import SpdyError
-from spdy_recipes.grid import parse_grid
+from spdy_recipes.profile.grid import parse_grid
 from spdy_recipes.profile.backends import get_backend
 from spdy_recipes.profile.measure import TimingSettings
 from spdy_recipes.profile.store import ProfileRequest

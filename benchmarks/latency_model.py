@@ -27,9 +27,9 @@ import numpy as np
 
 from guarantee import MODELS, bundle_of, machine_line
 from spdy_recipes.errors import SpdyError
-from spdy_recipes.grid import parse_grid
-from spdy_recipes.onnx_export import engine_inputs, export_onnx, export_pruned
-from spdy_recipes.pipeline import solve
+from spdy_recipes.profile.grid import parse_grid
+from spdy_recipes.models.export import engine_inputs, export_onnx, export_pruned
+from spdy_recipes.solve.settings import solve
 from spdy_recipes.profile import Profile
 from spdy_recipes.profile.backends import get_backend
 from spdy_recipes.profile.engine import TimingRule

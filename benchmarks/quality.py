@@ -32,7 +32,7 @@ from assets import minilm_dir, mobilenet_v2_weights
 from guarantee import machine_line
 from spdy_recipes.entrypoints import CompareRequest, ModelRequest, SearchRequest, compare
 from spdy_recipes.errors import SpdyError
-from spdy_recipes.grid import parse_grid
+from spdy_recipes.profile.grid import parse_grid
 from spdy_recipes.profile.backends import get_backend
 from spdy_recipes.profile.measure import TimingSettings
 from spdy_recipes.profile.store import ProfileRequest

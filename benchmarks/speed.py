@@ -56,7 +56,8 @@ times = np.array([planning[u].sum(axis=0) for u in units])
 unit_errors = np.array([errors[u].sum(axis=0) for u in units])
 budget = profile.dense_ms / speedup - profile.fixed(0.9)
 if phase == "search":
-    from spdy_recipes.accuracy import CalibrationSettings, prepare, search_coefficients
+    from spdy_recipes.sensitivity.setup import CalibrationSettings, prepare
+    from spdy_recipes.solve.objective import search_coefficients
     from spdy_recipes.models import load_model
     from spdy_recipes.solve.search import SearchSettings
     spec, shape, batch, steps = sys.argv[3], tuple(map(int, sys.argv[4].split(","))), int(sys.argv[5]), int(sys.argv[6])

@@ -114,7 +114,7 @@ def _load(model_spec, weights, input_shape, batch_size, num_classes):
 
 def _request(hw, cores, grid, hw_root, backend, timing=None):
     """What a command asks of the profile store (``timing``: a TimingSettings, default TimingSettings())."""
-    from .grid import parse_grid
+    from .profile.grid import parse_grid
     from .profile.measure import TimingSettings
     from .profile.store import ProfileRequest, hardware_root
 
@@ -278,7 +278,7 @@ def generate(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, 
     With --calib, the per-layer errors come from SPDY's search scored on the calibration data."""
     from .entrypoints import GenerateRequest, ModelRequest, SearchRequest, VerifySettings
     from .entrypoints import generate as generate_recipe
-    from .pipeline import SolveSettings
+    from .solve.settings import SolveSettings
 
     request = GenerateRequest(
         model=ModelRequest(model_spec, batch_size, input_shape, weights, num_classes),
@@ -319,7 +319,7 @@ def compare(model_spec, input_shape, batch_size, num_classes, hw, cores, grid, h
     speeds differ by more than the noise."""
     from .entrypoints import ModelRequest, SearchRequest
     from .entrypoints.compare import CompareRequest, compare as compare_flow
-    from .pipeline import SolveSettings
+    from .solve.settings import SolveSettings
 
     if not calib:
         raise SpdyError("compare needs --calib (calibration data to search and score on)")
@@ -355,7 +355,7 @@ def tradeoff_command(model_spec, input_shape, batch_size, num_classes, hw, cores
     one-shot pruning. Reuses the cached profile, database and searches."""
     from .entrypoints import ModelRequest, SearchRequest
     from .entrypoints.tradeoff import TradeoffRequest, tradeoff
-    from .pipeline import SolveSettings
+    from .solve.settings import SolveSettings
 
     targets = _comma_list(speedups, float, "--speedups", "numbers like 1.2,1.5,2")
     request = TradeoffRequest(
@@ -425,7 +425,7 @@ def verify_command(recipe_path, model_spec, weights, input_shape, batch_size, nu
 @fail_cleanly
 def solve_command(profile_path, speedup, include, exclude, sensitivity, quantile):
     """Solve the SPDY DP on a stored profile and print the per-layer result."""
-    from .pipeline import SolveSettings, solve
+    from .solve.settings import SolveSettings, solve
     from .profile import load_profile
     from .report import plan_report
 
@@ -440,7 +440,7 @@ def solve_command(profile_path, speedup, include, exclude, sensitivity, quantile
 @fail_cleanly
 def regenerate_command(manifest, check):
     """Rebuild every recipe of the manifest from the stored hardware profiles (deterministic)."""
-    from .regenerate import regenerate
+    from .entrypoints.regenerate import regenerate
 
     outcomes = regenerate(manifest, check, _log)
     problems = [o for o in outcomes if (not o.ok_for_check if check else o.status == "error")]

@@ -10,9 +10,9 @@ os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
 
 import pytest  # noqa: E402
 
-from spdy_recipes.grid import parse_grid  # noqa: E402
+from spdy_recipes.profile.grid import parse_grid  # noqa: E402
 from spdy_recipes.models import load_model  # noqa: E402
-from spdy_recipes.pipeline import best_reachable  # noqa: E402
+from spdy_recipes.solve.settings import best_reachable  # noqa: E402
 from spdy_recipes.profile import Profile, save_profile  # noqa: E402
 from spdy_recipes.profile.backends import get_backend  # noqa: E402
 from spdy_recipes.profile.measure import TimingSettings, measure_profile  # noqa: E402

@@ -80,7 +80,7 @@ def _record(isa_folder: Path, names: list[str]) -> None:  # pragma: no cover - r
     import yolov5
 
     from integrations.huggingface.train import MINILM
-    from spdy_recipes.grid import parse_grid
+    from spdy_recipes.profile.grid import parse_grid
     from spdy_recipes.models import load_model
     from spdy_recipes.profile import save_profile
     from spdy_recipes.profile.backends import get_backend

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from spdy_recipes.emit import read_recipe
-from spdy_recipes.pipeline import SolveSettings, solve
+from spdy_recipes.solve.settings import SolveSettings, solve
 
 from .cli_helpers import CNN_ARGS, assert_clean_failure, run_cli
 from .conftest import halfway as _speedup

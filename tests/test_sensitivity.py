@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from spdy_recipes.errors import SpdyError
-from spdy_recipes.pipeline import SolveSettings, solve
+from spdy_recipes.solve.settings import SolveSettings, solve
 from spdy_recipes.sensitivity import load_sensitivity, prior_errors
 
 

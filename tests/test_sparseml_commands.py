@@ -23,7 +23,7 @@ from spdy_recipes.cli import main
 from spdy_recipes.emit.read import read_recipe
 from spdy_recipes.models import load_model
 from spdy_recipes.models.oneshot import weight_sparsity
-from spdy_recipes.pipeline import best_reachable
+from spdy_recipes.solve.settings import best_reachable
 from spdy_recipes.verify import SPARSITY_TOLERANCE, load_trained
 
 from .recorded import RECORDINGS, recorded_profile

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from spdy_recipes.emit import read_recipe
-from spdy_recipes.pipeline import best_reachable, solve, uniform_solver
+from spdy_recipes.solve.settings import best_reachable, solve, uniform_solver
 from spdy_recipes.profile import load_profile
 from spdy_recipes.verify import MachineTooBusy, ShortOfTarget, SpeedupMeasurement, meet_target
 from spdy_recipes.verify.loop import OVERSHOOT, meets

@@ -11,7 +11,7 @@ from torch import nn
 
 from spdy_recipes.files import atomic_torch_save, atomic_write_text
 from spdy_recipes.models import ModelBundle
-from spdy_recipes.onnx_export import export_onnx
+from spdy_recipes.models.export import export_onnx
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, epoch: int, manager: object, loss: float) -> Path:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from spdy_recipes.files import atomic_write_text
-from spdy_recipes.sensitivity.calibration import builtin_paragraphs
+from spdy_recipes.calibration import builtin_paragraphs
 
 PASSAGE_WORDS = 24  # classification passages: short enough for a 32-64 token window
 CONTEXT_WORDS = 40

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..errors import SpdyError, warn
 from ..models import ModelBundle
-from ..pipeline import SolveSettings, solve
+from ..solve.settings import SolveSettings, solve
 from ..profile import Profile
 from ..solve import Plan
 
@@ -56,7 +56,7 @@ class VerifySettings:
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """SPDY's search: calibration ``source`` (see ``sensitivity.calibration``), samples, held-out samples,
+    """SPDY's search: calibration ``source`` (see ``spdy_recipes.calibration``), samples, held-out samples,
     seed, database kind ("obs" or "magnitude"), budget ("150" candidates or "10m" minutes), and where the
     held-out samples come from (None: a disjoint split of ``source``)."""
 
@@ -95,7 +95,8 @@ def searched_solver(bundle: ModelBundle, profile: Profile, speedup: float, setti
                     request: SearchRequest, log: Log):
     """Calibration data and database ready, a SearchedSolver for ``speedup``; fails on an infeasible
     speedup before any work. Returns (solver, CalibrationSettings)."""
-    from ..accuracy import CalibrationSettings, SearchedSolver, prepare
+    from ..sensitivity.setup import CalibrationSettings, prepare
+    from ..solve.objective import SearchedSolver
     from ..models import select_names
     from ..solve.search import SearchSettings, parse_budget
 

@@ -6,15 +6,15 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..compare import MethodResult, OneShot, evaluate_allocations, format_results, matched_allocations
+from ..evaluate import MethodResult, OneShot, evaluate_allocations, format_results, matched_allocations
 from ..errors import SpdyError
-from ..pipeline import SolveSettings
+from ..solve.settings import SolveSettings
 from ..profile.store import ProfileRequest, obtain_profile
 from ..solve.baselines import BASELINES
 from .common import Log, ModelRequest, SearchRequest, searched_solver
 
 if TYPE_CHECKING:
-    from ..accuracy import AccuracySetup
+    from ..sensitivity.setup import AccuracySetup
     from ..solve.search import SearchState
 
 MATCHES = ("predicted", "measured")
@@ -48,7 +48,7 @@ class CompareRequest:
             raise SpdyError("--holdout must be at least 1 (compare evaluates on held-out data)")
         if self.match == "measured" and not self.rounds:
             raise SpdyError("--match measured needs timing rounds (--rounds > 0)")
-        from ..accuracy import check_heldout_source
+        from ..sensitivity.setup import check_heldout_source
 
         check_heldout_source(self.search.source, self.search.heldout_source)
 

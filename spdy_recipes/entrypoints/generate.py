@@ -9,7 +9,8 @@ from ..emit import RecipeSettings
 from ..errors import SpdyError, warn
 from ..files import refuse_overwrite
 from ..models.sparseml_registry import trainer_note
-from ..pipeline import SolveSettings, check_recipe_path, render_checked_recipe, write_recipe
+from ..solve.settings import SolveSettings
+from ..emit.write import check_recipe_path, render_checked_recipe, write_recipe
 from ..profile import Profile
 from ..profile.store import LOCAL, ProfileRequest, obtain_profile
 from ..solve import Plan
@@ -129,7 +130,7 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
         plan, verified, notes = _verify_here(bundle, profile, profile_path, request, solver, log)
     search = None
     if searched and searched.has(plan):
-        from ..accuracy import search_summary
+        from ..solve.objective import search_summary
 
         state = searched.state_of(plan)
         settings, search = searched.settings_of(state), search_summary(searched.setup, calibration, state)
@@ -153,7 +154,7 @@ def _verify_here(bundle, profile: Profile, profile_path: Path, request: Generate
                  log: Log) -> tuple[Plan, Verified, tuple[str, ...]]:
     """The verified plan, its rounds, and the warning that the profile is another machine's (if it is). The
     first plan measured aims its prediction just above the target (``verify.loop.FIRST_AIM``)."""
-    from ..pipeline import uniform_solver
+    from ..solve.settings import uniform_solver
     from ..profile.backends import get_backend
     from ..verify import PlanTimer, meet_target
 

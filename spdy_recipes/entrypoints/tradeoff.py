@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import SpdyError
-from ..pipeline import SolveSettings
+from ..solve.settings import SolveSettings
 from ..profile.store import ProfileRequest
 from ..solve.baselines import BASELINES
 from .common import Log, ModelRequest, SearchRequest, warn_if_other_machine
 
 if TYPE_CHECKING:
-    from ..accuracy import AccuracySetup
-    from ..compare import MethodResult
+    from ..sensitivity.setup import AccuracySetup
+    from ..evaluate import MethodResult
     from ..profile import Profile
 
 COLUMNS = ("target", "method", "predicted_speedup", "measured_speedup", "measured_low", "measured_high",
@@ -60,7 +60,7 @@ class TradeoffRequest:
             if (self.output / "tradeoff.csv").exists() and not self.force:
                 raise SpdyError(f"{self.output} already holds a trade-off (use --force to replace it)")
         if self.search:
-            from ..accuracy import check_heldout_source
+            from ..sensitivity.setup import check_heldout_source
 
             check_heldout_source(self.search.source, self.search.heldout_source)
 
@@ -162,7 +162,7 @@ def tradeoff(request: TradeoffRequest, log: Log) -> Tradeoff:
     given. Raises SpdyError on bad input, or when no target is reachable."""
     from ..models import select_names
     from ..models.layers import parameters_by_name
-    from ..pipeline import best_reachable
+    from ..solve.settings import best_reachable
     from ..profile.backends import get_backend
     from ..profile.store import obtain_profile
     from ..progress import progress
@@ -205,7 +205,7 @@ def tradeoff(request: TradeoffRequest, log: Log) -> Tradeoff:
 
 
 def _prepare(bundle, profile: Profile, selected: list[str], request: TradeoffRequest, log: Log) -> AccuracySetup:
-    from ..accuracy import CalibrationSettings, prepare
+    from ..sensitivity.setup import CalibrationSettings, prepare
 
     search = request.search
     settings = CalibrationSettings(search.source, search.samples, search.holdout, search.seed, search.database,
@@ -217,8 +217,8 @@ def _predicted_only(profile: Profile, target: float, request: TradeoffRequest, s
                     timer, log: Log) -> list[MethodResult]:
     """SPDY's prior plan and each baseline at its predicted latency (``compare.at_predicted_speed``), measured
     when ``timer``; no losses."""
-    from ..compare import Allocation, MethodResult, at_predicted_speed
-    from ..pipeline import solve
+    from ..evaluate import Allocation, MethodResult, at_predicted_speed
+    from ..solve.settings import solve
 
     plan = solve(profile, target, request.solve)
     spdy = Allocation("spdy", plan.sparsities, plan.predicted_speedup)
@@ -232,8 +232,8 @@ def _with_losses(setup: AccuracySetup, profile: Profile, target: float, request:
                  log: Log):
     """SPDY searched for ``target`` and the baselines at its predicted latency, evaluated one-shot
     (``compare.matched_allocations`` and ``compare.evaluate_allocations``). Returns (results, OneShot)."""
-    from ..accuracy import SearchedSolver
-    from ..compare import OneShot, evaluate_allocations, matched_allocations
+    from ..solve.objective import SearchedSolver
+    from ..evaluate import OneShot, evaluate_allocations, matched_allocations
     from ..solve.search import SearchSettings, parse_budget
     from .common import search_progress
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SpdyError, warn
-from ..pipeline import SolveSettings
+from ..solve.settings import SolveSettings
 from ..profile.store import ProfileRequest
 from ..solve.planner import DEFAULT_QUANTILE
 from ..verify import SpeedupMeasurement, Verified
@@ -97,7 +97,8 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     from ..emit import read_recipe
     from ..models import prunable_layers
     from ..models.fingerprint import graph_hash
-    from ..pipeline import render_checked_recipe, solve, uniform_solver, write_recipe
+    from ..emit.write import render_checked_recipe, write_recipe
+    from ..solve.settings import solve, uniform_solver
     from ..profile.backends import get_backend
     from ..profile.store import check_cores, obtain_profile
     from ..verify import SPARSITY_TOLERANCE, PlanTimer, check_trained_sparsity, load_trained, meet_target, meets

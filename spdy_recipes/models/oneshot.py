@@ -1,4 +1,5 @@
-"""One-shot magnitude pruning of named weights to exact sparsities."""
+"""Magnitude masks (which entries of a weight survive at a given sparsity) and one-shot magnitude pruning of
+named weights to exact sparsities."""
 
 from __future__ import annotations
 
@@ -6,8 +7,18 @@ import torch
 from torch import nn
 
 from ..errors import SpdyError
-from ..masks import magnitude_mask
 from .layers import parameters_by_name
+
+
+def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """A boolean keep-mask of ``weight``'s shape without its ``round(sparsity * numel)`` smallest |w|
+    (ties broken by position, so the same weight always gives the same mask)."""
+    count = int(round(sparsity * weight.numel()))
+    keep = torch.ones(weight.numel(), dtype=torch.bool)
+    if count > 0:
+        order = weight.detach().abs().flatten().argsort(stable=True)
+        keep[order[:count]] = False
+    return keep.view(weight.shape)
 
 
 def magnitude_prune(model: nn.Module, sparsities: dict[str, float]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models import ModelBundle
-from ..onnx_export import export_pruned
+from ..models.export import export_pruned
 from .correction import EnginePoint
 from .engine import TimingBackend, TimingRule
 from .noise import paired_speedup

@@ -17,7 +17,7 @@ from .. import __version__
 from ..errors import SpdyError, warn
 from ..models import ModelBundle
 from ..models.fingerprint import graph_hash
-from ..onnx_export import engine_inputs, export_onnx, export_pruned
+from ..models.export import engine_inputs, export_onnx, export_pruned
 from ..progress import progress
 from .backends import TimingBackend
 from .engine import TimingRule

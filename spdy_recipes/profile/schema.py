@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import SpdyError
 from ..files import atomic_write_json, read_json
-from ..grid import validate_grid
+from .grid import validate_grid
 from .correction import Correction, EnginePoint, Table, fit_correction
 
 FORMAT = "spdy-recipes/profile"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import SpdyError
 from ..files import cache_dir
-from ..grid import spdy_grid
+from .grid import spdy_grid
 from ..models import ModelBundle
 from ..models.fingerprint import graph_hash
 from .backends import TimingBackend, engine_label, get_backend

@@ -18,12 +18,12 @@ import torch
 
 from ..errors import SpdyError
 from ..files import atomic_torch_save, cache_dir
-from ..masks import magnitude_mask
+from ..models.oneshot import magnitude_mask
 from ..models import ModelBundle, PrunableLayer
 from ..models.fingerprint import graph_hash
 from ..models.layers import parameters_by_name
 from ..progress import progress
-from .calibration import CalibrationSet
+from ..calibration import CalibrationSet
 from .hessians import collect_hessians, weight_matrix
 from .reconstruct import LayerReconstructor
 

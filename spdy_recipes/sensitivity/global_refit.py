@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..models.layers import parameters_by_name
-from .calibration import CalibrationSet
+from ..calibration import CalibrationSet
 from .outputs import model_output
 
 DEFAULT_LEARNING_RATE = 1e-4

@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..models.layers import PrunableLayer
-from .calibration import CalibrationSet
+from ..calibration import CalibrationSet
 from .outputs import model_output
 
 

@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import SpdyError
-from .calibration import CalibrationSet
+from ..calibration import CalibrationSet
 from .outputs import model_output
 
 

@@ -22,6 +22,7 @@ from ..profile import Profile
 from ..profile.correction import EnginePoint
 from ..profile.engine import TimingRule
 from ..solve import Plan
+from .bracket import next_aim
 from .measure import PlanTimer, SpeedupMeasurement
 
 OVERSHOOT = 0.05  # a plan measured above target x (1 + OVERSHOOT) prunes more than needed: relax
@@ -134,54 +135,6 @@ def trusted_measurement(timer: PlanTimer, sparsities: dict[str, float], predicte
     return measurement
 
 
-def next_aim(points: list[tuple[float, float, bool]], target: float) -> float:
-    """The predicted speedup to aim the next plan at, from the measured plans' ``(predicted speedup on the
-    current table, lower end of the measured interval, whether it met)``, so that the next measurement's lower
-    end lands at ``target x (1 + AIM)``.
-
-    The measured speedup is taken as log-linear in the predicted one between measured points. With measurements
-    on both sides (short, and meeting), interpolate between the closest pair, staying strictly inside it. With
-    one side only, extrapolate through its two closest points, or with one point, scale its prediction by
-    aim / measured; when the extrapolation points back past the measured plans, scale the outermost one that
-    way instead; never more than a factor 2 at once. Below 1.0 is allowed.
-    """
-    aim = target * (1.0 + AIM)
-    short = [(x, low) for x, low, met in points if not met]
-    over = [(x, low) for x, low, met in points if met]
-    below = max(short, default=None)
-    above = min(over, default=None)
-    if below and above and below[0] < above[0]:
-        fraction = _fraction(below, above, aim)
-        fraction = 0.5 if fraction is None else min(0.8, max(0.2, fraction))
-        return _between(below[0], above[0], fraction)
-    side = sorted(short or over, key=lambda point: abs(math.log(point[1] / aim)))
-    s0, m0 = side[0]
-    guess = s0 * aim / m0
-    if len(side) > 1:
-        fraction = _fraction((s0, m0), side[1], aim)
-        if fraction is not None:
-            guess = _between(s0, side[1][0], max(-4.0, min(4.0, fraction)))
-    # noise (or a re-searched plan) can tilt the line back past the measured plans: then scale from the
-    # outermost one, the least pruned that met (relaxing) or the most pruned that fell short (tightening)
-    edge_speedup, edge_measured = (min if not short else max)(side)
-    if (guess >= edge_speedup) if not short else (guess <= edge_speedup):
-        s0, guess = edge_speedup, edge_speedup * aim / edge_measured
-    return min(max(guess, s0 / 2), s0 * 2)
-
-
-def _fraction(first: tuple[float, float], second: tuple[float, float], aim: float) -> float | None:
-    """Where ``aim`` falls on the log-measured line from ``first`` to ``second`` (0 at first, 1 at second);
-    None when the measurements do not grow with the solve speedup (noise, or the same plan)."""
-    (s0, m0), (s1, m1) = first, second
-    if (s1 - s0) * (m1 - m0) <= 0 or m1 == m0:
-        return None
-    return (math.log(aim) - math.log(m0)) / (math.log(m1) - math.log(m0))
-
-
-def _between(s0: float, s1: float, fraction: float) -> float:
-    return math.exp(math.log(s0) + fraction * (math.log(s1) - math.log(s0)))
-
-
 def _low(measurement: SpeedupMeasurement) -> float:
     """The lower end of the measured interval (the median where unknown): what the loop steers."""
     return measurement.low if measurement.low is not None else measurement.speedup
@@ -209,7 +162,7 @@ def meet_target(
     measured plan that meets the target (when the plans between were never found). Raises ShortOfTarget
     naming the best measurement when no measured plan meets the target, MachineTooBusy when the machine
     stays busy. ``first_measurement``, when given, is ``first``'s measurement already taken. ``fallback``
-    (e.g. ``pipeline.uniform_solver``) is another family of plans, bracketed the same way with the rounds
+    (e.g. ``solve.settings.uniform_solver``) is another family of plans, bracketed the same way with the rounds
     left, when no plan has met and a tighter plan would go beyond the profile's reach. ``points``: plans
     measured before (calibration points of the verification).
     """
@@ -272,7 +225,7 @@ def _next_plan(solve_for: Solver, profile: Profile, rounds: list[Round], target:
     the measured ones or the plan there prunes no layer."""
     marks = [(profile.predicted_speedup(r.plan.levels), _low(r.measurement), meets(r.measurement, target, tolerance))
              for r in rounds]
-    wanted = next_aim(marks, target)
+    wanted = next_aim(marks, target * (1.0 + AIM))
     met = any(m for _, _, m in marks)
     low = max((x for x, _, m in marks if not m), default=0.0)
     high = min((x for x, _, m in marks if m), default=math.inf)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..models import ModelBundle
-from ..onnx_export import engine_inputs, export_onnx, export_pruned
+from ..models.export import engine_inputs, export_onnx, export_pruned
 from ..profile.backends import TimingBackend
 from ..profile.engine import TimingRule
 from ..profile.noise import paired_speedup

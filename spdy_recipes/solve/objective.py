@@ -1,9 +1,5 @@
-"""The accuracy side of the job: calibration data -> reconstruction database -> SPDY search.
-
-``prepare`` loads the data, builds or reuses the database and readies in-place stitching and scoring;
-``search_coefficients`` runs (or resumes, or reuses) the search for one target on one profile;
-``SearchedSolver`` solves plans whose sensitivities are searched for the speed they are solved for.
-"""
+"""SPDY's search objective and the solver it makes: coefficients -> DP plan -> stitched calibration loss
+(Frantar & Alistarh 2022, section 4), searched by ``solve.search`` and checkpointed."""
 
 from __future__ import annotations
 
@@ -11,100 +7,22 @@ import hashlib
 import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from .errors import SpdyError
-from .files import cache_dir
-from .models import ModelBundle, prunable_layers
-from .pipeline import SolveSettings, solve
-from .profile import Profile
-from .sensitivity import prior_errors
-from .sensitivity.calibration import CalibrationSet, load_calibration
-from .sensitivity.database import Database, obtain_database
-from .sensitivity.scoring import Scorer
-from .sensitivity.stitch import Stitcher
-from .solve import Plan, plan_profile
-from .solve.search import SearchSettings, SearchState, search
+from ..files import cache_dir
+from ..profile import Profile
+from ..sensitivity import prior_errors
+from ..sensitivity.setup import AccuracySetup, CalibrationSettings
+from .planner import Plan, plan_profile
+from .search import SearchSettings, SearchState, search
+from .settings import SolveSettings, solve
 
 Log = Callable[[str], None]
 Progress = Callable[[SearchState], None]
 LOSS_VERSION = 2  # bumped when the calibration loss changes meaning (2: padding tokens left out)
-
-
-@dataclass(frozen=True)
-class CalibrationSettings:
-    """Where the calibration data comes from and how the database is made: ``holdout`` samples are a
-    disjoint split of ``source``, or come from ``heldout_source`` when one is given (all of them
-    held out: e.g. labelled images to evaluate on, while the search calibrates on other photos)."""
-
-    source: str
-    samples: int = 64
-    holdout: int = 0
-    seed: int = 0
-    database: str = "obs"
-    heldout_source: str | None = None
-
-
-@dataclass
-class AccuracySetup:
-    """One model ready to be stitched from its database and scored, on calibration and held-out data."""
-
-    bundle: ModelBundle
-    selected: list[str]
-    calibration: CalibrationSet
-    heldout: CalibrationSet
-    database: Database
-    database_reused: bool
-    stitcher: Stitcher
-    scorer: Scorer
-    heldout_scorer: Scorer | None
-
-
-def prepare(bundle: ModelBundle, grid: list[float], selected: list[str], settings: CalibrationSettings,
-            log: Log) -> AccuracySetup:
-    """Load calibration data, obtain the database (cached), and score the dense model.
-
-    The held-out scorer's loss is always distillation to dense (so that loss increases compare across
-    methods); its accuracy is top-1 against the labels where the held-out data has them. SpdyError when
-    ``heldout_source`` is the calibration source itself (use ``holdout`` for a disjoint split)."""
-    calibration, heldout = _load_splits(bundle, settings)
-    log(f"[calibration] {calibration.source}: {len(calibration)} samples for the search, "
-        f"{len(heldout)} held out")
-    layers = [layer for layer in prunable_layers(bundle.module) if layer.name in set(selected)]
-    database, path, reused = obtain_database(bundle, layers, grid, calibration, settings.database, log)
-    log(f"[database] {'reused' if reused else 'built'} {path}")
-    scorer = Scorer(bundle.module, calibration, bundle.batch_size)
-    heldout_scorer = Scorer(bundle.module, heldout, bundle.batch_size, distill=True) if len(heldout) else None
-    return AccuracySetup(bundle, selected, calibration, heldout, database, reused,
-                         Stitcher(bundle.module, database), scorer, heldout_scorer)
-
-
-OVERLAPPING_SOURCES = ({"builtin:images", "builtin:objects"},)  # builtin:objects holds builtin:images' photos
-
-
-def check_heldout_source(source: str, heldout_source: str | None) -> None:
-    """SpdyError when the held-out data is (or contains) the calibration data: same source, same path."""
-    if heldout_source is None:
-        return
-    same = Path(source).resolve() == Path(heldout_source).resolve() if not source.startswith("builtin:") \
-        else source == heldout_source
-    if same or {source, heldout_source} in OVERLAPPING_SOURCES:
-        raise SpdyError(f"the held-out data ({heldout_source}) shares images with the calibration data "
-                        f"({source}); give another source, or none for a disjoint split of --calib")
-
-
-def _load_splits(bundle: ModelBundle, settings: CalibrationSettings) -> tuple[CalibrationSet, CalibrationSet]:
-    if settings.heldout_source is None:
-        return load_calibration(settings.source, bundle, settings.samples, settings.holdout, settings.seed)
-    check_heldout_source(settings.source, settings.heldout_source)
-    if settings.holdout < 1:
-        raise SpdyError(f"held-out data {settings.heldout_source} needs at least 1 held-out sample")
-    calibration, _ = load_calibration(settings.source, bundle, settings.samples, 0, settings.seed)
-    heldout, _ = load_calibration(settings.heldout_source, bundle, settings.holdout, 0, settings.seed)
-    return calibration, heldout
 
 
 class ProfileObjective:

@@ -6,15 +6,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .emit import RecipeSettings, default_init_lr
-from .errors import SpdyError
-from .files import atomic_write_text
-from .manifest import RecipeJob, load_manifest
-from .models import ModelBundle, load_model, prunable_layers
-from .models.spec import parse_input_shape
-from .pipeline import SolveSettings, render_checked_recipe, solve
-from .profile import Profile
-from .profile.store import ProfileRequest, obtain_profile
+from ..emit import RecipeSettings, default_init_lr
+from ..errors import SpdyError
+from ..files import atomic_write_text
+from ..emit.manifest import RecipeJob, load_manifest
+from ..models import ModelBundle, load_model, prunable_layers
+from ..models.spec import parse_input_shape
+from ..emit.write import render_checked_recipe
+from ..solve.settings import SolveSettings, solve
+from ..profile import Profile
+from ..profile.store import ProfileRequest, obtain_profile
 
 
 @dataclass(frozen=True)

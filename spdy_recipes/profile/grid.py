@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import SpdyError
+from ..errors import SpdyError
 
 GRID_DECIMALS = 4
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import SpdyError, first_line
-from .models import ModelBundle
-from .models.call import takes_keywords
-from .models.oneshot import magnitude_prune
+from ..errors import SpdyError, first_line
+from .spec import ModelBundle
+from .call import takes_keywords
+from .oneshot import magnitude_prune
 
 # 14: the first opset with scaled_dot_product_attention and triu (nn.MultiheadAttention, ViT, HF Llama/BART)
 OPSET = 14
