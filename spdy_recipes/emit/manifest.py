@@ -22,10 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .recipe import METHODS
 from ..errors import SpdyError
 from ..files import read_yaml
 from ..solve.planner import DEFAULT_QUANTILE
+from .recipe import METHODS
 
 FORMAT = "spdy-recipes/manifest"
 _ENTRY_KEYS = {"model", "name", "batch_size", "input_shape", "num_classes", "hardware", "speedups", "methods",

@@ -8,7 +8,9 @@ level's sparsity are top-level variables, so ``--recipe-args`` can override them
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from ..errors import SpdyError
 
 METHODS = ("gmp", "acdc", "mfac", "obs", "constant")
 
@@ -27,7 +29,7 @@ class RecipeSettings:
 
     method: str = "gmp"
     epochs: float = 20.0
-    init_lr: float = 0.01
+    init_lr: float | None = 0.01  # None: the model's default (``default_init_lr``), which ``for_model`` fills
     final_lr: float = 0.0
     pruning_start_fraction: float | None = None  # default: 0.0, or 0.1 for mfac/obs (gradient warm-up)
     pruning_end_fraction: float = 0.75
@@ -36,9 +38,15 @@ class RecipeSettings:
     num_grads: int | None = None  # mfac/obs: default 64 / 1024
     fisher_block_size: int | None = None  # mfac/obs: default 50 (SparseML's 2000 needs params x 2000 floats)
 
+    def for_model(self, model_spec: str) -> RecipeSettings:
+        """These settings with ``init_lr`` filled from ``default_init_lr(model_spec)`` where it is None."""
+        return self if self.init_lr is not None else replace(self, init_lr=default_init_lr(model_spec))
+
     def resolved(self) -> RecipeSettings:
-        """Fill method-dependent defaults."""
+        """Fill method-dependent defaults. Raises SpdyError when ``init_lr`` is None (see ``for_model``)."""
         method = self.method
+        if self.init_lr is None:
+            raise SpdyError("the recipe's init_lr is unset: fill the model's default with for_model()")
         return RecipeSettings(
             method=method,
             epochs=float(self.epochs),

@@ -13,6 +13,7 @@ not the update frequency, sets the fewest steps per epoch it can train with.
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 FLOAT_BYTES = 4  # M-FAC keeps gradients and Fisher blocks in float32
 
@@ -45,7 +46,7 @@ def fewest_gradients(start_epoch: float, end_epoch: float, update_frequency: flo
     steps = mask_update_steps(start_epoch, end_epoch, update_frequency, steps_per_epoch, total_steps)
     if not steps:
         return 0
-    return min([steps[0] + 1] + [b - a for a, b in zip(steps, steps[1:])])
+    return min([steps[0] + 1] + [b - a for a, b in pairwise(steps)])
 
 
 def min_steps_per_epoch(start_epoch: float, end_epoch: float, update_frequency: float, epochs: float,

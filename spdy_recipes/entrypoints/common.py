@@ -111,16 +111,18 @@ def searched_solver(bundle: ModelBundle, profile: Profile, speedup: float, setti
     return solver, calibration
 
 
-def warn_if_other_machine(recorded: dict, recorded_engine: str | None, backend, what: str) -> tuple[str, ...]:
-    """Measuring here against numbers from another CPU or engine version: say so. Returns the warning, for
-    a report's notes (none when the machine and engine are the same)."""
+def warn_if_other_machine(recorded: dict, recorded_engine: str | None, backend, what: str,
+                          verb: str = "was measured on",
+                          consequence: str = "timings here may not match it") -> tuple[str, ...]:
+    """Measuring here against numbers from another CPU or engine version: say so ("{what} {verb} another
+    machine or engine (differences); {consequence}"). Returns the warning, for a report's notes (none when the
+    machine and engine are the same)."""
     from ..profile.backends import engine_label
     from ..profile.hardware import host_differences
 
     differences = host_differences(recorded, backend.describe_host(), engine_label(backend), recorded_engine)
     if not differences:
         return ()
-    message = (f"{what} was measured on another machine or engine ({'; '.join(differences)}); "
-               f"timings here may not match it")
+    message = f"{what} {verb} another machine or engine ({'; '.join(differences)}); {consequence}"
     warn(message)
     return (message,)

@@ -90,3 +90,14 @@ def regenerate(manifest: str | Path, check: bool, log: Callable[[str], None]) ->
                 outcomes.append(Outcome(job.output, "written"))
         log(f"[regenerate] {number}/{len(jobs)} {outcomes[-1].status}: {job.output}")
     return outcomes
+
+
+def summary(outcomes: list[Outcome], check: bool) -> tuple[str, bool]:
+    """The command's lines: every recipe that is stale or would change (``check``) or failed, then the counts;
+    and whether any did (the command then exits 1)."""
+    problems = [o for o in outcomes if (not o.ok_for_check if check else o.status == "error")]
+    lines = [f"{o.status}: {o.path}" + (f" ({o.detail})" if o.detail else "") for o in problems]
+    counts = {status: sum(o.status == status for o in outcomes) for status in
+              ("current", "written", "changed", "missing", "error")}
+    lines.append(", ".join(f"{n} {status}" for status, n in counts.items() if n) + f" of {len(outcomes)} recipe(s)")
+    return "\n".join(lines), bool(problems)

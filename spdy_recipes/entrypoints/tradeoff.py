@@ -122,6 +122,11 @@ class Tradeoff:
                              for key, value in row.items()})
         return buffer.getvalue()
 
+    def summary(self, output: Path | None) -> str:
+        """``table()``, and the files written to ``output`` when one was given."""
+        written = f"\nwrote {output / 'tradeoff.csv'} and {output / 'tradeoff.png'}" if output else ""
+        return self.table() + written
+
     def table(self) -> str:
         """A fixed-width table of ``rows()`` under a line naming the losses."""
         if self.setup is None:

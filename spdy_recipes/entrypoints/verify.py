@@ -50,6 +50,18 @@ class VerifyOutcome:
     fixed: Verified | None = None
     report: Path | None = None
 
+    def closing(self, recipe: Path) -> str:
+        """What the command says after the measurement: the fix that rewrote ``recipe``, the report written
+        (empty when neither)."""
+        lines = []
+        if self.fixed:
+            final = self.fixed.final
+            lines.append(f"fixed {recipe}: solved for {final.plan.solve_speedup:.3f}x, measured "
+                         f"{final.measurement.describe()} (target {self.target:.3f}x)")
+        if self.report:
+            lines.append(f"wrote {self.report}")
+        return "\n".join(lines)
+
     def summary(self, recipe: Path) -> str:
         m = self.measurement
         return (f"{recipe}: target {self.target:.3f}x, predicted {self.predicted:.3f}x, measured {m.describe()} "

@@ -103,7 +103,8 @@ def _at_measured(allocate: Callable[[float, int], Allocation], top: float, targe
         if abs(measured / target - 1) <= MATCH_TOLERANCE or (aim == top and measured < target):
             break
         aim = match_aim([(a, t.measured_speedup) for a, t in tries], target, top)
-        if any(math.isclose(aim, tried, rel_tol=0, abs_tol=1e-9) for tried, _ in tries):  # e.g. its least sparse plan is too fast
+        # e.g. its least sparse plan is too fast
+        if any(math.isclose(aim, tried, rel_tol=0, abs_tol=1e-9) for tried, _ in tries):
             break
     fast_enough = [t for _, t in tries if t.measured_speedup >= target * (1 - MATCH_TOLERANCE)]
     if not fast_enough:
@@ -133,8 +134,9 @@ def matched_allocations(solver: SearchedSolver, timer: PlanTimer | None, match: 
         try:
             fastest = fastest_baseline(method, profile, selected, dense)
             top = fastest.predicted_speedup * (1 - SPEEDUP_FLOOR)
-            results.append(_at_measured(lambda aim, _: baseline_at(method, aim, selected, dense, profile), top,
-                                        target, timer, log))
+            results.append(_at_measured(
+                lambda aim, _, method=method: baseline_at(method, aim, selected, dense, profile), top, target, timer,
+                log))
         except SpdyError as exc:
             log(f"[compare] {exc}")
             results.append(exc)

@@ -81,7 +81,7 @@ def evaluate_allocations(setup: AccuracySetup, allocations: list[Allocation | Sp
     oneshot = oneshot or OneShot(setup)
     dense_model = dense_copy(setup.bundle.module) if refit_steps else None
     try:
-        for method, allocation in zip(("spdy", *methods), allocations):
+        for method, allocation in zip(("spdy", *methods), allocations, strict=True):
             if isinstance(allocation, SpdyError):
                 results.append(MethodResult(method, {}, None, None, None, None, str(allocation)))
                 continue

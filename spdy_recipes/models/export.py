@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from ..errors import SpdyError, first_line
-from .spec import ModelBundle
 from .call import takes_keywords
 from .oneshot import magnitude_prune
+from .spec import ModelBundle
 
 # 14: the first opset with scaled_dot_product_attention and triu (nn.MultiheadAttention, ViT, HF Llama/BART)
 OPSET = 14

@@ -34,7 +34,7 @@ def attribute(
             continue
         weights = [max(module_flops[m], 1) for m in modules]
         total = sum(weights)
-        for module, weight in zip(modules, weights):
+        for module, weight in zip(modules, weights, strict=True):
             per_module[module] += (op.time_ms + pending) * weight / total
             kernels[module] = kernel_label(op.name, len(modules))
         pending = 0.0

@@ -32,7 +32,8 @@ import numpy as np
 
 BAND_EDGES = (0.8,)  # sparse levels below 0.8 and from 0.8 up: bands 1 and 2 (0: dense)
 BANDS = len(BAND_EDGES) + 2
-BLOCK_STRENGTHS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # ridge strengths tried for the per-block deviations
+# ridge strengths tried for the per-block deviations
+BLOCK_STRENGTHS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 LOO_SLACK = 1.1  # the strongest strength whose leave-one-out median error is within this factor of the least
 BAND_STRENGTH = 0.1  # ridge strength pulling the sparse bands' factors toward 1
 DENSE_BAND_STRENGTH = 1.0  # and the dense band's: the dense point and the scale to real calls fix it
@@ -127,7 +128,8 @@ class Correction:
         intercept = _positive(data.get("intercept_ms"), "intercept_ms", zero=True)
         fit_error = data.get("fit_error") or {}
         if not isinstance(fit_error, dict) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in fit_error.values()):
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in fit_error.values()):
             raise ValueError("the correction's 'fit_error' must map names to finite numbers")
         bands = data.get("band_factors") or []
         return cls(factors, intercept, _positive(data.get("dense_ms"), "dense_ms"),

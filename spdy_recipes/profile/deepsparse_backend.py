@@ -112,7 +112,7 @@ def _time_rounds(onnx_paths: list[str], inputs: list[np.ndarray], batch_size: in
     with CpuLoad() as load:
         started = time.monotonic()
         while True:
-            for engine, rounds in zip(engines, samples):
+            for engine, rounds in zip(engines, samples, strict=True):
                 engine.run(inputs)
                 times = []
                 for _ in range(block):

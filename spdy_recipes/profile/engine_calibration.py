@@ -53,7 +53,8 @@ def calibrate(profile: Profile, bundle: ModelBundle, backend: TimingBackend, den
     plans = calibration_plans(profile, random_plans)
     names, grid = profile.layer_names, profile.grid
     log(f"[profile] calibrating on real engine calls: exporting {len(plans)} real-zero plans")
-    paths = [str(export_pruned(bundle, {n: grid[k] for n, k in zip(names, levels)}, folder / f"calib-{i}.onnx"))
+    paths = [str(export_pruned(bundle, {n: grid[k] for n, k in zip(names, levels, strict=True)},
+                               folder / f"calib-{i}.onnx"))
              for i, (_, levels, _) in enumerate(plans)]
     log(f"[profile] timing {len(plans)} plans against dense (about {CALIBRATION_TIMING.max_seconds:.0f} s at most "
         "after compiling)")

@@ -4,8 +4,9 @@ ends the child, not the command, and becomes one ``error:`` line.
 One long-lived child (``concurrent.futures.ProcessPoolExecutor`` with a single forked worker) serves every
 call, so the engine library is imported once; this isolates, it does not parallelise (timings must not share
 the machine). The worker is forked, not spawned: a spawned one re-imports the caller's main script, which
-breaks scripts that call the library without an ``if __name__ == "__main__"`` guard. The child's standard error goes to a log file, which the error line names: a native crash
-prints pages of stack trace there instead of on the user's terminal.
+breaks scripts that call the library without an ``if __name__ == "__main__"`` guard. The child's standard
+error goes to a log file, which the error line names: a native crash prints pages of stack trace there
+instead of on the user's terminal.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import multiprocessing
 import os
 import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import SpdyError

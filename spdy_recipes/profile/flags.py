@@ -24,7 +24,7 @@ def kernel_switches(layer: LayerTimes) -> list[int]:
 def profile_flags(layers: list[LayerTimes], level_spread: list[float]) -> dict:
     """The flags recorded in a profile (level indices refer to the grid)."""
     return {
-        "non_monotone": {l.name: levels for l in layers if (levels := non_monotone_levels(l))},
-        "kernel_switch": {l.name: levels for l in layers if (levels := kernel_switches(l))},
+        "non_monotone": {layer.name: levels for layer in layers if (levels := non_monotone_levels(layer))},
+        "kernel_switch": {layer.name: levels for layer in layers if (levels := kernel_switches(layer))},
         "noisy_levels": [k for k, spread in enumerate(level_spread) if spread > NOISY_LEVEL],
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from ..errors import SpdyError
 
 GRID_DECIMALS = 4
@@ -40,7 +42,7 @@ def validate_grid(values: list[float]) -> list[float]:
     """Check that a grid starts dense, increases strictly and stays below 1."""
     if not values or values[0] != 0.0:
         raise SpdyError("a sparsity grid must start with 0 (dense)")
-    for low, high in zip(values, values[1:]):
+    for low, high in pairwise(values):
         if not low < high:
             raise SpdyError(f"a sparsity grid must increase strictly, got {low} then {high}")
     if values[-1] >= 1.0:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ..errors import SpdyError
 from ..models import ModelBundle, PrunableLayer
-from ..models.layers import layer_flops, layer_survey
 from ..models.export import output_to_module
+from ..models.layers import layer_flops, layer_survey
 from .attribution import attribute, fused_modules
 from .engine import EngineRun
 

@@ -6,18 +6,18 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from .. import __version__
 from ..errors import SpdyError, warn
 from ..models import ModelBundle
-from ..models.fingerprint import graph_hash
 from ..models.export import engine_inputs, export_onnx, export_pruned
+from ..models.fingerprint import graph_hash
 from ..progress import progress
 from .backends import TimingBackend
 from .engine import TimingRule
@@ -26,7 +26,6 @@ from .flags import NOISY_LEVEL, profile_flags
 from .hardware import CpuLoad
 from .layer_map import LayerMap
 from .schema import LayerTimes, Profile
-
 
 DESIGN_SEED = 0
 BUSY_WARNING = 0.25  # other processes' share of the CPU during profiling above which the profile warns
@@ -78,7 +77,8 @@ def measure_profile(
 
     Repeat r analyses every level once before repeat r+1 starts, so slow phases of a shared machine
     spread over levels instead of biasing one of them; with 3 repeats or more, the levels whose repeats
-    disagree most (``disagreeing_levels``) have their outlying repeat analysed again at twice the iterations. With ``timing.design == "mixed"`` each run is a
+    disagree most (``disagreeing_levels``) have their outlying repeat analysed again at twice the iterations.
+    With ``timing.design == "mixed"`` each run is a
     magnitude-pruned model whose layers sit at different levels (a Latin design: layer i at level
     (run + shift_i) mod levels, shifts seeded by ``DESIGN_SEED``, so the same model gets the same
     design): every table entry is a layer's time next to neighbours at other levels, as in the plans
@@ -117,7 +117,7 @@ def measure_profile(
                                                          num_cores, run.total_ms, timing.iterations), 5))
                 for index, sparsity in enumerate(grid):
                     if mixed:  # run ``index``: layer i at level (index + shift_i) mod levels, real zeros
-                        level_of = {layer.name: level for layer, level in zip(layers, design[index])}
+                        level_of = {layer.name: level for layer, level in zip(layers, design[index], strict=True)}
                         path = export_pruned(bundle, {n: grid[k] for n, k in level_of.items()},
                                              Path(tmp) / "mixed.onnx")
                         run = backend.analyze(str(path), inputs, bundle.batch_size, num_cores, 0.0,
@@ -201,7 +201,7 @@ def measure_profile(
             dense_total_samples_ms=dense_totals,
             fused_groups=fused,
             flags={},
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
             tool_version=__version__,
         )
         profile.flags = profile_flags(profile.layers, profile.level_spread())

@@ -31,7 +31,8 @@ def paired_speedup(dense_rounds: list[list[float]], pruned_rounds: list[list[flo
     """
     if not dense_rounds or len(dense_rounds) != len(pruned_rounds) or not all(dense_rounds) or not all(pruned_rounds):
         raise ValueError("paired_speedup needs as many non-empty dense as pruned rounds")
-    ratios = np.array([statistics.median(d) / statistics.median(p) for d, p in zip(dense_rounds, pruned_rounds)])
+    ratios = np.array([statistics.median(d) / statistics.median(p)
+                       for d, p in zip(dense_rounds, pruned_rounds, strict=True)])
     rng = np.random.default_rng(seed)
     medians = np.median(rng.choice(ratios, size=(BOOTSTRAP_RESAMPLES, len(ratios)), replace=True), axis=1)
     tail = (1 - CONFIDENCE) / 2

@@ -27,13 +27,14 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import SpdyError
 from ..files import atomic_write_json, read_json
-from .grid import validate_grid
 from .correction import Correction, EnginePoint, Table, fit_correction
+from .grid import validate_grid
 
 FORMAT = "spdy-recipes/profile"
 FORMAT_VERSION = 2
@@ -56,7 +57,8 @@ def quantiles(rows: list[list[float]], q: float) -> list[float]:
         return [quantile(row, q) for row in rows]
     if table.ndim != 2 or not table.size:
         return [quantile(row, q) for row in rows]
-    return np.quantile(table, q, axis=1).tolist()
+    values: list[float] = np.quantile(table, q, axis=1).tolist()
+    return values
 
 
 @dataclass
@@ -77,7 +79,7 @@ class LayerTimes:
         analysed = quantiles(self.samples_ms, q)
         if self.factors is None:
             return analysed
-        return [ms * f for ms, f in zip(analysed, self.factors)]
+        return [ms * f for ms, f in zip(analysed, self.factors, strict=True)]
 
     @property
     def times_ms(self) -> list[float]:
@@ -94,19 +96,19 @@ class LayerTimes:
 class Profile:
     """Per-layer latency tables of one model on one machine, batch size and core count."""
 
-    model: dict
-    hardware: dict
-    engine: dict
+    model: dict[str, Any]
+    hardware: dict[str, Any]
+    engine: dict[str, Any]
     grid: list[float]
     layers: list[LayerTimes]
     other_samples_ms: list[list[float]]
     total_samples_ms: list[list[float]]
-    flags: dict
+    flags: dict[str, Any]
     created: str
     tool_version: str
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
-    notes: dict = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
     dense_total_samples_ms: list[float] = field(default_factory=list)  # mixed design: the dense runs
     fused_groups: list[list[list[str]]] = field(default_factory=list)  # per level (run): layers one op fused
     engine_points: list[EnginePoint] = field(default_factory=list)  # plans timed with real engine calls
@@ -279,7 +281,7 @@ class Profile:
     def cores(self) -> int:
         return int(self.engine["num_cores"])
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for layer in data["layers"]:
             del layer["factors"]
@@ -359,7 +361,7 @@ def profile_from_dict(data: object) -> Profile:
         layers.append(LayerTimes(name, str(raw.get("module", "")), str(raw.get("kind", "")),
                                  list(raw.get("shape", [])), int(raw.get("flops", 0)), samples,
                                  [str(k) for k in kernels]))
-    for what, series in [("other_samples_ms", other)] + [(f"layer {l.name!r}", l.samples_ms) for l in layers]:
+    for what, series in [("other_samples_ms", other)] + [(f"layer {lt.name!r}", lt.samples_ms) for lt in layers]:
         if any(len(level) != repeats for level in series):
             raise SpdyError(f"{what} must hold {repeats} repeat(s) at every level, like total_samples_ms")
     flags = data.get("flags") or {}
@@ -386,7 +388,7 @@ def profile_from_dict(data: object) -> Profile:
     )
 
 
-def _calibration(data: dict, layers: int, levels: int) -> tuple[list[EnginePoint], Correction | None]:
+def _calibration(data: dict[str, Any], layers: int, levels: int) -> tuple[list[EnginePoint], Correction | None]:
     """The calibration points and correction of a version-4 profile (none for older ones)."""
     raw = data.get("calibration")
     if raw is None:

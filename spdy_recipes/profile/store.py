@@ -14,10 +14,10 @@ from pathlib import Path
 
 from ..errors import SpdyError
 from ..files import cache_dir
-from .grid import spdy_grid
 from ..models import ModelBundle
 from ..models.fingerprint import graph_hash
 from .backends import TimingBackend, engine_label, get_backend
+from .grid import spdy_grid
 from .hardware import read_description
 from .measure import TimingSettings, measure_profile
 from .schema import Profile, load_profile, save_profile

@@ -49,9 +49,9 @@ def layers_plot(view: RecipeView, path: Path) -> dict:
     top.set_title(f"{view.metadata.get('model')}: chosen sparsity per layer (grey: dense)")
     bottom.bar([i - 0.2 for i in x], data["dense_ms"], width=0.4, color=DENSE, label="dense")
     bottom.bar([i + 0.2 for i in x], data["pruned_ms"], width=0.4, color=PRUNED, label="at the chosen level")
-    measured = [(i, ms) for i, ms in zip(x, data["in_context_ms"]) if ms is not None]
+    measured = [(i, ms) for i, ms in zip(x, data["in_context_ms"], strict=True) if ms is not None]
     if measured:
-        bottom.scatter(*zip(*measured), marker="x", color=MEASURED, zorder=3, label="in context (verify)")
+        bottom.scatter(*zip(*measured, strict=True), marker="x", color=MEASURED, zorder=3, label="in context (verify)")
     bottom.set_ylabel("time per call (ms)")
     bottom.legend(loc="upper right", fontsize=8)
     bottom.set_xticks(x)
@@ -122,7 +122,7 @@ def speedup_plot(view: RecipeView, path: Path) -> dict:
         colours.append(MEASURED)
     figure, axis = plt.subplots(figsize=(6, 1.2 + 0.45 * len(names)))
     y = list(range(len(names)))
-    axis.errorbar(values, y, xerr=list(zip(*errors)), fmt="none", ecolor="black", capsize=4)
+    axis.errorbar(values, y, xerr=list(zip(*errors, strict=True)), fmt="none", ecolor="black", capsize=4)
     axis.scatter(values, y, color=colours, zorder=3, s=40)
     if target:
         axis.axvline(target, color=CHOSEN, linestyle="--", label=f"target {target:.2f}x")

@@ -12,8 +12,9 @@ from ..solve import Plan
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -51,7 +52,8 @@ def profile_report(profile: Profile) -> str:
         (f"dense {profile.dense_ms:.2f} ms (real engine calls), fixed (non-layer) {profile.fixed_ms:.2f} ms "
          "(the calibration's intercept)" if profile.calibrated else
          f"dense {profile.dense_ms:.2f} ms, fixed (non-layer) {profile.fixed_ms:.2f} ms incl. call overhead "
-         f"{profile.call_overhead_ms:.2f} ms") + f"; whole-model spread across repeats {min(spread):.1%}..{max(spread):.1%}",
+         f"{profile.call_overhead_ms:.2f} ms")
+        + f"; whole-model spread across repeats {min(spread):.1%}..{max(spread):.1%}",
         f"latency model: {profile.calibration_label()}",
         f"other processes used {_share(engine.get('other_processes_cpu'))} of the CPU while it was measured",
         f"flags: {len(flags.get('non_monotone', {}))} layer(s) with non-monotone times, "

@@ -107,7 +107,7 @@ class RecipeView:
         """Dense median latency over the recipe's conservative latency: every layer's ``quantile`` time over
         repeats at its level plus the fixed time's (the planner's bound, ``solve.planner.plan_profile``)."""
         bound = self.profile.fixed(self.quantile) + sum(
-            layer.times(self.quantile)[row.level] for layer, row in zip(self.profile.layers, self.layers))
+            layer.times(self.quantile)[row.level] for layer, row in zip(self.profile.layers, self.layers, strict=True))
         return self.dense_ms / bound
 
     @property

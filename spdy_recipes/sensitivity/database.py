@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..calibration import CalibrationSet
 from ..errors import SpdyError
 from ..files import atomic_torch_save, cache_dir
-from ..models.oneshot import magnitude_mask
 from ..models import ModelBundle, PrunableLayer
 from ..models.fingerprint import graph_hash
 from ..models.layers import parameters_by_name
+from ..models.oneshot import magnitude_mask
 from ..progress import progress
-from ..calibration import CalibrationSet
 from .hessians import collect_hessians, weight_matrix
 from .reconstruct import LayerReconstructor
 
@@ -147,7 +147,7 @@ def _build_layer(weight: torch.Tensor, hessian: torch.Tensor | None, grid: list[
     else:  # not a plain matrix product (e.g. a grouped convolution): relative weight error instead
         errors = magnitude_errors = [float(((dense - f) ** 2).sum() / (dense ** 2).sum().clamp_min(1e-30))
                                      for f in fitted]
-    packed = [PackedWeight.pack(f.view(weight.shape), k.view(weight.shape)) for f, k in zip(fitted, keeps)]
+    packed = [PackedWeight.pack(f.view(weight.shape), k.view(weight.shape)) for f, k in zip(fitted, keeps, strict=True)]
     return weight.shape, errors, magnitude_errors, packed
 
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..models.layers import parameters_by_name
 from ..calibration import CalibrationSet
+from ..models.layers import parameters_by_name
 from .outputs import model_output
 
 DEFAULT_LEARNING_RATE = 1e-4
@@ -63,11 +63,11 @@ def global_refit(model: nn.Module, dense: nn.Module, names: list[str], data: Cal
                        for m in modules)
             optimizer.zero_grad()
             loss.backward()
-            for weight, mask in zip(weights, masks):
+            for weight, mask in zip(weights, masks, strict=True):
                 weight.grad.mul_(mask)
             optimizer.step()
             with torch.no_grad():
-                for weight, mask in zip(weights, masks):
+                for weight, mask in zip(weights, masks, strict=True):
                     weight.mul_(mask)
             losses.append(float(loss.detach()))
             log(f"[global refit] step {step + 1}/{steps}: loss {losses[-1]:.5g}")

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..models.layers import PrunableLayer
 from ..calibration import CalibrationSet
+from ..models.layers import PrunableLayer
 from .outputs import model_output
 
 

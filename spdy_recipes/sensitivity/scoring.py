@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import SpdyError
 from ..calibration import CalibrationSet
+from ..errors import SpdyError
 from .outputs import model_output
 
 
@@ -51,7 +51,7 @@ class Scorer:
     def evaluate(self) -> Evaluation:
         losses, correct, count, squared, reference_squared = 0.0, 0, 0, 0.0, 0.0
         with torch.no_grad():
-            for (inputs, labels), dense in zip(self.data.batches(self.batch_size), self.reference):
+            for (inputs, labels), dense in zip(self.data.batches(self.batch_size), self.reference, strict=True):
                 output = model_output(self.model, inputs).float()
                 count += output.shape[0]
                 if self.kind == "relative MSE to dense":

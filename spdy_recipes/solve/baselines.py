@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from ..errors import SpdyError
@@ -21,7 +22,7 @@ DEFAULT_MAX_SPARSITY = 0.99
 MAX_ITERATIONS = 60  # bisection steps
 SCAN_POINTS = 64  # intervals of the parameter range scanned before bisecting
 
-Allocation = Callable[[float], np.ndarray]  # parameter -> unclipped sparsity of each layer, in order
+Allocation = Callable[[float], npt.NDArray[np.float64]]  # parameter -> unclipped sparsity of each layer, in order
 
 
 def interpolated_ms(layer: LayerTimes, sparsity: float, grid: Sequence[float]) -> float:
@@ -78,7 +79,7 @@ def allocate(method: str, weights: Mapping[str, torch.Tensor], parameter: float,
     if not 0.0 <= max_sparsity <= 1.0:
         raise SpdyError(f"max_sparsity must be between 0 and 1, got {max_sparsity}")
     sparsities = _allocation(method, weights)(parameter)
-    return {name: float(s) for name, s in zip(weights, np.clip(sparsities, 0.0, max_sparsity))}
+    return {name: float(s) for name, s in zip(weights, np.clip(sparsities, 0.0, max_sparsity), strict=True)}
 
 
 def _allocation(method: str, weights: Mapping[str, torch.Tensor]) -> Allocation:
@@ -95,16 +96,16 @@ def _allocation(method: str, weights: Mapping[str, torch.Tensor]) -> Allocation:
     return _global_rank([scores(_flat(w)) for w in weights.values()])
 
 
-def _flat(weight: torch.Tensor) -> np.ndarray:
+def _flat(weight: torch.Tensor) -> npt.NDArray[np.float32]:
     return weight.detach().cpu().float().numpy().ravel()
 
 
-def _magnitudes(weight: np.ndarray) -> np.ndarray:
+def _magnitudes(weight: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """|w| of every weight, ascending."""
     return np.sort(np.abs(weight))
 
 
-def _lamp_scores(weight: np.ndarray) -> np.ndarray:
+def _lamp_scores(weight: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """LAMP score of every weight, ascending: w² over the sum of w² of the layer's weights at least as
     large in magnitude (ties included), so the largest weight scores 1. Summed in float64, returned as
     float32 (both roundings keep the order)."""
@@ -112,15 +113,16 @@ def _lamp_scores(weight: np.ndarray) -> np.ndarray:
     at_least = np.cumsum(squares[::-1])[::-1]  # at_least[i] = sum of squares[i:]
     starts = np.flatnonzero(np.diff(squares, prepend=-1.0))  # first index of every run of equal values
     at_least = np.repeat(at_least[starts], np.diff(starts, append=squares.size))
-    return (squares / np.maximum(at_least, np.finfo(np.float64).tiny)).astype(np.float32)
+    scores: npt.NDArray[np.float64] = squares / np.maximum(at_least, np.finfo(np.float64).tiny)
+    return scores.astype(np.float32)
 
 
-def _global_rank(layers: list[np.ndarray]) -> Allocation:
+def _global_rank(layers: list[npt.NDArray[np.float32]]) -> Allocation:
     """Prune the fraction ``parameter`` of all scores, smallest first (``layers``: each layer's scores,
     ascending). Sorts the concatenation once; each parameter then costs a binary search per layer."""
     everything = np.sort(np.concatenate(layers))
 
-    def sparsities(parameter: float) -> np.ndarray:
+    def sparsities(parameter: float) -> npt.NDArray[np.float64]:
         pruned = round(parameter * everything.size)
         threshold = everything[pruned] if pruned < everything.size else np.inf
         return np.array([np.searchsorted(layer, threshold, side="left") / layer.size for layer in layers])
@@ -135,7 +137,7 @@ def _erk(shapes: list[tuple[int, ...]]) -> Allocation:
     raw = np.array([sum(shape) for shape in shapes], dtype=float) / sizes
     order = np.argsort(-raw, kind="stable")
 
-    def sparsities(parameter: float) -> np.ndarray:
+    def sparsities(parameter: float) -> npt.NDArray[np.float64]:
         kept = (1.0 - parameter) * sizes.sum()
         dense = np.zeros(len(shapes), dtype=bool)
         for index in order:
@@ -179,7 +181,7 @@ class _Baseline:
     def plan(self, parameter: float) -> BaselinePlan:
         sparsities = {name: 0.0 for name in self.layer_names}
         clipped = np.clip(self.allocation(parameter), 0.0, self.top)  # no layer beyond the measured grid
-        sparsities.update((name, float(s)) for name, s in zip(self.selected, clipped))
+        sparsities.update((name, float(s)) for name, s in zip(self.selected, clipped, strict=True))
         return BaselinePlan(self.method, parameter, sparsities, self.latency.ms(sparsities), self.dense_ms)
 
     def scan(self) -> list[BaselinePlan]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 DEFAULT_BUCKETS = 10_000
 
 
 def solve_min_error(
-    times: np.ndarray, errors: np.ndarray, budget: float, buckets: int = DEFAULT_BUCKETS
+    times: npt.ArrayLike, errors: npt.ArrayLike, budget: float, buckets: int = DEFAULT_BUCKETS
 ) -> list[int] | None:
     """Pick one option per row minimising the summed error with summed time <= ``budget``.
 
@@ -26,8 +27,8 @@ def solve_min_error(
     no more accurate than another is dropped up front). Each layer is one vectorised step: a min over the
     (options x slack) table of shifted previous rows.
     """
-    times = np.asarray(times, dtype=float)
-    errors = np.asarray(errors, dtype=float)
+    times = np.asarray(times, dtype=np.float64)
+    errors = np.asarray(errors, dtype=np.float64)
     if times.shape != errors.shape or times.ndim != 2:
         raise ValueError("times and errors must be matching 2-D arrays")
     if budget < 0:
@@ -64,7 +65,7 @@ def solve_min_error(
     return picks[::-1]
 
 
-def _bucket_steps(times: np.ndarray, budget: float, buckets: int) -> np.ndarray:
+def _bucket_steps(times: npt.NDArray[np.float64], budget: float, buckets: int) -> npt.NDArray[np.int64]:
     """Every time in whole buckets of ``budget / buckets``, rounded up; unavailable options get ``buckets + 1``."""
     steps = np.full(times.shape, buckets + 1, dtype=np.int64)
     finite = np.isfinite(times)
@@ -76,7 +77,8 @@ def _bucket_steps(times: np.ndarray, budget: float, buckets: int) -> np.ndarray:
     return steps
 
 
-def _pareto(steps: np.ndarray, errors: np.ndarray, usable: np.ndarray) -> np.ndarray:
+def _pareto(steps: npt.NDArray[np.int64], errors: npt.NDArray[np.float64],
+            usable: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
     """Indices of the usable options no other option beats on both time and error, fastest first (of equal
     time and error, the lowest index)."""
     index = np.flatnonzero(usable)

@@ -9,9 +9,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from ..errors import SpdyError
 from ..files import cache_dir
 from ..profile import Profile
 from ..sensitivity import prior_errors
@@ -34,14 +37,14 @@ class ProfileObjective:
         self.setup, self.profile, self.speedup, self.quantile = setup, profile, speedup, quantile
         self.solve_speedup = solve_speedup
 
-    def levels(self, coefficients: np.ndarray) -> tuple[int, ...]:
+    def levels(self, coefficients: npt.NDArray[np.float64]) -> tuple[int, ...]:
         errors = prior_errors(len(self.setup.selected), len(self.profile.grid), coefficients)
         plan = plan_profile(self.profile, self.speedup, self.setup.selected, errors, self.quantile,
                             self.solve_speedup)
         return tuple(plan.levels[name] for name in self.setup.selected)
 
     def loss(self, levels: tuple[int, ...]) -> float:
-        self.setup.stitcher.apply_levels(dict(zip(self.setup.selected, levels)))
+        self.setup.stitcher.apply_levels(dict(zip(self.setup.selected, levels, strict=True)))
         return self.setup.scorer.loss()
 
 
@@ -71,7 +74,7 @@ def search_coefficients(setup: AccuracySetup, profile: Profile, speedup: float, 
     return state, checkpoint
 
 
-def search_summary(setup: AccuracySetup, settings: CalibrationSettings, state: SearchState) -> dict:
+def search_summary(setup: AccuracySetup, settings: CalibrationSettings, state: SearchState) -> dict[str, Any]:
     """What the recipe metadata records of a search."""
     return {
         "calibration": setup.calibration.source,
@@ -133,6 +136,8 @@ class SearchedSolver:
         return plan
 
     def settings_of(self, state: SearchState) -> SolveSettings:
+        if state.best is None:  # every candidate's loss was NaN: nothing to re-solve with
+            raise SpdyError(f"the search (key {state.key}) kept no coefficients: no candidate had a finite loss")
         return replace(self.settings, coefficients=tuple(state.best))
 
     def has(self, plan: Plan) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import SpdyError
 from ..profile import Profile
@@ -74,7 +75,7 @@ def plan_profile(
     profile: Profile,
     speedup: float,
     selected: list[str],
-    errors: np.ndarray,
+    errors: npt.NDArray[np.float64],
     quantile: float = DEFAULT_QUANTILE,
     solve_speedup: float | None = None,
     buckets: int = DEFAULT_BUCKETS,
@@ -122,51 +123,52 @@ def plan_profile(
         asked = f"speedup {speedup:.3f}x" + (f" (solved as {solve_speedup:.3f}x)" if solve_speedup != speedup else "")
         raise SpdyError(
             f"{asked} is infeasible on this profile: the best reachable is {max_speedup:.3f}x "
-            f"(every fusion unit of the selected layers at its fastest level, {quantile:.2f} quantile of the measured times)"
+            f"(every fusion unit of the selected layers at its fastest level, {quantile:.2f} quantile of the "
+            f"measured times)"
             + _support_note(profile)
         )
     unit_picks = solve_min_error(unit_times, unit_errors, budget_ms, buckets)
     if unit_picks is None:  # only possible within rounding of the fastest profile, which fits exactly
         unit_picks = [int(k) for k in unit_times.argmin(axis=1)]
     picks = [0] * len(selected)
-    for unit, level in zip(units, unit_picks):
+    for unit, level in zip(units, unit_picks, strict=True):
         for i in unit:
             picks[i] = int(level)
     indices = range(len(selected))
-    bound_ms = fixed_bound + float(sum(planning[i, k] for i, k in zip(indices, picks)))
+    bound_ms = fixed_bound + float(sum(planning[i, k] for i, k in zip(indices, picks, strict=True)))
     if bound_ms > target_ms * (1 + 1e-12):
         raise AssertionError(f"solver broke the budget: {bound_ms} > {target_ms}")
     sparsities = {layer.name: 0.0 for layer in profile.layers}
     levels = {layer.name: 0 for layer in profile.layers}
     times_ms = {layer.name: rows[layer.name][1][0] for layer in profile.layers}
-    for i, (name, level) in enumerate(zip(selected, picks)):
+    for i, (name, level) in enumerate(zip(selected, picks, strict=True)):
         sparsities[name] = profile.grid[level]
         levels[name] = int(level)
         times_ms[name] = float(median[i, level])
     predicted_ms = fixed_median + sum(times_ms[name] for name in selected)
-    total_error = float(sum(errors[i, k] for i, k in zip(indices, picks)))
+    total_error = float(sum(errors[i, k] for i, k in zip(indices, picks, strict=True)))
     return Plan(speedup, solve_speedup, quantile, dense_ms, budget_ms, bound_ms, predicted_ms, max_speedup,
                 sparsities, levels, times_ms, total_error)
 
 
-def uniform_plan(profile: Profile, speedup: float, selected: list[str], errors: np.ndarray,
+def uniform_plan(profile: Profile, speedup: float, selected: list[str], errors: npt.NDArray[np.float64],
                  quantile: float = DEFAULT_QUANTILE, solve_speedup: float | None = None) -> Plan:
     """Every ``selected`` layer at one grid level, the others dense: the least sparse level whose
     conservative (``quantile``) uniform time reaches ``solve_speedup`` (default ``speedup``) and beats dense, or with
     ``solve_speedup`` beyond every level, the level whose uniform run is fastest: the plans DeepSparse
-    runs most like the profile's own uniform runs, verification's fallback. ``errors`` is (selected layers x grid levels); raises SpdyError
-    when no sparse level is faster than dense."""
+    runs most like the profile's own uniform runs, verification's fallback. ``errors`` is (selected layers x grid
+    levels); raises SpdyError when no sparse level is faster than dense."""
     chosen = set(selected)
     planning = {layer.name: layer.times(quantile) for layer in profile.layers}
     median = {layer.name: layer.times_ms for layer in profile.layers}
 
-    def total(times: dict, level: int) -> float:
+    def total(times: dict[str, list[float]], level: int) -> float:
         return sum(times[name][level if name in chosen else 0] for name in times)
 
     bounds = {k: profile.fixed(quantile) + total(planning, k) for k in range(1, len(profile.grid))}
     wanted_ms = profile.dense_ms / (solve_speedup or speedup)
     reaching = [k for k, ms in bounds.items() if ms <= wanted_ms and ms < profile.dense_ms]
-    level = min(reaching) if reaching else min(bounds, key=bounds.get)
+    level = min(reaching) if reaching else min(bounds, key=bounds.__getitem__)
     if bounds[level] >= profile.dense_ms:
         raise SpdyError("no uniform sparsity level is faster than dense on this profile")
     predicted_ms = profile.fixed_ms + total(median, level)

@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import SpdyError
 from ..files import atomic_write_json, read_json
 
 
 class Objective(Protocol):
-    def levels(self, coefficients: np.ndarray) -> tuple[int, ...]:
+    def levels(self, coefficients: npt.NDArray[np.float64]) -> tuple[int, ...]:
         """The DP's grid level per layer for these coefficients (always within the budget)."""
 
     def loss(self, levels: tuple[int, ...]) -> float:
@@ -42,7 +43,7 @@ class SearchSettings:
     max_failures: int = 100
     layer_fraction: float = 0.1
 
-    def identity(self) -> dict:
+    def identity(self) -> dict[str, float]:
         return {"seed": self.seed, "random_inits": self.random_inits, "max_failures": self.max_failures,
                 "layer_fraction": self.layer_fraction}
 
@@ -78,7 +79,7 @@ class SearchState:
     best_loss: float = math.inf
     curve: list[list[float]] = field(default_factory=list)  # [step, best loss] after each improvement
     scores: dict[str, float] = field(default_factory=dict)  # loss by profile, so repeats cost nothing
-    rng: dict = field(default_factory=dict)
+    rng: Mapping[str, Any] = field(default_factory=dict)  # the generator's bit_generator.state
     finished: bool = False
 
 
@@ -126,7 +127,7 @@ def _spent(state: SearchState, settings: SearchSettings) -> bool:
     return over_steps or over_time
 
 
-def _next_candidate(state: SearchState, settings: SearchSettings, rng: np.random.Generator) -> np.ndarray:
+def _next_candidate(state: SearchState, settings: SearchSettings, rng: np.random.Generator) -> npt.NDArray[np.float64]:
     if state.inits_done == 0:
         return np.ones(state.layers)
     if state.inits_done < settings.random_inits:
@@ -137,7 +138,7 @@ def _next_candidate(state: SearchState, settings: SearchSettings, rng: np.random
     return candidate
 
 
-def _record(state: SearchState, settings: SearchSettings, candidate: np.ndarray, levels: tuple[int, ...],
+def _record(state: SearchState, settings: SearchSettings, candidate: npt.NDArray[np.float64], levels: tuple[int, ...],
             loss: float) -> None:
     """Count the step, keep the candidate if it strictly improves, and advance the schedule."""
     state.step += 1

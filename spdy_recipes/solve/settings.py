@@ -3,9 +3,11 @@ solves every flow runs: ``solve`` (SPDY's DP plan), ``uniform_solver`` and ``bes
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import SpdyError
 from ..models import select_names
@@ -25,7 +27,7 @@ class SolveSettings:
     coefficients: tuple[float, ...] = ()  # SPDY search result: one per selected layer, scaling the prior
 
 
-def error_table(profile: Profile, selected: list[str], settings: SolveSettings) -> np.ndarray:
+def error_table(profile: Profile, selected: list[str], settings: SolveSettings) -> npt.NDArray[np.float64]:
     """Measured errors from a sensitivity table, or SPDY's prior scaled by searched coefficients."""
     if settings.sensitivity:
         return load_sensitivity(settings.sensitivity, selected, profile.grid)
@@ -43,7 +45,7 @@ def solve(profile: Profile, speedup: float, settings: SolveSettings = SolveSetti
     return plan_profile(profile, speedup, selected, errors, settings.quantile, solve_speedup)
 
 
-def uniform_solver(speedup: float, settings: SolveSettings = SolveSettings()):
+def uniform_solver(speedup: float, settings: SolveSettings = SolveSettings()) -> Callable[[Profile, float | None], Plan]:
     """``solver(profile, solve_speedup)`` over uniform plans (every selected layer at one level,
     ``solve.planner.uniform_plan``): what verification brackets when the DP's plans fall short here."""
     def solver(profile: Profile, solve_speedup: float | None = None) -> Plan:

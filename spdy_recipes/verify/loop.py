@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..errors import SpdyError
 from ..profile import Profile
@@ -41,6 +41,7 @@ REACH_PROBE = 1e-3  # a solve speedup every profile meets: its plan tells the pr
 FIRST_AIM = 1 + AIM + TimingRule.precision  # the first plan's predicted speedup, over the target
 
 Solver = Callable[[Profile, "float | None"], Plan]  # (profile, solve speedup or None: the target) -> plan
+LevelsKey = tuple[tuple[str, int], ...]  # a plan's (layer, grid level) pairs, sorted: which plans are the same
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,9 @@ def meet_target(
     current = profile.refitted(learnt)
     if first is None:
         first = solve_for_prediction(solve_for, current, target * FIRST_AIM)[0]
-    plan, plan_points, rounds, seen = first, tuple(learnt), [], set()
+    plan, plan_points = first, tuple(learnt)
+    rounds: list[Round] = []
+    seen: set[LevelsKey] = set()
     while True:
         if first_measurement is not None and not rounds:
             measurement = first_measurement
@@ -217,7 +220,7 @@ class _BeyondReach(SpdyError):
 
 
 def _next_plan(solve_for: Solver, profile: Profile, rounds: list[Round], target: float, tolerance: float,
-               seen: set) -> Plan:
+               seen: set[LevelsKey]) -> Plan:
     """The next plan to measure on the refitted ``profile``: predicted where ``next_aim`` says, moved away
     from a plan already measured (halfway up to the least-pruned plan that met when that one was short, halfway
     down to the most-pruned one that fell short when it met; by ``NUDGE`` without one); raises _BeyondReach when
@@ -297,7 +300,7 @@ def _unsure(rounds: list[Round], target: float, tolerance: float) -> Round | Non
     end does not, measured only once so far (a second measurement may settle it); else None."""
     if any(meets(r.measurement, target, tolerance) for r in rounds):
         return None
-    times = {}
+    times: dict[LevelsKey, int] = {}
     for r in rounds:
         times[_key(r.plan)] = times.get(_key(r.plan), 0) + 1
     close = [r for r in rounds if r.measurement.speedup >= target * (1.0 - tolerance) and times[_key(r.plan)] == 1]
@@ -314,7 +317,7 @@ def _settle(rounds: list[Round], target: float, tolerance: float, why: str) -> V
                         rounds)
 
 
-def _key(plan: Plan) -> tuple:
+def _key(plan: Plan) -> LevelsKey:
     return tuple(sorted(plan.levels.items()))
 
 

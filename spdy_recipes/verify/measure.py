@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..models import ModelBundle
 from ..models.export import engine_inputs, export_onnx, export_pruned
@@ -38,7 +39,7 @@ class SpeedupMeasurement:
         interval = f" ({self.low:.2f}-{self.high:.2f})" if self.low is not None and self.high is not None else ""
         return f"{self.speedup:.3f}x{interval}"
 
-    def record(self, layer_ms: dict[str, float] | None = None) -> dict:
+    def record(self, layer_ms: dict[str, float] | None = None) -> dict[str, Any]:
         """What a recipe's metadata records of it (keys become ``measured_<key>``), with the pruned model's
         in-context layer times (``PlanTimer.layer_times``) when they were analysed."""
         interval = [round(self.low, 4), round(self.high, 4)] if self.low is not None and self.high is not None else None
@@ -71,7 +72,7 @@ class PlanTimer:
     def __enter__(self) -> PlanTimer:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._tmp.cleanup()
 
     def export_pruned(self, sparsities: dict[str, float]) -> str:
@@ -103,6 +104,7 @@ class PlanTimer:
         """Time the exported pruned model against dense in interleaved rounds (``self.rule``)."""
         timed = self.backend.time_rounds([str(self.dense_onnx), pruned_onnx], self.inputs, self.bundle.batch_size,
                                          self.cores, self.rule)
-        paired = paired_speedup(*timed.samples)
+        dense_rounds, pruned_rounds = timed.samples
+        paired = paired_speedup(dense_rounds, pruned_rounds)
         return SpeedupMeasurement(timed.median_ms(0), timed.median_ms(1), timed.rounds * timed.block, paired.low,
                                   paired.high, timed.busy, paired.speedup)

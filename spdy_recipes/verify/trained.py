@@ -6,8 +6,8 @@ import copy
 
 from ..errors import SpdyError, warn
 from ..models import ModelBundle
-from ..models.weights import load_weights
 from ..models.oneshot import weight_sparsity
+from ..models.weights import load_weights
 
 SPARSITY_TOLERANCE = 0.005  # a layer within half a percent of its target has reached it
 

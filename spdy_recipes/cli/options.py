@@ -1,0 +1,257 @@
+"""The command line's option groups, declared once. Each group is a decorator that adds its options to a
+command and hands the command one object built from their values (a ModelRequest, a ProfileRequest, ...)
+under one parameter name, so that a command's body only assembles requests and calls ``entrypoints``."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..emit import METHODS, RecipeSettings
+from ..errors import SpdyError, warn
+from ..solve.planner import DEFAULT_QUANTILE
+
+F = TypeVar("F", bound=Callable[..., Any])
+MEASURING_OPTIONS = ("grid", "iterations", "warmup", "repeats", "design", "calibration_plans")
+
+
+def option_group(name: str, options: list[Callable[[F], F]], build: Callable[..., object]) -> Callable[[F], F]:
+    """A decorator adding ``options`` to a click command whose callback then receives ``name=build(**values)``
+    in place of the options' own values."""
+    probe: Any = lambda: None  # noqa: E731 -- a throwaway callback to read the options' parameter names from
+    for option in options:
+        probe = option(probe)
+    keys = [param.name for param in probe.__click_params__]
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> Any:
+            values = {key: kwargs.pop(key) for key in keys}
+            return command(**kwargs, **{name: build(**values)})
+
+        wrapper.__click_params__ = list(getattr(command, "__click_params__", []))  # type: ignore[attr-defined]
+        for option in reversed(options):
+            wrapper = option(wrapper)
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def comma_list(value: str, cast: Callable[[str], Any], option: str, expected: str) -> tuple[Any, ...]:
+    """``value`` split at commas, each part cast; SpdyError naming ``option`` on an empty or bad part."""
+    try:
+        return tuple(cast(part) for part in value.split(","))
+    except ValueError:
+        raise SpdyError(f"bad {option} {value!r}: expected {expected}") from None
+
+
+# --- the model -------------------------------------------------------------------------------------------------
+
+MODEL_HELP = "torchvision:NAME, sparseml:KEY, hf:DIR, yolov5:CFG or python:MODULE:CALLABLE"
+WEIGHTS = click.option("--weights", default=None, help="state_dict file to load (checked against the model)")
+
+
+def _model_request(model_spec: str, input_shape: str | None, batch_size: int | None, num_classes: int | None,
+                   weights: str | None = None) -> Any:
+    from ..entrypoints import ModelRequest
+
+    return ModelRequest(spec=model_spec, batch_size=batch_size, input_shape=input_shape, weights=weights,
+                        num_classes=num_classes)
+
+
+def model_request(weights: bool = True) -> Callable[[F], F]:
+    """``model``: the ModelRequest of --model, --input-shape, --batch-size, --num-classes (and --weights)."""
+    return option_group("model", [
+        click.option("--model", "model_spec", required=True, help=MODEL_HELP),
+        click.option("--input-shape", default=None, help="input shape without batch, e.g. 3,224,224 (hf: SEQ_LEN)"),
+        click.option("--batch-size", default=16, show_default=True, type=int),
+        click.option("--num-classes", default=None, type=int,
+                     help="classes of a torchvision: or sparseml: model's head, as the training data has them "
+                          "[default: the architecture's, 1000]"),
+        *([WEIGHTS] if weights else []),
+    ], _model_request)
+
+
+recipe_model_request = option_group("model", [  # verify: what the recipe does not say, or says otherwise
+    click.option("--model", "model_spec", required=True, help="the model the recipe is for (see generate)"),
+    click.option("--weights", default=None, help="state_dict to prune (default: the architecture's own init)"),
+    click.option("--input-shape", default=None, help="input shape without batch [default: the recipe's]"),
+    click.option("--batch-size", default=None, type=int, help="[default: the recipe's]"),
+    click.option("--num-classes", default=None, type=int, help="classes of the model's head [default: the recipe's]"),
+], _model_request)
+
+
+# --- the profile -----------------------------------------------------------------------------------------------
+
+def _profile_request(hw: str, cores: int | None, grid: str, hw_root: str | None, backend: str,
+                     iterations: int | None = None, warmup: int | None = None, repeats: int | None = None,
+                     design: str | None = None, calibration_plans: int | None = None) -> Any:
+    """What a command asks of the profile store; a warning when it names measuring options for a stored one."""
+    from ..profile.grid import parse_grid
+    from ..profile.measure import TimingSettings
+    from ..profile.store import ProfileRequest, hardware_root
+
+    given = {"iterations": iterations, "warmup": warmup, "repeats": repeats, "design": design,
+             "calibration_plans": calibration_plans}
+    timing = TimingSettings(**{key: value for key, value in given.items() if value is not None})
+    timing.check()
+    if hw != "local":
+        _warn_measuring_options_ignored(hw)
+    return ProfileRequest(hw=hw, grid=parse_grid(grid), cores=cores, hw_root=hardware_root(hw_root), timing=timing,
+                          backend=backend)
+
+
+def _warn_measuring_options_ignored(hw: str) -> None:
+    """Options that say how to measure a profile do nothing for a stored one: say so instead of ignoring them."""
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return
+    given = [f"--{name.replace('_', '-')}" for name in MEASURING_OPTIONS
+             if name in context.params and context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    if given and context.command.name != "profile":
+        warn(f"{', '.join(given)} only apply to profiles measured here (--hw local); {hw} is a stored profile, "
+             f"used as it was measured")
+
+
+HW_ROOT = click.option("--hw-root", default=None, help="folder of named hardware [default: recipes/hardware]")
+BACKEND = click.option("--backend", default="deepsparse", show_default=True, help="timing backend that measures")
+MEASURING = [
+    click.option("--grid", default="spdy", show_default=True, help="spdy, spdy:N or a list like 0,0.5,0.9"),
+    click.option("--iterations", default=5, show_default=True, type=int, help="analysed runs per level and repeat"),
+    click.option("--warmup", default=2, show_default=True, type=int, help="warm-up runs per level and repeat"),
+    click.option("--repeats", default=3, show_default=True, type=int, help="independent measurements per level"),
+    click.option("--design", default="uniform", show_default=True, type=click.Choice(["uniform", "mixed"]),
+                 help="profile runs: every kernel at one imposed sparsity per run, or real-zero models with every "
+                      "layer at its own level (better predictions of SPDY's plans, but a slower fastest plan)"),
+]
+
+
+def profile_request(calibration_plans: bool = False) -> Callable[[F], F]:
+    """``profile``: the ProfileRequest of --hw, --cores, --hw-root, --backend and the measuring options
+    (--grid, --iterations, --warmup, --repeats, --design; and --calibration-plans for ``profile``)."""
+    plans = click.option(
+        "--calibration-plans", default=12, show_default=True, type=int,
+        help="random per-block plans (besides 4 uniform ones) timed with real engine calls to calibrate the table; "
+             "0: none (an uncalibrated profile, predictions from the analysis alone)")
+    return option_group("profile", [
+        click.option("--hw", required=True,
+                     help="'local' (measure here, cached), a hardware NAME, or a profile PATH"),
+        click.option("--cores", default=None, type=int,
+                     help="cores the engine uses [default: all here; a named hardware's own count]"),
+        HW_ROOT, BACKEND, *MEASURING, *([plans] if calibration_plans else []),
+    ], _profile_request)
+
+
+fix_profile_request = option_group("profile", [  # verify --fix: the profile to re-solve on
+    click.option("--hw", default="local", show_default=True,
+                 help="profile to re-solve on with --fix: 'local', a hardware NAME or a profile PATH"),
+    click.option("--cores", default=None, type=int, help="[default: the recipe's]"),
+    HW_ROOT,
+    click.option("--grid", default="spdy", show_default=True, help="grid of a local profile measured for --fix"),
+    BACKEND,
+], _profile_request)
+
+
+# --- what the solver is told -----------------------------------------------------------------------------------
+
+def _solve_settings(include: tuple[str, ...], exclude: tuple[str, ...], quantile: float,
+                    sensitivity: str | None = None) -> Any:
+    from ..solve.settings import SolveSettings
+
+    return SolveSettings(include=include, exclude=exclude, sensitivity=sensitivity, quantile=quantile)
+
+
+def solve_settings(sensitivity: bool = True) -> Callable[[F], F]:
+    """``solve``: the SolveSettings of --include, --exclude, --quantile (and --sensitivity)."""
+    return option_group("solve", [
+        click.option("--include", multiple=True,
+                     help="regex of layers to prune (repeatable) [default: all Conv/Linear]"),
+        click.option("--exclude", multiple=True, help="regex of layers to keep dense (repeatable)"),
+        click.option("--quantile", default=DEFAULT_QUANTILE, show_default=True, type=float,
+                     help="plan on this quantile of the repeated timings (0.5 = median; higher = safer)"),
+        *([click.option("--sensitivity", default=None, help="sensitivity table JSON [default: SPDY's prior]")]
+          if sensitivity else []),
+    ], _solve_settings)
+
+
+# --- SPDY's search -----------------------------------------------------------------------------------------------
+
+def _search_request(calib: str | None, calib_samples: int, database: str, search_budget: str, seed: int,
+                    holdout: int = 0, heldout_data: str | None = None) -> Any:
+    from ..entrypoints import SearchRequest
+
+    if not calib:
+        return None
+    return SearchRequest(source=calib, samples=calib_samples, holdout=holdout, seed=seed, database=database,
+                         budget=search_budget, heldout_source=heldout_data)
+
+
+def search_request(heldout: bool = False) -> Callable[[F], F]:
+    """``search``: the SearchRequest of --calib, --calib-samples, --database, --search-budget, --seed (and
+    --holdout, --heldout-data); None without --calib."""
+    return option_group("search", [
+        click.option("--calib", default=None,
+                     help="calibration data, which turns on SPDY's search: an image folder, a .pt/.npy tensor "
+                          "file, a .txt file (one sample per line), a saved dataset folder, builtin:images "
+                          "(12 photos), builtin:objects (the photos and 40 CIFAR images), builtin:imagenet "
+                          "(20 labelled ImageNet images) or builtin:text"),
+        click.option("--calib-samples", default=64, show_default=True, type=int, help="calibration samples"),
+        click.option("--database", default="obs", show_default=True, type=click.Choice(["obs", "magnitude"]),
+                     help="per-level layer weights: magnitude mask + least-squares re-fit (obs), or the mask alone"),
+        click.option("--search-budget", default="150", show_default=True,
+                     help="candidates to score (e.g. 300) or minutes (e.g. 10m)"),
+        click.option("--seed", default=0, show_default=True, type=int, help="seeds data sampling and the search"),
+        *([click.option("--holdout", default=64, show_default=True, type=int,
+                        help="held-out samples (never seen by the search) for the final evaluation, drawn from "
+                             "--heldout-data when given (more samples than its images repeat them as crops)"),
+           click.option("--heldout-data", default=None,
+                        help="take the held-out samples from this source instead of a disjoint split of --calib "
+                             "(e.g. builtin:imagenet: 20 labelled ImageNet images, reported as top-1)")]
+          if heldout else []),
+    ], _search_request)
+
+
+# --- verification and the recipe ------------------------------------------------------------------------------
+
+def _verify_settings(tolerance: float, rounds: int, max_rounds: int, verify_here: bool | None = True) -> Any:
+    from ..entrypoints import VerifySettings
+
+    return VerifySettings(enabled=verify_here, tolerance=tolerance, rounds=rounds, max_rounds=max_rounds)
+
+
+def verify_settings(toggle: bool = False) -> Callable[[F], F]:
+    """``verify``: the VerifySettings of --tolerance, --rounds, --max-rounds (and --verify/--no-verify)."""
+    return option_group("verify", [
+        click.option("--tolerance", default=0.0, show_default=True, type=float,
+                     help="accept a measured speedup down to target x (1 - tolerance); 1 reports without judging"),
+        click.option("--rounds", default=10, show_default=True, type=int,
+                     help="timing rounds at least (dense and pruned alternate, a block of calls lasting about 60 "
+                          "ms each per round); more until the 95% interval is within +-2%, 60 s at most"),
+        click.option("--max-rounds", default=4, show_default=True, type=int,
+                     help="solve-and-measure rounds when fixing"),
+        *([click.option("--verify/--no-verify", "verify_here", default=None,
+                        help="measure the pruned model here and re-solve until it meets the target without "
+                             "overshooting [default: verify with --hw local, not with named hardware or a profile "
+                             "file]")] if toggle else []),
+    ], _verify_settings)
+
+
+def _recipe_settings(method: str, epochs: float, init_lr: float | None, final_lr: float) -> RecipeSettings:
+    return RecipeSettings(method=method, epochs=epochs, init_lr=init_lr, final_lr=final_lr)
+
+
+recipe_settings = option_group("recipe", [
+    click.option("--method", type=click.Choice(METHODS), default="gmp", show_default=True),
+    click.option("--epochs", default=20.0, show_default=True, type=float),
+    click.option("--init-lr", default=None, type=float,
+                 help="recipe's starting learning rate [default: 5e-5 for hf: (AdamW fine-tuning), else 0.01 (SGD)]"),
+    click.option("--final-lr", default=0.0, show_default=True, type=float),
+], _recipe_settings)
+
+
+def path_or_none(value: str | None) -> Path | None:
+    return Path(value) if value else None
