@@ -24,8 +24,8 @@ from pathlib import Path
 from spdy_recipes.emit import RecipeSettings
 from spdy_recipes.entrypoints import GenerateRequest, ModelRequest, VerifySettings, generate
 from spdy_recipes.errors import SpdyError
-from spdy_recipes.profile.grid import parse_grid
 from spdy_recipes.profile.backends import get_backend
+from spdy_recipes.profile.grid import parse_grid
 from spdy_recipes.profile.measure import TimingSettings
 from spdy_recipes.profile.store import ProfileRequest
 from spdy_recipes.verify import PlanTimer
@@ -50,11 +50,12 @@ def mpnet_base_dir() -> str:
 # coarser grid and fewer runs so the whole benchmark fits in about an hour on 2 cores. Every profile is
 # calibrated on real engine calls (TimingSettings.calibration_plans).
 MODELS = {
-    "mobilenet_v2": ("torchvision:mobilenet_v2", None, "spdy:22", TimingSettings(10, 3, 3), 8),
-    "resnet18": ("torchvision:resnet18", None, "spdy:22", TimingSettings(10, 3, 3), 8),
-    "resnet50": ("torchvision:resnet50", None, "spdy:16", TimingSettings(6, 2, 3), 6),
-    "mpnet-base": (None, "128", "spdy:12", TimingSettings(4, 1, 2), 4),
-    "yolov5s": ("yolov5:yolov5s.yaml", "3,320,320", "spdy:12", TimingSettings(4, 1, 2), 4),
+    "mobilenet_v2": (
+        "torchvision:mobilenet_v2", None, "spdy:22", TimingSettings(iterations=10, warmup=3, repeats=3), 8),
+    "resnet18": ("torchvision:resnet18", None, "spdy:22", TimingSettings(iterations=10, warmup=3, repeats=3), 8),
+    "resnet50": ("torchvision:resnet50", None, "spdy:16", TimingSettings(iterations=6, warmup=2, repeats=3), 6),
+    "mpnet-base": (None, "128", "spdy:12", TimingSettings(iterations=4, warmup=1, repeats=2), 4),
+    "yolov5s": ("yolov5:yolov5s.yaml", "3,320,320", "spdy:12", TimingSettings(iterations=4, warmup=1, repeats=2), 4),
 }
 
 
@@ -69,7 +70,8 @@ def model_request(name: str, batch_size: int) -> ModelRequest:
     """The benchmark's model ``name``: MobileNetV2 with its real weights, the others as built."""
     spec, shape = MODELS[name][:2]
     weights = mobilenet_weights() if name == "mobilenet_v2" else None
-    return ModelRequest(spec or f"hf:{mpnet_base_dir()}", batch_size, shape, weights)
+    return ModelRequest(spec=spec or f"hf:{mpnet_base_dir()}", batch_size=batch_size, input_shape=shape,
+                        weights=weights)
 
 
 def bundle_of(name: str, batch_size: int):
@@ -98,10 +100,12 @@ def main() -> int:
         for name in args.models.split(","):
             _, _, grid, timing, rounds = MODELS[name]
             model = model_request(name, args.batch_size)
-            profile_request = ProfileRequest("local", parse_grid(grid), timing=timing)
+            profile_request = ProfileRequest(hw="local", grid=parse_grid(grid), timing=timing)
             for target in (float(s) for s in args.speedups.split(",")):
-                request = GenerateRequest(model, profile_request, target, Path(tmp) / f"{name}-{target}.yaml",
-                                          RecipeSettings(), verify=VerifySettings(True, 0.0, rounds, args.max_rounds),
+                request = GenerateRequest(model=model, profile=profile_request, speedup=target,
+                                          output=Path(tmp) / f"{name}-{target}.yaml",
+                                          recipe=RecipeSettings(),
+                                          verify=VerifySettings(True, 0.0, rounds, args.max_rounds),
                                           force=True)
                 started = time.monotonic()
                 try:

@@ -27,14 +27,14 @@ import numpy as np
 
 from guarantee import MODELS, bundle_of, machine_line
 from spdy_recipes.errors import SpdyError
-from spdy_recipes.profile.grid import parse_grid
 from spdy_recipes.models.export import engine_inputs, export_onnx, export_pruned
-from spdy_recipes.solve.settings import solve
 from spdy_recipes.profile import Profile
 from spdy_recipes.profile.backends import get_backend
 from spdy_recipes.profile.engine import TimingRule
+from spdy_recipes.profile.grid import parse_grid
 from spdy_recipes.profile.noise import paired_speedup
 from spdy_recipes.profile.store import ProfileRequest, obtain_profile
+from spdy_recipes.solve.settings import solve
 
 SEED = 7  # the random plans' seed (the calibration's plans use another)
 RULE = TimingRule(min_rounds=8, max_rounds=30, precision=0.02, max_seconds=90.0)
@@ -48,7 +48,7 @@ def plans(profile: Profile, random_plans: int) -> list[tuple[str, dict[str, int]
     for i in range(random_plans):
         dense_share = (0.25, 0.5, 0.75)[i % 3]
         chosen = [0 if rng.random() < dense_share else int(rng.integers(1, len(grid))) for _ in blocks]
-        out.append((f"mixed #{i + 1}", {name: k for block, k in zip(blocks, chosen) for name in block}))
+        out.append((f"mixed #{i + 1}", {name: k for block, k in zip(blocks, chosen, strict=True) for name in block}))
     for target in (1.3, 1.5, 2.0):
         try:
             out.append((f"spdy {target:.1f}x", dict(solve(profile, target).levels)))
@@ -84,7 +84,8 @@ def main() -> int:
     for name in args.models.split(","):
         spec, shape, grid, timing, _ = MODELS[name]
         bundle = bundle_of(name, args.batch_size)
-        profile, _ = obtain_profile(bundle, ProfileRequest("local", parse_grid(grid), cores, timing=timing))
+        profile, _ = obtain_profile(bundle, ProfileRequest(hw="local", grid=parse_grid(grid), cores=cores,
+                                                           timing=timing))
         analysed = profile.without_calibration()
         engine = profile.engine
         print(f"\n{name}: dense {profile.dense_ms:.1f} ms (analysis {analysed.dense_ms:.1f} ms), "
@@ -98,13 +99,14 @@ def main() -> int:
         errors: dict[str, list[float]] = {"uncalibrated": [], "calibrated": [], "re-measure": []}
         print(f"  {'plan':12} {'uncal.':>7} {'calib.':>7} {'measured':>8} {'again':>7} {'uncal. err':>10} "
               f"{'calib. err':>10} {'re-meas.':>8}")
-        for (label, levels), measured, repeat in zip(labelled, first, again):
+        for (label, levels), measured, repeat in zip(labelled, first, again, strict=True):
             raw, calibrated = analysed.predicted_speedup(levels), profile.predicted_speedup(levels)
             errors["uncalibrated"].append(abs(off(raw, measured)))
             errors["calibrated"].append(abs(off(calibrated, measured)))
             errors["re-measure"].append(abs(off(repeat, measured)))
-            print(f"  {label:12} {raw:7.3f} {calibrated:7.3f} {measured:8.3f} {repeat:7.3f} {off(raw, measured):+10.1%} "
-                  f"{off(calibrated, measured):+10.1%} {off(repeat, measured):+8.1%}", flush=True)
+            print(f"  {label:12} {raw:7.3f} {calibrated:7.3f} {measured:8.3f} {repeat:7.3f} "
+                  f"{off(raw, measured):+10.1%} {off(calibrated, measured):+10.1%} {off(repeat, measured):+8.1%}",
+                  flush=True)
         for kind, values in errors.items():
             summary[kind].extend(values)
             print(f"  {kind:12} median {statistics.median(values):6.1%} max {max(values):6.1%}")

@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.kind_model
 
 from guarantee import machine_line  # noqa: E402
 from spdy_recipes.errors import SpdyError  # noqa: E402
-from spdy_recipes.profile.grid import parse_grid  # noqa: E402
 from spdy_recipes.models import load_model  # noqa: E402
 from spdy_recipes.profile.backends import get_backend  # noqa: E402
+from spdy_recipes.profile.grid import parse_grid  # noqa: E402
 from spdy_recipes.profile.measure import TimingSettings, measure_profile  # noqa: E402
 from tests.kind_models import write_hf_config  # noqa: E402
 

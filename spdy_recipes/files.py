@@ -21,7 +21,7 @@ def _umask_mode(base: int = 0o666) -> int:
     return base & ~mask
 
 
-def _atomic_replace(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+def _atomic_replace(path: str | os.PathLike, write: Callable[[str], object]) -> Path:
     """Call ``write(tmp)`` on a temporary file in ``path``'s folder, give it the umask's permissions
     (``mkstemp`` makes it 0600) and rename it over ``path``; on any failure nothing is left behind."""
     target = Path(path)

@@ -10,12 +10,12 @@ os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
 
 import pytest  # noqa: E402
 
-from spdy_recipes.profile.grid import parse_grid  # noqa: E402
 from spdy_recipes.models import load_model  # noqa: E402
-from spdy_recipes.solve.settings import best_reachable  # noqa: E402
 from spdy_recipes.profile import Profile, save_profile  # noqa: E402
 from spdy_recipes.profile.backends import get_backend  # noqa: E402
+from spdy_recipes.profile.grid import parse_grid  # noqa: E402
 from spdy_recipes.profile.measure import TimingSettings, measure_profile  # noqa: E402
+from spdy_recipes.solve.settings import best_reachable  # noqa: E402
 
 from .recorded import BERT_SEQ, CNN_SHAPE, CNN_SPEC, TEST_GRID, recorded_profile  # noqa: E402,F401
 from .toy_models import write_tiny_bert  # noqa: E402

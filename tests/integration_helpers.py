@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from spdy_recipes.emit import RecipeSettings
-from spdy_recipes.solve.settings import SolveSettings, best_reachable, solve
 from spdy_recipes.emit.write import render_checked_recipe, write_recipe
+from spdy_recipes.solve.settings import SolveSettings, best_reachable, solve
 
 from .recorded import recorded_profile
 

@@ -65,7 +65,7 @@ def profile_path(name: str, isa: str | None = None) -> Path:
     return DATA / (isa or RECORDINGS[name].isa or DEFAULT_ISA) / f"{name}.json"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def recorded_profile(name: str, isa: str | None = None) -> tuple[Profile, Path]:
     """(Profile, path) of the recorded profile ``name`` measured on an ``isa`` machine (None: the kind it was
     recorded on)."""
@@ -80,10 +80,10 @@ def _record(isa_folder: Path, names: list[str]) -> None:  # pragma: no cover - r
     import yolov5
 
     from integrations.huggingface.train import MINILM
-    from spdy_recipes.profile.grid import parse_grid
     from spdy_recipes.models import load_model
     from spdy_recipes.profile import save_profile
     from spdy_recipes.profile.backends import get_backend
+    from spdy_recipes.profile.grid import parse_grid
     from spdy_recipes.profile.measure import TimingSettings, measure_profile
 
     from .toy_models import write_tiny_bert, write_tiny_bert_task
@@ -100,7 +100,7 @@ def _record(isa_folder: Path, names: list[str]) -> None:  # pragma: no cover - r
                 continue
             bundle = load_model(recording.spec.format(**folders), batch_size=recording.batch_size,
                                 input_shape=recording.shape, num_classes=recording.num_classes)
-            timing = TimingSettings(recording.iterations, recording.warmup, recording.repeats)
+            timing = TimingSettings(iterations=recording.iterations, warmup=recording.warmup, repeats=recording.repeats)
             profile = measure_profile(bundle, parse_grid(TEST_GRID), backend.max_cores(), "local",
                                       backend, timing, log=lambda _: None)
             save_profile(profile, isa_folder / f"{name}.json")

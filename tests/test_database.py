@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from spdy_recipes.calibration import load_calibration
 from spdy_recipes.errors import SpdyError
-from spdy_recipes.models.oneshot import magnitude_mask
 from spdy_recipes.models import load_model, prunable_layers
 from spdy_recipes.models.layers import parameters_by_name
-from spdy_recipes.calibration import load_calibration
+from spdy_recipes.models.oneshot import magnitude_mask
 from spdy_recipes.sensitivity.database import Database, obtain_database
 
 from .conftest import CNN_SHAPE, CNN_SPEC, TEST_GRID

@@ -58,11 +58,14 @@ def test_dp_returns_none_when_nothing_fits():
 
 
 def _profile(times: list[list[float]], fixed: float, grid: list[float]) -> Profile:
-    layers = [LayerTimes(f"l{i}.weight", f"l{i}", "conv", [1], 1, [[t] for t in row], [""] * len(grid))
+    layers = [LayerTimes(name=f"l{i}.weight", module=f"l{i}", kind="conv", shape=[1], flops=1,
+                         samples_ms=[[t] for t in row], kernels=[""] * len(grid))
               for i, row in enumerate(times)]
     totals = [[fixed + sum(row[k] for row in times)] for k in range(len(grid))]
-    return Profile({"spec": "x", "graph_hash": "h", "batch_size": 1}, {}, {"num_cores": 1, "name": "deepsparse",
-                   "version": "0"}, grid, layers, [[fixed]] * len(grid), totals, {}, "", "0")
+    return Profile(model={"spec": "x", "graph_hash": "h", "batch_size": 1}, hardware={},
+                   engine={"num_cores": 1, "name": "deepsparse", "version": "0"}, grid=grid, layers=layers,
+                   other_samples_ms=[[fixed]] * len(grid), total_samples_ms=totals, flags={}, created="",
+                   tool_version="0")
 
 
 def test_sparse_slower_than_dense_keeps_layer_dense():
@@ -107,7 +110,7 @@ def _unit_brute_force(profile, names, errors, units, budget):
     times = np.array([layer.times(0.9) for layer in profile.layers])
     best = None
     for combo in itertools.product(range(len(profile.grid)), repeat=len(units)):
-        levels = {i: k for unit, k in zip(units, combo) for i in unit}
+        levels = {i: k for unit, k in zip(units, combo, strict=True) for i in unit}
         if sum(times[i, k] for i, k in levels.items()) <= budget + 1e-9:
             err = sum(errors[i, k] for i, k in levels.items())
             best = err if best is None or err < best else best
@@ -175,9 +178,9 @@ def test_dp_is_optimal_on_recorded_profiles_against_an_integer_program(path):
     equals the integer program's optimum, and its bucketed total stays within the budget."""
     from pathlib import Path
 
-    from spdy_recipes.solve.settings import best_reachable
     from spdy_recipes.profile import load_profile
     from spdy_recipes.solve.planner import fusion_units
+    from spdy_recipes.solve.settings import best_reachable
 
     profile = load_profile(Path(__file__).resolve().parents[1] / path)
     names, rng = profile.layer_names, np.random.default_rng(0)

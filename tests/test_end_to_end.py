@@ -9,14 +9,14 @@ import subprocess
 import torch
 
 from spdy_recipes.emit import read_recipe
-from spdy_recipes.profile.grid import parse_grid
 from spdy_recipes.models import load_model
+from spdy_recipes.profile.grid import parse_grid
 from spdy_recipes.profile.measure import TimingSettings
 from spdy_recipes.profile.store import ProfileRequest, obtain_profile
 
+from .cli_helpers import measured_speedup
 from .conftest import halfway, require_speedup
 from .integration_helpers import REPO
-from .cli_helpers import measured_speedup
 
 GRID = "0,0.9"
 
@@ -25,7 +25,7 @@ def test_torchvision_chain_trains_to_the_recipe_and_verifies(tmp_path):
     # the profile the script's generate step uses (same settings: a cache hit there), measured here first so that
     # the target comes from what this machine can reach
     bundle = load_model("torchvision:resnet18", 16, (3, 64, 64))
-    request = ProfileRequest("local", grid=parse_grid(GRID), timing=TimingSettings(repeats=1))
+    request = ProfileRequest(hw="local", grid=parse_grid(GRID), timing=TimingSettings(repeats=1))
     profile, _ = obtain_profile(bundle, request)
     require_speedup(profile)
     # VERIFY=0 and TOLERANCE=1: whether this (possibly busy) machine measures the speedup is the benchmarks' business

@@ -8,8 +8,13 @@ import stat
 import pytest
 import torch
 
-from spdy_recipes.files import atomic_torch_save, atomic_write_bytes, atomic_write_folder, atomic_write_json, \
-    atomic_write_text
+from spdy_recipes.files import (
+    atomic_torch_save,
+    atomic_write_bytes,
+    atomic_write_folder,
+    atomic_write_json,
+    atomic_write_text,
+)
 
 
 @pytest.fixture

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from spdy_recipes.sensitivity.setup import CalibrationSettings, prepare
 from spdy_recipes.models import load_model
 from spdy_recipes.models.layers import parameters_by_name
 from spdy_recipes.sensitivity.global_refit import dense_copy, global_refit
+from spdy_recipes.sensitivity.setup import CalibrationSettings, prepare
 
 from .conftest import CNN_SHAPE, CNN_SPEC, TEST_GRID
 
@@ -14,7 +14,7 @@ def test_global_refit_lowers_the_loss_and_keeps_the_masks():
     bundle = load_model(CNN_SPEC, 8, CNN_SHAPE)
     grid = [float(s) for s in TEST_GRID.split(",")]
     setup = prepare(bundle, grid, [layer for layer in parameters_by_name(bundle.module) if layer.endswith("weight")],
-                    CalibrationSettings("builtin:images", 16, 8), lambda _: None)
+                    CalibrationSettings(source="builtin:images", samples=16, holdout=8), lambda _: None)
     dense = dense_copy(bundle.module)
     setup.stitcher.apply_levels({name: len(grid) - 1 for name in setup.selected})  # everything at 95%
     params = parameters_by_name(bundle.module)

@@ -92,7 +92,7 @@ def test_question_answering_positions_point_at_the_answer(work):
     tokenizer = load_tokenizer(str(MINILM))
     features = encode(rows, "question-answering", tokenizer, 64)
     found = 0
-    for row, feature in zip(rows, features):
+    for row, feature in zip(rows, features, strict=True):
         start, end = int(feature["start_positions"]), int(feature["end_positions"])
         if start:  # 0: the answer was truncated away
             found += 1

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from spdy_recipes.solve.settings import SolveSettings, best_reachable, solve
 from spdy_recipes.profile import load_profile
+from spdy_recipes.solve.settings import SolveSettings, best_reachable, solve
 
 HARDWARE = Path(__file__).resolve().parent.parent / "recipes" / "hardware"
 PROFILES = {isa: HARDWARE / folder / "torchvision-mobilenet_v2-bs16-c2.json"

@@ -12,9 +12,9 @@ from torch import nn
 
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.models import load_model, prunable_layers
-from spdy_recipes.models.layers import layer_flops, left_dense_layers
-from spdy_recipes.models.weights import load_weights
 from spdy_recipes.models.export import export_onnx
+from spdy_recipes.models.layers import layer_flops, layer_survey
+from spdy_recipes.models.weights import load_weights
 from spdy_recipes.profile.layer_map import LayerMap
 
 from .kind_models import write_hf_config
@@ -169,12 +169,12 @@ def test_segmentation_builds_offline_and_detection_is_refused_in_one_line(tmp_pa
 
 
 def test_reparametrised_frozen_and_grouped_layers_stay_dense_with_the_reason():
-    left = left_dense_layers(load_model(f"{KIND}:reparametrised", 1, (3, 32, 32)).module)
+    left = layer_survey(load_model(f"{KIND}:reparametrised", 1, (3, 32, 32)).module)[1]
     assert "torch.nn.utils.prune" in left["middle.weight"]
     assert "parametrization" in left["late.weight"]
     assert "frozen" in left["last.weight"]
     grouped = load_model(f"{KIND}:grouped", 1, (3, 32, 32)).module
-    assert "grouped convolution (groups=4)" in left_dense_layers(grouped)["middle.weight"]
+    assert "grouped convolution (groups=4)" in layer_survey(grouped)[1]["middle.weight"]
     assert [layer.name for layer in prunable_layers(grouped)] == ["stem.weight", "late.weight", "last.weight",
                                                                  "head.weight"]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 
 from spdy_recipes.emit import RecipeSettings
-from spdy_recipes.solve.settings import SolveSettings
 from spdy_recipes.emit.write import render_checked_recipe
 from spdy_recipes.profile import load_profile
 from spdy_recipes.solve.planner import Plan
+from spdy_recipes.solve.settings import SolveSettings
 
 from .cli_helpers import assert_clean_failure, run_cli
 from .kind_models import write_hf_config
@@ -42,8 +42,10 @@ def _plan_at_top_level(profile) -> Plan:
     names = profile.layer_names
     times = {layer.name: layer.times_ms[top] for layer in profile.layers}
     total = profile.fixed_ms + sum(times.values())
-    return Plan(1.0, 1.0, 0.5, profile.dense_ms, total, total, total, profile.dense_ms / total,
-                {name: profile.grid[top] for name in names}, {name: top for name in names}, times, 0.0)
+    return Plan(target_speedup=1.0, solve_speedup=1.0, quantile=0.5, dense_ms=profile.dense_ms, budget_ms=total,
+                bound_ms=total, predicted_ms=total, max_speedup=profile.dense_ms / total,
+                sparsities={name: profile.grid[top] for name in names}, levels={name: top for name in names},
+                times_ms=times, total_error=0.0)
 
 
 @pytest.mark.parametrize("kind, spec, shape, dense", SWEEP, ids=[row[0] for row in SWEEP])

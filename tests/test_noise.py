@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from spdy_recipes.solve.settings import SolveSettings, solve
 from spdy_recipes.profile import load_profile, save_profile
 from spdy_recipes.profile.flags import profile_flags
 from spdy_recipes.profile.schema import profile_from_dict
 from spdy_recipes.report import profile_report
+from spdy_recipes.solve.settings import SolveSettings, solve
 
 
 def test_recorded_profile_keeps_every_repeat(cnn_profile, tmp_path):
@@ -22,7 +22,8 @@ def test_recorded_profile_keeps_every_repeat(cnn_profile, tmp_path):
         assert all(len(level) == 3 for level in layer.samples_ms)
         assert layer.times_ms == [float(np.median(level)) for level in layer.samples_ms]
         assert layer.times(1.0) == [max(level) for level in layer.samples_ms]
-        assert all(lo <= mid <= hi for lo, mid, hi in zip(layer.times(0.0), layer.times_ms, layer.times(0.9)))
+        assert all(lo <= mid <= hi
+                   for lo, mid, hi in zip(layer.times(0.0), layer.times_ms, layer.times(0.9), strict=True))
     assert profile.engine["call_overhead_ms"] >= 0
     copy_path = tmp_path / "copy.json"
     save_profile(profile, copy_path)

@@ -9,8 +9,8 @@ from pathlib import Path
 import yaml
 
 from spdy_recipes.models import load_model
-from spdy_recipes.solve.settings import solve
 from spdy_recipes.profile.store import profile_filename
+from spdy_recipes.solve.settings import solve
 
 from .cli_helpers import run_cli
 from .conftest import CNN_SHAPE, CNN_SPEC

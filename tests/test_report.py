@@ -262,7 +262,7 @@ def test_tradeoff_gives_every_method_at_every_target_with_losses(tmp_path, cnn_p
         assert list(methods) == ["spdy", "uniform", "global_magnitude", "lamp", "erk"]
         spdy = float(methods["spdy"]["predicted_speedup"])
         assert spdy >= target
-        for name, row in methods.items():
+        for row in methods.values():
             if row["note"]:
                 assert "reachable" in row["note"]
                 continue

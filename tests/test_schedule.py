@@ -10,9 +10,9 @@ from torch import nn
 from integrations.common.recipe import load_recipe
 from spdy_recipes.emit import RecipeSettings, render_recipe
 from spdy_recipes.emit.schedule import fewest_gradients, mask_update_steps, min_steps_per_epoch
+from spdy_recipes.emit.write import render_checked_recipe
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.solve.settings import SolveSettings, solve
-from spdy_recipes.emit.write import render_checked_recipe
 
 # 2 epochs, pruning from 0.2 to 1.5 every 0.5: updates at 0.2, 0.7, 1.2 and 1.5; 8 gradients before each
 MFAC = RecipeSettings(method="mfac", epochs=2, num_grads=8, pruning_start_fraction=0.1, update_frequency=0.5)

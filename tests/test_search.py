@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from spdy_recipes.sensitivity.setup import CalibrationSettings, prepare
-from spdy_recipes.solve.objective import ProfileObjective
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.models import load_model
-from spdy_recipes.solve.settings import SolveSettings, best_reachable, solve
+from spdy_recipes.sensitivity.setup import CalibrationSettings, prepare
+from spdy_recipes.solve.objective import ProfileObjective
 from spdy_recipes.solve.search import SearchSettings, parse_budget, search
+from spdy_recipes.solve.settings import SolveSettings, best_reachable, solve
 
 from .conftest import BERT_SEQ
 
@@ -30,7 +30,8 @@ def setup(bert_profile, bert_spec, tmp_path_factory):
     ids = torch.randint(0, 1000, (24, *BERT_SEQ), generator=generator)
     torch.save({"input_ids": ids, "attention_mask": torch.ones_like(ids)}, tokens)
     bundle = load_model(bert_spec, 8, BERT_SEQ)
-    return prepare(bundle, profile.grid, profile.layer_names, CalibrationSettings(str(tokens), 16), print)
+    return prepare(bundle, profile.grid, profile.layer_names, CalibrationSettings(source=str(tokens), samples=16),
+                   print)
 
 
 def _speedup(profile):
@@ -70,7 +71,8 @@ def test_search_is_reproducible_and_every_candidate_meets_the_budget(setup, bert
     times = {layer.name: layer.times(QUANTILE) for layer in profile.layers}
     budget = profile.dense_ms / speedup - profile.fixed(QUANTILE)
     for levels in scored:  # every scored profile is within the budget on the conservative times
-        assert sum(times[name][level] for name, level in zip(setup.selected, levels)) <= budget * (1 + 1e-9)
+        conservative_ms = sum(times[name][level] for name, level in zip(setup.selected, levels, strict=True))
+        assert conservative_ms <= budget * (1 + 1e-9)
     plan = solve(profile, speedup, SolveSettings(quantile=QUANTILE, coefficients=tuple(first.best)))
     assert plan.guaranteed_speedup >= speedup and [plan.levels[n] for n in setup.selected] == first.best_levels
 

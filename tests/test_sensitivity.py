@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from spdy_recipes.errors import SpdyError
-from spdy_recipes.solve.settings import SolveSettings, solve
 from spdy_recipes.sensitivity import load_sensitivity, prior_errors
+from spdy_recipes.solve.settings import SolveSettings, solve
 
 
 def _write(path, grid, errors):
@@ -46,7 +46,7 @@ def test_a_sensitive_layer_is_pruned_less(bert_profile, tmp_path):
     target = 1 + 0.5 * (solve(profile, 1.0001).max_speedup - 1)
     plain = solve(profile, target)
     victim = max(plain.pruned, key=plain.pruned.get)
-    errors = {name: row.tolist() for name, row in zip(names, base)}
+    errors = {name: row.tolist() for name, row in zip(names, base, strict=True)}
     errors[victim] = [v * 1000 for v in errors[victim]]
     path = _write(tmp_path / "s.json", profile.grid, errors)
     steered = solve(profile, target, SolveSettings(sensitivity=str(path)))

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 from click.testing import CliRunner
+from torch import nn
 
 from integrations.huggingface.data import make_text_classification
 from integrations.huggingface.train import MINILM

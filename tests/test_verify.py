@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from spdy_recipes.emit import read_recipe
-from spdy_recipes.solve.settings import best_reachable, solve, uniform_solver
 from spdy_recipes.profile import load_profile
+from spdy_recipes.solve.settings import best_reachable, solve, uniform_solver
 from spdy_recipes.verify import MachineTooBusy, ShortOfTarget, SpeedupMeasurement, meet_target
 from spdy_recipes.verify.loop import OVERSHOOT, meets
 
@@ -170,7 +170,8 @@ def test_each_measured_round_refits_the_table_and_the_next_plan_moves_the_right_
     refitted = profile.refitted(second.points)
     assert len(second.points) == 1 and refitted.calibrated
     measured = first.measurement.speedup
-    before, after = first.plan.predicted_speedup / measured - 1, refitted.predicted_speedup(first.plan.levels) / measured - 1
+    before = first.plan.predicted_speedup / measured - 1
+    after = refitted.predicted_speedup(first.plan.levels) / measured - 1
     assert abs(after) < abs(before) / 4, (before, after)  # it learnt the bias
     second_error = second.plan.predicted_speedup / second.measurement.speedup - 1
     assert abs(second_error) < abs(before) / 2, (before, second_error)  # and predicts the next plan better
@@ -215,7 +216,8 @@ def test_a_median_above_target_with_a_low_end_below_it_tightens(bert_profile, mo
     monkeypatch.setattr("spdy_recipes.verify.loop.MODEL_ERROR", 10.0)
     profile, _ = bert_profile
     target = halfway(profile)
-    wide = SpeedupMeasurement(100.0, 100.0 / (target * 1.03), 10, target * 0.99, target * 1.07, 0.0)
+    wide = SpeedupMeasurement(dense_ms=100.0, pruned_ms=100.0 / (target * 1.03), samples=10, low=target * 0.99,
+                              high=target * 1.07, busy=0.0)
     verified = _scripted_loop(profile, target, [wide, _measurement(target * 1.03)], 3)
     first, second = verified.rounds
     assert not meets(first.measurement, target) and verified.final is second
@@ -244,7 +246,8 @@ def test_the_fastest_plan_whose_interval_straddles_the_target_is_measured_again(
     profile, _ = bert_profile
     target = best_reachable(profile) * (1 - 1e-6)
     solver = lambda p, s=None: solve(p, target, solve_speedup=s)  # noqa: E731
-    wide = SpeedupMeasurement(100.0, 100.0 / (target * 1.02), 10, target * 0.98, target * 1.06, 0.0)
+    wide = SpeedupMeasurement(dense_ms=100.0, pruned_ms=100.0 / (target * 1.02), samples=10, low=target * 0.98,
+                              high=target * 1.06, busy=0.0)
     timer = ScriptedTimer(profile, [wide, _measurement(target * 1.02)])
     lines = []
     verified = meet_target(solver, timer, target, 0.0, 4, lines.append, profile, solver(profile))
@@ -295,10 +298,11 @@ def test_a_first_measurement_given_is_not_taken_again(bert_profile):
 
 
 def test_meets_judges_the_lower_end_of_the_interval():
-    assert meets(SpeedupMeasurement(100, 50, 10, 2.0, 2.1), 2.0)
-    assert not meets(SpeedupMeasurement(100, 48, 10, 1.99, 2.2), 2.0)
-    assert meets(SpeedupMeasurement(100, 48, 10, 1.99, 2.2), 2.0, tolerance=0.01)
-    assert meets(SpeedupMeasurement(100, 50, 10), 2.0) and not meets(SpeedupMeasurement(100, 51, 10), 2.0)
+    assert meets(SpeedupMeasurement(dense_ms=100, pruned_ms=50, samples=10, low=2.0, high=2.1), 2.0)
+    assert not meets(SpeedupMeasurement(dense_ms=100, pruned_ms=48, samples=10, low=1.99, high=2.2), 2.0)
+    assert meets(SpeedupMeasurement(dense_ms=100, pruned_ms=48, samples=10, low=1.99, high=2.2), 2.0, tolerance=0.01)
+    assert meets(SpeedupMeasurement(dense_ms=100, pruned_ms=50, samples=10), 2.0)
+    assert not meets(SpeedupMeasurement(dense_ms=100, pruned_ms=51, samples=10), 2.0)
 
 
 class ScriptedTimer:
@@ -324,7 +328,8 @@ def _scripted_loop(profile, target, measurements, max_rounds):
 
 
 def _measurement(speedup, busy=0.0):
-    return SpeedupMeasurement(100.0, 100.0 / speedup, 10, speedup * 0.99, speedup * 1.01, busy)
+    return SpeedupMeasurement(dense_ms=100.0, pruned_ms=100.0 / speedup, samples=10, low=speedup * 0.99,
+                              high=speedup * 1.01, busy=busy)
 
 
 @pytest.fixture

@@ -34,8 +34,10 @@ def export_model(model: nn.Module, inputs: dict[str, torch.Tensor], path: str | 
     model.eval()
     try:
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
-            bundle = ModelBundle(name, "trained", model, inputs, tuple(next(iter(inputs.values())).shape[1:]),
-                                 int(next(iter(inputs.values())).shape[0]), output_names or ["output"])
+            bundle = ModelBundle(spec=name, kind="trained", module=model, inputs=inputs,
+                                 input_shape=tuple(next(iter(inputs.values())).shape[1:]),
+                                 batch_size=int(next(iter(inputs.values())).shape[0]),
+                                 output_names=output_names or ["output"])
             written = export_onnx(bundle, Path(tmp) / target.name)
             os.replace(written, target)
     finally:

@@ -15,7 +15,8 @@ def recipe_options(command):
     """``--recipe``, ``--recipe-args``, ``--output-dir`` and ``--seed``."""
     for option in reversed([
         click.option("--recipe", required=True, help="SparseML recipe (from spdy-recipe generate)"),
-        click.option("--recipe-args", default=None, help='JSON overrides of recipe variables, e.g. \'{"num_epochs": 3}\''),
+        click.option("--recipe-args", default=None,
+                     help='JSON overrides of recipe variables, e.g. \'{"num_epochs": 3}\''),
         click.option("-o", "--output-dir", required=True, help="folder for checkpoints, weights, report and ONNX"),
         click.option("--seed", default=0, show_default=True, type=int),
     ]):

@@ -44,7 +44,8 @@ def train_with_recipe(model: nn.Module, recipe: LoadedRecipe, optimizer: torch.o
                 break
             loss = step_loss(wrapped, batch)
             if not torch.isfinite(loss):
-                raise SpdyError(f"the training loss became {loss.detach().item()} at epoch {epoch + 1}, step {step + 1}")
+                raise SpdyError(
+                    f"the training loss became {loss.detach().item()} at epoch {epoch + 1}, step {step + 1}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

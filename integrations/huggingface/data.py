@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from spdy_recipes.files import atomic_write_text
 from spdy_recipes.calibration import builtin_paragraphs
+from spdy_recipes.files import atomic_write_text
 
 PASSAGE_WORDS = 24  # classification passages: short enough for a 32-64 token window
 CONTEXT_WORDS = 40

@@ -34,13 +34,21 @@ def from_builtin(source: str, request: Request) -> tuple[CalibrationSet, Calibra
         return from_images([partial(open_image, p) for p in photos], None, where, request)
     if source == "builtin:imagenet":
         files = _foolbox_files(FOOLBOX_IMAGENET, source)
-        labels = [int(FOOLBOX_IMAGENET.fullmatch(f.name).group(1)) for f in files]
+        labels = [_imagenet_label(f) for f in files]
         where = f"the {len(files)} labelled ImageNet validation images that foolbox ships"
         return from_images([partial(open_image, f) for f in files], labels, where, request)
     if source == "builtin:text":
         where = "the English paragraphs of Python's documentation (pydoc_data.topics)"
         return from_texts(builtin_paragraphs(), None, where, request)
     raise SpdyError(f"unknown calibration source {source!r}: the builtin ones are {', '.join(BUILTIN_SOURCES)}")
+
+
+def _imagenet_label(path: Path) -> int:
+    """The class index in a foolbox ImageNet file name (``imagenet_07_559.jpg``: 559)."""
+    match = FOOLBOX_IMAGENET.fullmatch(path.name)
+    if match is None:  # _foolbox_files keeps only the names that match
+        raise SpdyError(f"{path.name} is not named like a foolbox ImageNet image")
+    return int(match.group(1))
 
 
 def _foolbox_files(pattern: re.Pattern, source: str) -> list[Path]:

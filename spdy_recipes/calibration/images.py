@@ -4,7 +4,7 @@ resized crops, and the model's normalisation."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -46,7 +46,7 @@ def open_image(path: Path) -> Image.Image:
 
 
 def from_images(
-    loaders: list[ImageLoader], labels: list[int] | None, where: str, request: Request
+    loaders: Sequence[ImageLoader], labels: list[int] | None, where: str, request: Request
 ) -> tuple[CalibrationSet, CalibrationSet]:
     """Split the images between calibration and held-out, then render each split's samples from its images."""
     name, size = _image_input(request.bundle)

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..errors import SpdyError
-from ..models.spec import ModelBundle, decoder_input_ids, hf_directory
+from ..models.hf import decoder_input_ids, hf_directory
+from ..models.spec import ModelBundle
 from .sets import CalibrationSet, Request, pick, subset
 
 if TYPE_CHECKING:

@@ -95,9 +95,14 @@ def _profile_request(hw: str, cores: int | None, grid: str, hw_root: str | None,
     from ..profile.measure import TimingSettings
     from ..profile.store import ProfileRequest, hardware_root
 
-    given = {"iterations": iterations, "warmup": warmup, "repeats": repeats, "design": design,
-             "calibration_plans": calibration_plans}
-    timing = TimingSettings(**{key: value for key, value in given.items() if value is not None})
+    default = TimingSettings()
+    timing = TimingSettings(
+        iterations=default.iterations if iterations is None else iterations,
+        warmup=default.warmup if warmup is None else warmup,
+        repeats=default.repeats if repeats is None else repeats,
+        design=default.design if design is None else design,
+        calibration_plans=default.calibration_plans if calibration_plans is None else calibration_plans,
+    )
     timing.check()
     if hw != "local":
         _warn_measuring_options_ignored(hw)

@@ -32,7 +32,7 @@ _ENTRY_KEYS = {"model", "name", "batch_size", "input_shape", "num_classes", "har
                "include", "exclude", "sensitivity", "quantile", "epochs", "cores"}
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class RecipeJob:
     """One recipe the manifest asks for."""
 

@@ -19,7 +19,7 @@ class _TagIgnoringLoader(yaml.SafeLoader):
 _TagIgnoringLoader.add_multi_constructor("!", lambda loader, _, node: loader.construct_mapping(node))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RecipeFile:
     """A recipe as written: metadata, schedule, and every layer's final sparsity as SparseML reads it."""
 
@@ -71,7 +71,7 @@ def read_recipe(path: str | Path) -> RecipeFile:
         num_grads=data.get("num_grads"),
         fisher_block_size=data.get("fisher_block_size"),
     )
-    return RecipeFile(path, metadata, settings, targets, _level_sparsities(data))
+    return RecipeFile(path=path, metadata=metadata, settings=settings, targets=targets, levels=_level_sparsities(data))
 
 
 def _level_sparsities(data: dict) -> dict[str, float]:

@@ -23,7 +23,7 @@ _MODIFIER = {
 }
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RecipeSettings:
     """Training schedule written into the recipe (all overridable as recipe variables)."""
 
@@ -42,12 +42,12 @@ class RecipeSettings:
         """These settings with ``init_lr`` filled from ``default_init_lr(model_spec)`` where it is None."""
         return self if self.init_lr is not None else replace(self, init_lr=default_init_lr(model_spec))
 
-    def resolved(self) -> RecipeSettings:
+    def resolved(self) -> ResolvedRecipeSettings:
         """Fill method-dependent defaults. Raises SpdyError when ``init_lr`` is None (see ``for_model``)."""
         method = self.method
         if self.init_lr is None:
             raise SpdyError("the recipe's init_lr is unset: fill the model's default with for_model()")
-        return RecipeSettings(
+        return ResolvedRecipeSettings(
             method=method,
             epochs=float(self.epochs),
             init_lr=self.init_lr,
@@ -65,6 +65,22 @@ class RecipeSettings:
         )
 
 
+@dataclass(kw_only=True, frozen=True)
+class ResolvedRecipeSettings:
+    """``RecipeSettings`` with every default filled (``RecipeSettings.resolved``): what the recipe is written from."""
+
+    method: str
+    epochs: float
+    init_lr: float
+    final_lr: float
+    pruning_start_fraction: float
+    pruning_end_fraction: float
+    update_frequency: float
+    init_sparsity: float
+    num_grads: int
+    fisher_block_size: int
+
+
 def default_init_lr(model_spec: str) -> float:
     """The recipe's starting learning rate when none is given: AdamW fine-tuning rate for transformers
     (``hf:``), SGD rate for the rest."""
@@ -79,19 +95,19 @@ def fixed(value: float, decimals: int = 4) -> str:
 
 def render_recipe(pruned: dict[str, float], settings: RecipeSettings, metadata: dict, header: list[str]) -> str:
     """The recipe text for ``pruned`` (layer name -> sparsity in (0, 1)); see the module docstring."""
-    settings = settings.resolved()
+    resolved = settings.resolved()
     levels = sorted(set(pruned.values()))
     groups = {level: [name for name, s in pruned.items() if s == level] for level in levels}
     lines = [f"# {line}" for line in header]
     lines += ["version: 1.1.0", "", "__metadata__:"]
     lines += [f"  {key}: {json.dumps(metadata[key])}" for key in sorted(metadata)]
-    lines += ["", *_variables(settings, groups), "", *_training_modifiers(), "", "pruning_modifiers:"]
+    lines += ["", *_variables(resolved, groups), "", *_training_modifiers(), "", "pruning_modifiers:"]
     for index, level in enumerate(levels):
-        lines += _pruning_modifier(settings, f"prune_level_{index:02d}_sparsity", groups[level])
+        lines += _pruning_modifier(resolved, f"prune_level_{index:02d}_sparsity", groups[level])
     return "\n".join(lines) + "\n"
 
 
-def _variables(settings: RecipeSettings, groups: dict[float, list[str]]) -> list[str]:
+def _variables(settings: ResolvedRecipeSettings, groups: dict[float, list[str]]) -> list[str]:
     lines = [
         f"num_epochs: {fixed(settings.epochs)}",
         f"init_lr: {fixed(settings.init_lr, 8)}",
@@ -125,7 +141,7 @@ def _training_modifiers() -> list[str]:
     ]
 
 
-def _pruning_modifier(settings: RecipeSettings, variable: str, names: list[str]) -> list[str]:
+def _pruning_modifier(settings: ResolvedRecipeSettings, variable: str, names: list[str]) -> list[str]:
     method = settings.method
     lines = [f"  - !{_MODIFIER[method]}", "    params:"]
     lines += [f"      - {json.dumps(name)}" for name in names]

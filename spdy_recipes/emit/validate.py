@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from ..errors import SpdyError, first_line
 
 os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
 
 _TARGET_FIELDS = ("final_sparsity", "compression_sparsity")
+SPARSITY_EXACT = 1e-9  # a sparsity SparseML reads back equals the plan's within float printing
 
 
-def recipe_targets(recipe: str, recipe_args: dict | None = None) -> tuple[dict[str, float | None], object]:
+def recipe_targets(recipe: str, recipe_args: dict | None = None) -> tuple[dict[str, float | None], Any]:
     """Load ``recipe`` (text or path) with SparseML; return {layer: final sparsity} and the manager.
 
     Constant-pruning layers map to None (they keep whatever sparsity the weights already have).
@@ -52,5 +54,6 @@ def validate_recipe(text: str, expected: dict[str, float | None], model_layers: 
         raise SpdyError(f"recipe layers differ from the plan (extra {extra[:3]}, missing {missing[:3]})")
     for name, value in expected.items():
         got = loaded[name]
-        if (value is None) != (got is None) or (value is not None and abs(float(got) - value) > 1e-9):
+        if (value is None) != (got is None) or (value is not None and got is not None
+                                                    and abs(float(got) - value) > SPARSITY_EXACT):
             raise SpdyError(f"recipe gives layer {name!r} sparsity {got!r}, the plan {value!r}")

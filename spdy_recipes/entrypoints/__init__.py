@@ -1,8 +1,9 @@
-"""The flows the CLI, the benchmarks and the tests share: one function per command that does real work.
+"""The flows the CLI, the benchmarks and the tests share: one function per command.
 
 ``generate`` (profile -> plan -> verified -> recipe), ``verify_recipe`` (measure, and fix by re-solving),
-``compare`` (SPDY against the baselines at one speed; the methods themselves live in ``spdy_recipes.compare``),
-``tradeoff`` (the same at several speeds: the speed/accuracy curve) and ``report`` (a recipe as an HTML page).
+``compare`` (SPDY against the baselines at one speed, ``spdy_recipes.evaluate``), ``tradeoff`` (the same at
+several speeds: the speed/accuracy curve), ``report`` (a recipe as an HTML page), and in their own modules
+``profile.measure_and_save``, ``solve.solve_stored`` and ``regenerate.regenerate``.
 """
 
 from .common import ModelRequest, SearchRequest, VerifySettings, plain_solver, searched_solver

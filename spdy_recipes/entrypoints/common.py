@@ -7,32 +7,41 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import SpdyError, warn
 from ..models import ModelBundle
-from ..solve.settings import SolveSettings, solve
 from ..profile import Profile
 from ..solve import Plan
+
+if TYPE_CHECKING:
+    from ..sensitivity.setup import CalibrationSettings
+    from ..solve.search import SearchSettings
+from ..solve.settings import SolveSettings, solve
 
 Log = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class ModelRequest:
     """A model to load: ``spec`` (torchvision:NAME, sparseml:KEY, hf:DIR, yolov5:CFG, python:MODULE:CALLABLE),
     optional state_dict file, input shape without batch (e.g. "3,224,224"; hf: the sequence length) and class
     count (torchvision:, sparseml:; None: the architecture's default)."""
 
     spec: str
-    batch_size: int = 16
+    batch_size: int | None = 16  # None: the recipe's (verify), filled in before ``load``
     input_shape: str | None = None
     weights: str | None = None
     num_classes: int | None = None
 
     def load(self) -> ModelBundle:
+        """The model, its inputs and prunable layers (``models.load_model``). Raises SpdyError on a bad spec or
+        option, or when no batch size was given."""
         from ..models import load_model
         from ..models.spec import parse_input_shape
 
+        if self.batch_size is None:
+            raise SpdyError("no batch size given for the model (--batch-size)")
         return load_model(self.spec, self.batch_size, parse_input_shape(self.input_shape), self.weights,
                           self.num_classes)
 
@@ -54,7 +63,7 @@ class VerifySettings:
             raise SpdyError("--tolerance must be in [0, 1] and --rounds, --max-rounds at least 1")
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class SearchRequest:
     """SPDY's search: calibration ``source`` (see ``spdy_recipes.calibration``), samples, held-out samples,
     seed, database kind ("obs" or "magnitude"), budget ("150" candidates or "10m" minutes), and where the
@@ -68,14 +77,31 @@ class SearchRequest:
     budget: str = "150"
     heldout_source: str | None = None
 
+    def calibration_settings(self) -> CalibrationSettings:
+        """The calibration data and database this search is scored on."""
+        from ..sensitivity.setup import CalibrationSettings
+
+        return CalibrationSettings(source=self.source, samples=self.samples, holdout=self.holdout, seed=self.seed,
+                                   database=self.database, heldout_source=self.heldout_source)
+
+    def search_settings(self) -> SearchSettings:
+        """The search's seed and budget (candidates or minutes). Raises SpdyError on a bad budget."""
+        from ..solve.search import SearchSettings, parse_budget
+
+        steps, minutes = parse_budget(self.budget)
+        return SearchSettings(seed=self.seed, steps=steps, minutes=minutes)
+
 
 def plain_solver(target: float, settings: SolveSettings) -> Callable[[Profile, float | None], Plan]:
     """``solver(profile, solve_speedup)`` on the settings' errors (prior or sensitivity table)."""
-    return lambda profile, solve_speedup=None: solve(profile, target, settings, solve_speedup)
+    def solver(profile: Profile, solve_speedup: float | None = None) -> Plan:
+        return solve(profile, target, settings, solve_speedup)
+
+    return solver
 
 
 @contextmanager
-def search_progress(total: int, log: Log) -> Iterator[Callable]:
+def search_progress(total: int | None, log: Log) -> Iterator[Callable]:
     """A progress bar on a terminal (with the time left), else a line per improvement; yields the search's
     callback."""
     from tqdm import tqdm
@@ -95,19 +121,16 @@ def searched_solver(bundle: ModelBundle, profile: Profile, speedup: float, setti
                     request: SearchRequest, log: Log):
     """Calibration data and database ready, a SearchedSolver for ``speedup``; fails on an infeasible
     speedup before any work. Returns (solver, CalibrationSettings)."""
-    from ..sensitivity.setup import CalibrationSettings, prepare
+    from ..sensitivity.setup import prepare
     from ..solve.objective import SearchedSolver
-    from ..models import select_names
-    from ..solve.search import SearchSettings, parse_budget
 
-    steps, minutes = parse_budget(request.budget)
-    calibration = CalibrationSettings(request.source, request.samples, request.holdout, request.seed,
-                                      request.database, request.heldout_source)
-    selected = select_names(profile.layer_names, settings.include, settings.exclude)
+    calibration = request.calibration_settings()
+    search = request.search_settings()
+    selected = settings.selected(profile)
     solve(profile, speedup, settings)  # infeasible: fail before any work
     setup = prepare(bundle, profile.grid, selected, calibration, log)
-    search = SearchSettings(seed=request.seed, steps=steps, minutes=minutes)
-    solver = SearchedSolver(setup, profile, speedup, settings, search, lambda: search_progress(steps, log), log)
+    solver = SearchedSolver(setup, profile, speedup, settings, search, lambda: search_progress(search.steps, log),
+                            log)
     return solver, calibration
 
 

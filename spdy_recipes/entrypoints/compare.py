@@ -6,11 +6,11 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..evaluate import MethodResult, OneShot, evaluate_allocations, format_results, matched_allocations
 from ..errors import SpdyError
-from ..solve.settings import SolveSettings
+from ..evaluate import MethodResult, OneShot, evaluate_allocations, format_results, matched_allocations
 from ..profile.store import ProfileRequest, obtain_profile
 from ..solve.baselines import BASELINES
+from ..solve.settings import SolveSettings
 from .common import Log, ModelRequest, SearchRequest, searched_solver
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 MATCHES = ("predicted", "measured")
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class CompareRequest:
     """Everything ``compare`` needs. ``match``: "predicted" (baselines at SPDY's predicted latency) or
     "measured" (every method re-aimed until the engine measures it within 1% of ``speedup``).
@@ -72,7 +72,7 @@ class Comparison:
 
 def compare(request: CompareRequest, log: Log) -> Comparison:
     """Profile (cached), calibration, database and search; then every method at the same speed
-    (``compare.matched_allocations``), evaluated in each regime (``compare.evaluate_allocations``).
+    (``evaluate.matched_allocations``), evaluated in each regime (``evaluate.evaluate_allocations``).
     Raises SpdyError on bad input, an infeasible target or a method that never measures fast enough."""
     from ..profile.backends import get_backend
     from ..verify import PlanTimer

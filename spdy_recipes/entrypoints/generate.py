@@ -6,17 +6,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..emit import RecipeSettings
+from ..emit.write import check_recipe_path, render_checked_recipe, write_recipe
 from ..errors import SpdyError, warn
 from ..files import refuse_overwrite
 from ..models.sparseml_registry import trainer_note
-from ..solve.settings import SolveSettings
-from ..emit.write import check_recipe_path, render_checked_recipe, write_recipe
 from ..profile import Profile
 from ..profile.store import LOCAL, ProfileRequest, obtain_profile
 from ..solve import Plan
+from ..solve.settings import SolveSettings
 from ..verify import Verified
-from .common import Log, ModelRequest, SearchRequest, VerifySettings, plain_solver, searched_solver, \
-    warn_if_other_machine
+from .common import (
+    Log,
+    ModelRequest,
+    SearchRequest,
+    VerifySettings,
+    plain_solver,
+    searched_solver,
+    warn_if_other_machine,
+)
 from .report import ReportRequest, report
 
 # What the additive latency model's error on SPDY's own plans was, measured per kind of uncalibrated profile
@@ -46,7 +53,7 @@ def unverified_evidence(profile: Profile) -> str:
             f"other CPUs the analysis alone was further off ({UNCALIBRATED_ELSEWHERE})")
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class GenerateRequest:
     """Everything ``generate`` needs. ``search`` None: SPDY's prior (or ``solve.sensitivity``) errors."""
 
@@ -73,7 +80,7 @@ class GenerateRequest:
         if self.search and self.solve.sensitivity:
             raise SpdyError("--calib (search the errors) and --sensitivity (read them) exclude each other")
         if self.report:
-            ReportRequest(self.output, self.report, force=self.force).check()
+            ReportRequest(recipe=self.output, output=self.report, force=self.force).check()
 
     @property
     def verifies(self) -> bool:
@@ -81,7 +88,7 @@ class GenerateRequest:
         return self.verify.enabled if self.verify.enabled is not None else self.profile.hw == LOCAL
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class GenerateResult:
     """The written recipe, its plan and profile, the verification rounds when verified here, and the
     report's index.html when one was asked for."""
@@ -120,42 +127,47 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
     if note:
         warn(note)
     profile, profile_path = obtain_profile(bundle, request.profile)
-    settings, searched, calibration = request.solve, None, None
+    settings, searched = request.solve, None
     solver = plain_solver(request.speedup, settings)
     if request.search:
-        searched, calibration = searched_solver(bundle, profile, request.speedup, settings, request.search, log)
+        searched, searched_calibration = searched_solver(bundle, profile, request.speedup, settings, request.search,
+                                                         log)
         solver = searched.keeping()
-    plan, verified, notes = solver(profile, None), None, ()
-    if request.verifies:
+    verified: Verified | None = None
+    notes: tuple[str, ...] = ()
+    if request.verifies:  # the loop solves its own first plan (aimed above the target)
         plan, verified, notes = _verify_here(bundle, profile, profile_path, request, solver, log)
+    else:
+        plan = solver(profile, None)
     search = None
     if searched and searched.has(plan):
         from ..solve.objective import search_summary
 
         state = searched.state_of(plan)
-        settings, search = searched.settings_of(state), search_summary(searched.setup, calibration, state)
+        settings, search = searched.settings_of(state), search_summary(searched.setup, searched_calibration, state)
     elif searched:
         log("[verify] a uniform plan met the target where SPDY's searched plans did not; the recipe records no "
             "search")
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
     measured = verified.final.measurement.record(verified.layer_ms) if verified else None
     points = verified.final.points if verified else ()
-    text = render_checked_recipe(plan, profile, profile_path, request.recipe.for_model(request.model.spec), settings, model_layers, measured, search,
-                                 points)
+    text = render_checked_recipe(plan, profile, profile_path, request.recipe.for_model(request.model.spec), settings,
+                                 model_layers, measured, search, points)
     write_recipe(request.output, text)
     page = None
     if request.report:
         log(f"[report] writing {request.report}")
-        page = report(ReportRequest(request.output, request.report, profile_path, force=True, notes=notes))
-    return GenerateResult(request.output, plan, profile, verified, page)
+        page = report(ReportRequest(recipe=request.output, output=request.report, profile=profile_path, force=True,
+                                    notes=notes, loaded=profile), checked=True)
+    return GenerateResult(path=request.output, plan=plan, profile=profile, verified=verified, report=page)
 
 
 def _verify_here(bundle, profile: Profile, profile_path: Path, request: GenerateRequest, solver,
                  log: Log) -> tuple[Plan, Verified, tuple[str, ...]]:
     """The verified plan, its rounds, and the warning that the profile is another machine's (if it is). The
     first plan measured aims its prediction just above the target (``verify.loop.FIRST_AIM``)."""
-    from ..solve.settings import uniform_solver
     from ..profile.backends import get_backend
+    from ..solve.settings import uniform_solver
     from ..verify import PlanTimer, meet_target
 
     backend = get_backend(request.profile.backend)

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..emit import RecipeSettings, default_init_lr
+from ..emit.manifest import RecipeJob, load_manifest
+from ..emit.write import render_checked_recipe
 from ..errors import SpdyError
 from ..files import atomic_write_text
-from ..emit.manifest import RecipeJob, load_manifest
 from ..models import ModelBundle, load_model, prunable_layers
 from ..models.spec import parse_input_shape
-from ..emit.write import render_checked_recipe
-from ..solve.settings import SolveSettings, solve
 from ..profile import Profile
 from ..profile.store import ProfileRequest, obtain_profile
+from ..solve.settings import SolveSettings, solve
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class _Sources:
         """The stored profile of the job's hardware for its model (no engine needed)."""
         key = (job.model, job.batch_size, job.input_shape, job.num_classes, job.hardware, job.cores)
         if key not in self._profiles:
-            request = ProfileRequest(job.hardware, cores=job.cores, hw_root=self.hw_root)
+            request = ProfileRequest(hw=job.hardware, cores=job.cores, hw_root=self.hw_root)
             self._profiles[key] = obtain_profile(bundle, request)
         return self._profiles[key]
 
@@ -62,7 +62,7 @@ def build_recipe(job: RecipeJob, sources: _Sources, base: Path) -> str:
     bundle, model_layers = sources.model(job)
     profile, profile_path = sources.profile(job, bundle)
     sensitivity = str(base / job.sensitivity) if job.sensitivity else None
-    settings = SolveSettings(job.include, job.exclude, sensitivity, job.quantile)
+    settings = SolveSettings(include=job.include, exclude=job.exclude, sensitivity=sensitivity, quantile=job.quantile)
     plan = solve(profile, job.speedup, settings)
     recipe = RecipeSettings(method=job.method, epochs=job.epochs, init_lr=default_init_lr(job.model))
     return render_checked_recipe(plan, profile, profile_path, recipe, settings, model_layers)

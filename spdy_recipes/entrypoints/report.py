@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SpdyError
+from ..profile import Profile
 from ..profile.store import hardware_root
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class ReportRequest:
     """The recipe to show, the folder to write, and its profile (None: the one the recipe's metadata names,
     looked up in ``hw_root`` and the local profile cache)."""
@@ -21,6 +22,7 @@ class ReportRequest:
     force: bool = False
     measured: dict | None = None  # a measurement to show instead of the recipe's (``report.view.build_view``)
     notes: tuple[str, ...] = ()  # shown on the page, e.g. that the measurement is from another machine
+    loaded: Profile | None = None  # the profile file's content, when the caller holds it (not read again)
 
     def check(self) -> None:
         """SpdyError when the output is no folder name, a file or a link, an existing report without
@@ -44,13 +46,16 @@ class ReportRequest:
             raise SpdyError(f"{out} already holds a report (use --force to replace it)")
 
 
-def report(request: ReportRequest) -> Path:
+def report(request: ReportRequest, *, checked: bool = False) -> Path:
     """Write the report of ``request.recipe`` (``report.view.build_view``, ``report.page.write_report``)
     and return its ``index.html``. Raises SpdyError on a bad output folder, a recipe this tool did not
-    write, or a missing or mismatched profile; nothing is written then."""
+    write, or a missing or mismatched profile; nothing is written then. ``checked``: the caller ran
+    ``request.check()`` already (before its timing), so it is not run again."""
     from ..report.page import write_report
     from ..report.view import build_view
 
-    request.check()
-    view = build_view(request.recipe, request.profile, request.hw_root, request.measured, request.notes)
+    if not checked:
+        request.check()
+    view = build_view(request.recipe, request.profile, request.hw_root, request.measured, request.notes,
+                      request.loaded)
     return write_report(view, request.output)

@@ -7,27 +7,27 @@ from __future__ import annotations
 import csv
 import io
 import time
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import SpdyError
-from ..solve.settings import SolveSettings
 from ..profile.store import ProfileRequest
 from ..solve.baselines import BASELINES
+from ..solve.settings import SolveSettings
 from .common import Log, ModelRequest, SearchRequest, warn_if_other_machine
 
 if TYPE_CHECKING:
-    from ..sensitivity.setup import AccuracySetup
     from ..evaluate import MethodResult
     from ..profile import Profile
+    from ..sensitivity.setup import AccuracySetup
 
 COLUMNS = ("target", "method", "predicted_speedup", "measured_speedup", "measured_low", "measured_high",
            "sparsity", "calibration_loss", "heldout_loss", "heldout_accuracy", "note")
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class TradeoffRequest:
     """Everything ``tradeoff`` needs: the targets (speedups over dense, each > 1), ``search`` (None: SPDY's
     prior and no losses), timing ``rounds`` per method and target (0: predicted only), and the folder for
@@ -165,12 +165,11 @@ def tradeoff(request: TradeoffRequest, log: Log) -> Tradeoff:
     searches are the cached ones (a target searched before costs nothing). A target beyond the profile's
     reach is recorded as such. Writes ``tradeoff.csv`` and ``tradeoff.png`` to ``request.output`` when
     given. Raises SpdyError on bad input, or when no target is reachable."""
-    from ..models import select_names
     from ..models.layers import parameters_by_name
-    from ..solve.settings import best_reachable
     from ..profile.backends import get_backend
     from ..profile.store import obtain_profile
     from ..progress import progress
+    from ..solve.settings import best_reachable
     from ..verify import PlanTimer
 
     request.check()
@@ -180,10 +179,10 @@ def tradeoff(request: TradeoffRequest, log: Log) -> Tradeoff:
     targets = sorted({round(s, 4) for s in request.speedups})  # 1.2 and 1.20000001 are one target
     if all(target > reachable for target in targets):
         raise SpdyError(f"no target is reachable on this profile: the best is {reachable:.3f}x")
-    selected = select_names(profile.layer_names, request.solve.include, request.solve.exclude)
+    selected = request.solve.selected(profile)
     params = parameters_by_name(bundle.module)
     setup = _prepare(bundle, profile, selected, request, log) if request.search else None
-    timing = nullcontext()
+    timing: AbstractContextManager[PlanTimer | None] = nullcontext()
     if request.rounds:
         backend = get_backend(request.profile.backend)
         warn_if_other_machine(profile.hardware, profile.engine_label, backend, "the profile")
@@ -210,41 +209,43 @@ def tradeoff(request: TradeoffRequest, log: Log) -> Tradeoff:
 
 
 def _prepare(bundle, profile: Profile, selected: list[str], request: TradeoffRequest, log: Log) -> AccuracySetup:
-    from ..sensitivity.setup import CalibrationSettings, prepare
+    from ..sensitivity.setup import prepare
 
-    search = request.search
-    settings = CalibrationSettings(search.source, search.samples, search.holdout, search.seed, search.database,
-                                   search.heldout_source)
-    return prepare(bundle, profile.grid, selected, settings, log)
+    if request.search is None:
+        raise SpdyError("losses need calibration data (--calib)")
+    return prepare(bundle, profile.grid, selected, request.search.calibration_settings(), log)
 
 
 def _predicted_only(profile: Profile, target: float, request: TradeoffRequest, selected: list[str], params: dict,
                     timer, log: Log) -> list[MethodResult]:
-    """SPDY's prior plan and each baseline at its predicted latency (``compare.at_predicted_speed``), measured
+    """SPDY's prior plan and each baseline at its predicted latency (``evaluate.at_predicted_speed``), measured
     when ``timer``; no losses."""
     from ..evaluate import Allocation, MethodResult, at_predicted_speed
     from ..solve.settings import solve
 
     plan = solve(profile, target, request.solve)
-    spdy = Allocation("spdy", plan.sparsities, plan.predicted_speedup)
+    spdy = Allocation(method="spdy", sparsities=plan.sparsities, predicted_speedup=plan.predicted_speedup)
     allocations = at_predicted_speed(spdy, target, profile, selected, params, timer, log, request.methods)
-    return [MethodResult(method, {}, None, None, None, None, str(a)) if isinstance(a, SpdyError)
-            else MethodResult(method, a.sparsities, a.predicted_speedup, a.measurement, None, None)
-            for method, a in zip(("spdy", *request.methods), allocations)]
+    return [MethodResult(method=method, sparsities={}, predicted_speedup=None, measurement=None, calibration=None,
+                         heldout=None, unreachable=str(a)) if isinstance(a, SpdyError)
+            else MethodResult(method=method, sparsities=a.sparsities, predicted_speedup=a.predicted_speedup,
+                              measurement=a.measurement, calibration=None, heldout=None)
+            for method, a in zip(("spdy", *request.methods), allocations, strict=True)]
 
 
 def _with_losses(setup: AccuracySetup, profile: Profile, target: float, request: TradeoffRequest, timer, oneshot,
                  log: Log):
     """SPDY searched for ``target`` and the baselines at its predicted latency, evaluated one-shot
-    (``compare.matched_allocations`` and ``compare.evaluate_allocations``). Returns (results, OneShot)."""
-    from ..solve.objective import SearchedSolver
+    (``evaluate.matched_allocations`` and ``evaluate.evaluate_allocations``). Returns (results, OneShot)."""
     from ..evaluate import OneShot, evaluate_allocations, matched_allocations
-    from ..solve.search import SearchSettings, parse_budget
+    from ..solve.objective import SearchedSolver
     from .common import search_progress
 
-    steps, minutes = parse_budget(request.search.budget)
-    settings = SearchSettings(seed=request.search.seed, steps=steps, minutes=minutes)
-    solver = SearchedSolver(setup, profile, target, request.solve, settings, lambda: search_progress(steps, log), log)
+    if request.search is None:
+        raise SpdyError("losses need calibration data (--calib)")
+    settings = request.search.search_settings()
+    solver = SearchedSolver(setup, profile, target, request.solve, settings,
+                            lambda: search_progress(settings.steps, log), log)
     allocations = matched_allocations(solver, timer, "predicted", log, request.methods)
     oneshot = oneshot or OneShot(setup)
     return evaluate_allocations(setup, allocations, request.methods, 0, log, oneshot), oneshot

@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SpdyError, warn
-from ..solve.settings import SolveSettings
 from ..profile.store import ProfileRequest
 from ..solve.planner import DEFAULT_QUANTILE
+from ..solve.settings import SolveSettings
 from ..verify import SpeedupMeasurement, Verified
 from .common import Log, ModelRequest, VerifySettings, plain_solver, warn_if_other_machine
 
+SPARSITY_MATCH = 1e-4  # a re-solved plan is the recipe's own when every layer's sparsity is this close
 
-@dataclass(frozen=True)
+
+@dataclass(kw_only=True, frozen=True)
 class VerifyRequest:
     """A recipe to check: the model it is for (batch size None: the recipe's), the profile to re-solve on
     with ``fix`` (``profile.cores`` None: the recipe's), weights trained with it (``trained``)."""
@@ -34,10 +36,10 @@ class VerifyRequest:
         if self.report:
             from .report import ReportRequest
 
-            ReportRequest(self.recipe, self.report, force=True).check()
+            ReportRequest(recipe=self.recipe, output=self.report, force=True).check()
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class VerifyOutcome:
     """The first measurement, whether it met the target, and the verification that fixed the recipe."""
 
@@ -90,9 +92,10 @@ def _setting(value) -> str:
 
 def recorded_solve_settings(metadata: dict) -> SolveSettings:
     """The solver settings a recipe's metadata records."""
-    return SolveSettings(tuple(metadata.get("include") or ()), tuple(metadata.get("exclude") or ()),
-                         metadata.get("sensitivity"), float(metadata.get("quantile", DEFAULT_QUANTILE)),
-                         tuple(float(c) for c in metadata.get("coefficients") or ()))
+    return SolveSettings(include=tuple(metadata.get("include") or ()), exclude=tuple(metadata.get("exclude") or ()),
+                         sensitivity=metadata.get("sensitivity"),
+                         quantile=float(metadata.get("quantile", DEFAULT_QUANTILE)),
+                         coefficients=tuple(float(c) for c in metadata.get("coefficients") or ()))
 
 
 def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> VerifyOutcome:
@@ -107,12 +110,12 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     from dataclasses import replace
 
     from ..emit import read_recipe
+    from ..emit.write import render_checked_recipe, write_recipe
     from ..models import prunable_layers
     from ..models.fingerprint import graph_hash
-    from ..emit.write import render_checked_recipe, write_recipe
-    from ..solve.settings import solve, uniform_solver
     from ..profile.backends import get_backend
     from ..profile.store import check_cores, obtain_profile
+    from ..solve.settings import solve, uniform_solver
     from ..verify import SPARSITY_TOLERANCE, PlanTimer, check_trained_sparsity, load_trained, meet_target, meets
     from ..verify.loop import overshoots
 
@@ -121,6 +124,7 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     metadata = recipe.metadata
     if any(value is None for value in recipe.targets.values()):
         raise SpdyError("a constant-pruning recipe holds existing zeros and sets no sparsity; nothing to verify")
+    targets = {name: float(value) for name, value in recipe.targets.items() if value is not None}
     target = float(metadata.get("target_speedup") or 0)
     if target <= 1:
         raise SpdyError(f"recipe {request.recipe} records no target_speedup in its metadata")
@@ -141,7 +145,7 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     trained = None
     if request.trained:
         trained = load_trained(bundle, request.trained)
-        check_trained_sparsity(trained, {name: float(s) for name, s in recipe.targets.items()})
+        check_trained_sparsity(trained, targets)
         (echo or log)(f"{request.trained}: all {len(recipe.targets)} recipe layers at their target sparsity "
                       f"(within {SPARSITY_TOLERANCE:.1%})")
     profile = profile_path = None
@@ -155,13 +159,13 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     tolerance = request.verify.tolerance
     with PlanTimer(bundle, backend, cores, request.verify.rounds) as timer:
         measurement = (timer.measure_model(trained) if trained
-                       else timer.measure({name: float(s) for name, s in recipe.targets.items()}))
+                       else timer.measure(targets))
         ok = meets(measurement, target, tolerance)
-        outcome = VerifyOutcome(target, float(metadata.get("predicted_speedup") or 0), measurement, ok,
-                                bundle.batch_size, cores)
+        outcome = VerifyOutcome(target=target, predicted=float(metadata.get("predicted_speedup") or 0),
+                                measurement=measurement, ok=ok, batch_size=bundle.batch_size, cores=cores)
         (echo or log)(outcome.summary(request.recipe))
         if not request.fix or (ok and not overshoots(measurement, target)):
-            page = _report(request, timer, None if trained else recipe.targets, measurement,
+            page = _report(request, timer, None if trained else targets, measurement,
                            profile_path or report_path, elsewhere, log)
             outcome = replace(outcome, report=page)
         if not request.fix:
@@ -172,9 +176,10 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
             return outcome
         if ok and not overshoots(measurement, target):
             return outcome
+        assert profile is not None and profile_path is not None  # obtained above whenever fix is asked for
         first = solve(profile.refitted(points), target, settings, float(metadata.get("solve_speedup") or target))
-        same = first.pruned.keys() == recipe.targets.keys() and all(
-            abs(first.pruned[name] - float(s)) < 1e-4 for name, s in recipe.targets.items())
+        same = first.pruned.keys() == targets.keys() and all(
+            abs(first.pruned[name] - s) < SPARSITY_MATCH for name, s in targets.items())
         verified = meet_target(plain_solver(target, settings), timer, target, tolerance, request.verify.max_rounds,
                                log, profile, first, measurement if same else None, uniform_solver(target, settings),
                                points)
@@ -188,11 +193,12 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     if request.report:
         from .report import ReportRequest, report
 
-        page = report(ReportRequest(request.recipe, request.report, profile_path, force=True, notes=elsewhere))
+        page = report(ReportRequest(recipe=request.recipe, output=request.report, profile=profile_path, force=True,
+                                    notes=elsewhere, loaded=profile), checked=True)
     return replace(outcome, fixed=verified, report=page)
 
 
-def _report(request: VerifyRequest, timer, targets: dict | None, measurement, profile_path: Path | None,
+def _report(request: VerifyRequest, timer, targets: dict[str, float] | None, measurement, profile_path: Path | None,
             notes: tuple[str, ...], log: Log) -> Path | None:
     """The report of the recipe with this measurement (and, for a one-shot plan, its in-context layer times)."""
     if not request.report:
@@ -202,10 +208,11 @@ def _report(request: VerifyRequest, timer, targets: dict | None, measurement, pr
     layer_ms = None
     if targets is not None:
         log("[report] analysing the recipe's layers in context")
-        layer_ms = timer.layer_times({name: float(s) for name, s in targets.items()})
+        layer_ms = timer.layer_times(targets)
     record = measurement.record(layer_ms)
-    return report(ReportRequest(request.recipe, request.report, profile_path, request.profile.hw_root, True, record,
-                                notes))
+    return report(ReportRequest(recipe=request.recipe, output=request.report, profile=profile_path,
+                                hw_root=request.profile.hw_root, force=True, measured=record, notes=notes),
+                  checked=True)  # VerifyRequest.check ran it before any timing
 
 
 def report_profile(request: VerifyRequest, metadata: dict) -> Path:

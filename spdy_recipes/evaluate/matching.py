@@ -23,9 +23,10 @@ SEARCHED_ROUNDS = 2  # SPDY's first aims each get their own search; later (small
 MATCH_TOLERANCE = 0.01  # a method matches the target when measured within this fraction of it
 MATCH_REACH = 1.0  # re-aiming extrapolates at most one gap beyond the measured points (nearly equal speeds)
 SPEEDUP_FLOOR = 1e-6  # aims stay this far inside (1, the fastest predicted plan): the DP needs a budget it meets
+SAME_AIM = 1e-9  # an aim this close to one tried already would measure the same plan again
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Allocation:
     """Per-layer sparsities of one method at one speed; SPDY's also name their database levels."""
 
@@ -45,7 +46,7 @@ def baseline_at(method: str, speedup: float, selected: list[str], dense: dict[st
     """A baseline over the ``selected`` layers (``dense``: their weights) tuned to the predicted ``speedup``
     within 0.5%; SpdyError when out of its reach."""
     baseline = tune_baseline(method, profile, selected, dense, profile.dense_ms / speedup)
-    return Allocation(method, baseline.sparsities, baseline.predicted_speedup)
+    return Allocation(method=method, sparsities=baseline.sparsities, predicted_speedup=baseline.predicted_speedup)
 
 
 def at_predicted_speed(spdy: Allocation, aim: float, profile: Profile, selected: list[str],
@@ -57,8 +58,9 @@ def at_predicted_speed(spdy: Allocation, aim: float, profile: Profile, selected:
     results: list[Allocation | SpdyError] = [spdy]
     for method in methods:
         try:
-            results.append(baseline_at(method, spdy.predicted_speedup, selected, dense, profile))
-            _measure(results[-1], timer, spdy.predicted_speedup, log)
+            allocation = baseline_at(method, spdy.predicted_speedup, selected, dense, profile)
+            results.append(allocation)
+            _measure(allocation, timer, spdy.predicted_speedup, log)
         except SpdyError as exc:
             log(f"[compare] {exc}")
             results.append(exc)
@@ -78,7 +80,8 @@ def _spdy_at(solver: SearchedSolver, speedup: float, search: bool) -> Allocation
         plan = solver(solver.profile, speedup)
     else:
         plan = solve(solver.profile, speedup, solver.settings_of(solver.last))
-    return Allocation("spdy", plan.sparsities, plan.predicted_speedup, plan.levels)
+    return Allocation(method="spdy", sparsities=plan.sparsities, predicted_speedup=plan.predicted_speedup,
+                      levels=plan.levels)
 
 
 def match_aim(tried: list[tuple[float, float]], target: float, top: float) -> float:
@@ -89,28 +92,42 @@ def match_aim(tried: list[tuple[float, float]], target: float, top: float) -> fl
     return min(max(next_aim(points, target, reach=MATCH_REACH), 1.0 + SPEEDUP_FLOOR), top)
 
 
+def _measured_speedup(allocation: Allocation) -> float:
+    """The speedup ``_measure`` measured for ``allocation`` (with a timer)."""
+    if allocation.measurement is None:
+        raise ValueError(f"{allocation.method}'s allocation was not measured")
+    return allocation.measurement.speedup
+
+
+def _baseline_allocator(method: str, selected: list[str], dense: dict[str, torch.Tensor],
+                        profile: Profile) -> Callable[[float, int], Allocation]:
+    """``allocate(predicted speedup, round)`` for ``_at_measured``: ``method``'s baseline at that speedup."""
+    return lambda aim, _: baseline_at(method, aim, selected, dense, profile)
+
+
 def _at_measured(allocate: Callable[[float, int], Allocation], top: float, target: float, timer: PlanTimer,
                  log: Callable[[str], None]) -> Allocation:
     """Re-aim ``allocate(predicted speedup, round)`` (``verify.bracket.next_aim``, never beyond ``top``, the fastest it
     predicts) until it measures within 1% of ``target``; of at most ``MATCH_ROUNDS`` measurements, the
     slowest at 99% of the target or more. SpdyError when none is that fast."""
-    aim, tries = min(target, top), []
+    aim = min(target, top)
+    tries: list[tuple[float, Allocation]] = []
     for round_index in range(MATCH_ROUNDS):
         allocation = allocate(aim, round_index)
         _measure(allocation, timer, aim, log)
         tries.append((aim, allocation))
-        measured = allocation.measured_speedup
+        measured = _measured_speedup(allocation)
         if abs(measured / target - 1) <= MATCH_TOLERANCE or (aim == top and measured < target):
             break
-        aim = match_aim([(a, t.measured_speedup) for a, t in tries], target, top)
+        aim = match_aim([(a, _measured_speedup(t)) for a, t in tries], target, top)
         # e.g. its least sparse plan is too fast
-        if any(math.isclose(aim, tried, rel_tol=0, abs_tol=1e-9) for tried, _ in tries):
+        if any(math.isclose(aim, tried, rel_tol=0, abs_tol=SAME_AIM) for tried, _ in tries):
             break
-    fast_enough = [t for _, t in tries if t.measured_speedup >= target * (1 - MATCH_TOLERANCE)]
+    fast_enough = [t for _, t in tries if _measured_speedup(t) >= target * (1 - MATCH_TOLERANCE)]
     if not fast_enough:
-        raise SpdyError(f"{tries[0][1].method} measures at most {max(t.measured_speedup for _, t in tries):.3f}x "
+        raise SpdyError(f"{tries[0][1].method} measures at most {max(_measured_speedup(t) for _, t in tries):.3f}x "
                         f"here (its fastest predicted plan is {top:.3f}x)")
-    return min(fast_enough, key=lambda a: a.measured_speedup)
+    return min(fast_enough, key=_measured_speedup)
 
 
 def matched_allocations(solver: SearchedSolver, timer: PlanTimer | None, match: str, log: Callable[[str], None],
@@ -125,8 +142,11 @@ def matched_allocations(solver: SearchedSolver, timer: PlanTimer | None, match: 
     selected, dense = setup.selected, setup.stitcher.dense
     if match != "measured":
         plan = solver(solver.profile)
-        spdy = Allocation("spdy", plan.sparsities, plan.predicted_speedup, plan.levels)
+        spdy = Allocation(method="spdy", sparsities=plan.sparsities, predicted_speedup=plan.predicted_speedup,
+                          levels=plan.levels)
         return at_predicted_speed(spdy, target, profile, selected, dense, timer, log, methods)
+    if timer is None:  # CompareRequest.check refuses match="measured" without rounds
+        raise SpdyError("matching the methods at measured speed needs a timer (rounds > 0)")
     top = solve(profile, 1.0 + SPEEDUP_FLOOR, solver.settings).max_speedup * (1 - SPEEDUP_FLOOR)
     spdy = _at_measured(lambda aim, r: _spdy_at(solver, aim, r < SEARCHED_ROUNDS), top, target, timer, log)
     results: list[Allocation | SpdyError] = [spdy]
@@ -134,9 +154,7 @@ def matched_allocations(solver: SearchedSolver, timer: PlanTimer | None, match: 
         try:
             fastest = fastest_baseline(method, profile, selected, dense)
             top = fastest.predicted_speedup * (1 - SPEEDUP_FLOOR)
-            results.append(_at_measured(
-                lambda aim, _, method=method: baseline_at(method, aim, selected, dense, profile), top, target, timer,
-                log))
+            results.append(_at_measured(_baseline_allocator(method, selected, dense, profile), top, target, timer, log))
         except SpdyError as exc:
             log(f"[compare] {exc}")
             results.append(exc)

@@ -20,7 +20,7 @@ from ..verify.measure import SpeedupMeasurement
 from .matching import Allocation
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MethodResult:
     """One allocation method at the common latency (``unreachable`` says why a baseline has no numbers)."""
 
@@ -77,13 +77,15 @@ def evaluate_allocations(setup: AccuracySetup, allocations: list[Allocation | Sp
     stitcher = setup.stitcher
     stitcher.restore()
     calibration, heldout = _evaluate(setup)
-    results = [MethodResult("dense", {}, 1.0, None, calibration, heldout)]
+    results = [MethodResult(method="dense", sparsities={}, predicted_speedup=1.0, measurement=None,
+                            calibration=calibration, heldout=heldout)]
     oneshot = oneshot or OneShot(setup)
     dense_model = dense_copy(setup.bundle.module) if refit_steps else None
     try:
         for method, allocation in zip(("spdy", *methods), allocations, strict=True):
             if isinstance(allocation, SpdyError):
-                results.append(MethodResult(method, {}, None, None, None, None, str(allocation)))
+                results.append(MethodResult(method=method, sparsities={}, predicted_speedup=None, measurement=None,
+                                            calibration=None, heldout=None, unreachable=str(allocation)))
                 continue
             if allocation.levels is not None:
                 stitcher.apply_levels({name: allocation.levels[name] for name in setup.selected})
@@ -96,8 +98,9 @@ def evaluate_allocations(setup: AccuracySetup, allocations: list[Allocation | Sp
             calibration, heldout = _evaluate(setup)
             stitcher.restore()
             log(f"[compare] {method}: calibration loss {calibration.loss:.5g}")
-            results.append(MethodResult(method, allocation.sparsities, allocation.predicted_speedup,
-                                        allocation.measurement, calibration, heldout))
+            results.append(MethodResult(method=method, sparsities=allocation.sparsities,
+                                        predicted_speedup=allocation.predicted_speedup,
+                                        measurement=allocation.measurement, calibration=calibration, heldout=heldout))
     finally:
         stitcher.restore()
     return results
@@ -116,6 +119,7 @@ def format_results(results: list[MethodResult], setup: AccuracySetup) -> str:
         if r.unreachable:
             lines.append(f"{r.method:<17}cannot reach this latency: {r.unreachable.split(': ', 1)[-1]}")
             continue
+        assert r.calibration is not None  # every method that reaches the latency was evaluated
         measured = r.measurement.describe() if r.measurement else "-"
         held_loss = f"{r.heldout.loss:.5g}" if r.heldout else "-"
         held_acc = f"{r.heldout.accuracy:.4f}" if r.heldout and r.heldout.accuracy is not None else "-"
@@ -128,13 +132,14 @@ def format_results(results: list[MethodResult], setup: AccuracySetup) -> str:
 def speed_note(results: list[MethodResult]) -> str:
     """Which measured methods' speeds differ by more than the noise: their 95% intervals do not overlap.
     Empty when no method carries an interval."""
-    timed = [r for r in results if r.measurement and r.measurement.low is not None and r.measurement.high is not None]
+    timed = [(r.method, r.measurement.low, r.measurement.high) for r in results
+             if r.measurement and r.measurement.low is not None and r.measurement.high is not None]
     if not timed:
         return ""
     if len(timed) == 1:
-        return f"measured speeds: only {timed[0].method} was measured; no other method reaches this speed here"
-    apart = [f"{fast.method} > {slow.method}" for fast in timed for slow in timed
-             if fast is not slow and fast.measurement.low > slow.measurement.high]
+        return f"measured speeds: only {timed[0][0]} was measured; no other method reaches this speed here"
+    apart = [f"{fast} > {slow}" for i, (fast, fast_low, _) in enumerate(timed)
+             for j, (slow, _, slow_high) in enumerate(timed) if i != j and fast_low > slow_high]
     if not apart:
         return "measured speeds: every interval overlaps the others, so the methods run equally fast within the noise"
     return ("measured speeds differ beyond the noise (95% intervals apart): " + ", ".join(apart)

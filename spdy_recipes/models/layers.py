@@ -74,6 +74,7 @@ def layer_survey(model: nn.Module) -> tuple[list[PrunableLayer], dict[str, str]]
         reason = _dense_reason(module_name, module, owners)
         weight = getattr(module, "weight", None)
         if reason is None:
+            assert isinstance(weight, nn.Parameter)  # _dense_reason gives None only for a Parameter weight
             layers.append(PrunableLayer(f"{module_name}.weight", module_name, kind, tuple(weight.shape)))
         else:
             left_dense[f"{module_name}.weight"] = reason
@@ -84,11 +85,6 @@ def prunable_layers(model: nn.Module) -> list[PrunableLayer]:
     """Every Conv and Linear weight of ``model`` that a recipe may prune, in ``named_modules`` order:
     not depthwise or grouped, frozen, tied to another parameter or computed (``layer_survey`` says why)."""
     return layer_survey(model)[0]
-
-
-def left_dense_layers(model: nn.Module) -> dict[str, str]:
-    """The weights ``prunable_layers`` leaves out, each with the reason (see ``layer_survey``)."""
-    return layer_survey(model)[1]
 
 
 def parameters_by_name(model: nn.Module) -> dict[str, nn.Parameter]:

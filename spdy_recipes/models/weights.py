@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import re
 import types
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeGuard
 
 import torch
 from torch import nn
@@ -19,7 +21,7 @@ WRAPPER_KEYS = ("state_dict", "model", "model_state", "model_state_dict", "modul
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 # plain-data classes that checkpoints keep beside the weights (SparseML's image classification trainer saves its
 # command-line arguments as a SimpleNamespace): allowed when reading, nothing else is unpickled
-SAFE_GLOBALS = [types.SimpleNamespace, argparse.Namespace]
+SAFE_GLOBALS: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = [types.SimpleNamespace, argparse.Namespace]
 
 
 def read_state_dict(weights: str | Path, notes: list[str] | None = None) -> dict[str, torch.Tensor]:
@@ -68,7 +70,7 @@ def _load_failure(exc: Exception) -> str:
     return f"not a torch or safetensors weights file ({type(exc).__name__}{': ' + first if first else ''})"
 
 
-def _is_state_dict(value: object) -> bool:
+def _is_state_dict(value: object) -> TypeGuard[dict[Any, torch.Tensor]]:
     return isinstance(value, dict) and bool(value) and all(isinstance(v, torch.Tensor) for v in value.values())
 
 

@@ -12,7 +12,7 @@ and the time outside the layers becomes one intercept ``a`` (ms), so that a plan
 (``dense_ms / measured speedup``). The fit is a ridge regression on relative errors: the per-band factors u
 are shrunk toward 1, the per-block deviations d toward 0 with a strength chosen by leave-one-out error over
 the fitted plans, and the intercept toward the analysed fixed time. A corrected table stays additive, so the
-SPDY DP (Frantar & Alistarh 2022, section 3.1) remains exact on it.
+SPDY DP (Frantar & Alistarh 2022, Algorithm 1) remains exact on it.
 
 Bands split the grid by sparsity (``BAND_EDGES``): dense, and two ranges of sparse levels, where
 DeepSparse's kernels and their analysis bias differ. The shrinkage strengths were chosen on MobileNetV2 plans
@@ -50,7 +50,7 @@ def band_of(sparsity: float) -> int:
     return 1 + sum(sparsity >= edge for edge in BAND_EDGES)
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class EnginePoint:
     """One plan timed with real engine calls, interleaved with the dense model in the same run.
 
@@ -86,13 +86,16 @@ class EnginePoint:
                 or not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k < levels for k in chosen)):
             raise ValueError(f"a calibration point's 'levels' must list a whole grid level (0-{levels - 1}) for "
                              f"each of the {layers} layers")
-        numbers = [_positive(data.get(key), key) for key in ("speedup", "low", "high", "dense_ms", "pruned_ms")]
+        speedup, low, high, dense_ms, pruned_ms = (
+            _positive(data.get(key), key) for key in ("speedup", "low", "high", "dense_ms", "pruned_ms"))
         if not isinstance(data.get("heldout", False), bool):
             raise ValueError("a calibration point's 'heldout' must be true or false")
-        return cls(tuple(chosen), *numbers, kind=str(data.get("kind", "")), heldout=data.get("heldout", False))
+        return cls(levels=tuple(chosen), speedup=speedup, low=low, high=high, dense_ms=dense_ms, pruned_ms=pruned_ms,
+                   kind=str(data.get("kind", "")),
+                   heldout=data.get("heldout", False))
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Correction:
     """The fitted correction: ``factors[l][k]`` scales layer l's analysed time at level k, ``intercept_ms``
     replaces the analysed fixed time (ms), ``dense_ms`` is the dense model's real call time (ms, median over the
@@ -132,9 +135,10 @@ class Correction:
                 for v in fit_error.values()):
             raise ValueError("the correction's 'fit_error' must map names to finite numbers")
         bands = data.get("band_factors") or []
-        return cls(factors, intercept, _positive(data.get("dense_ms"), "dense_ms"),
-                   [_positive(f, "band_factors") for f in bands] if isinstance(bands, list) else [],
-                   _positive(data.get("block_strength", 1.0), "block_strength"), dict(fit_error))
+        return cls(factors=factors, intercept_ms=intercept, dense_ms=_positive(data.get("dense_ms"), "dense_ms"),
+                   band_factors=[_positive(f, "band_factors") for f in bands] if isinstance(bands, list) else [],
+                   block_strength=_positive(data.get("block_strength", 1.0), "block_strength"),
+                   fit_error=dict(fit_error))
 
 
 def _positive(value: object, key: str, zero: bool = False) -> float:
@@ -199,8 +203,9 @@ def fit_correction(table: Table, points: list[EnginePoint], dense_ms: float) -> 
     if len(fit) >= 3:
         loo = _leave_one_out(table, fit, analysed_dense, strength)
         error.update(loo_median=round(statistics.median(loo), 5), loo_max=round(max(loo), 5))
-    return Correction(correction.factors, correction.intercept_ms, dense_ms, correction.band_factors, strength,
-                      error)
+    return Correction(factors=correction.factors, intercept_ms=correction.intercept_ms, dense_ms=dense_ms,
+                      band_factors=correction.band_factors, block_strength=strength,
+                      fit_error=error)
 
 
 def predict_ms(table: Table, correction: Correction, levels: tuple[int, ...]) -> float:
@@ -223,7 +228,8 @@ def _rows(table: Table, points: list[EnginePoint], dense_ms: float, strength: fl
     DP's own plans) weigh ``VERIFY_WEIGHT``."""
     blocks = max(table.block_of) + 1
     size = 1 + BANDS + blocks * BANDS
-    dense = EnginePoint(tuple([0] * len(table.block_of)), 1.0, 1.0, 1.0, dense_ms, dense_ms, "dense")
+    dense = EnginePoint(levels=tuple([0] * len(table.block_of)), speedup=1.0, low=1.0, high=1.0, dense_ms=dense_ms,
+                        pruned_ms=dense_ms, kind="dense")
     rows, targets = [], []
     for point, weight in [(dense, DENSE_WEIGHT)] + [(p, VERIFY_WEIGHT if p.kind == "verify" else 1.0) for p in points]:
         wanted = dense_ms / point.speedup
@@ -263,7 +269,8 @@ def _correction(table: Table, params: np.ndarray, dense_ms: float, strength: flo
     factors = [[scale * float(np.clip(bands[b] + deviations[block, b], *FACTOR_RANGE)) for b in levels]
                for block in table.block_of]
     intercept = float(params[0] * table.dense_ms()) * scale
-    return Correction(factors, intercept, dense_ms, [float(b) for b in bands], strength)
+    return Correction(factors=factors, intercept_ms=intercept, dense_ms=dense_ms,
+                      band_factors=[float(b) for b in bands], block_strength=strength)
 
 
 def _leave_one_out(table: Table, points: list[EnginePoint], dense_ms: float, strength: float) -> list[float]:

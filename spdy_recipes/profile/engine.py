@@ -28,7 +28,7 @@ class EngineRun:
     supported_fraction: float | None = None  # of the graph's operations, run in the engine's optimised kernels
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class TimingRule:
     """How long real engine calls are timed: models alternate in rounds, each model timing one block of calls
     per round (one untimed call first). A block lasts about ``block_ms`` (ms; at least one call), unless

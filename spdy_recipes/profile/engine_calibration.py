@@ -64,8 +64,9 @@ def calibrate(profile: Profile, bundle: ModelBundle, backend: TimingBackend, den
     points = []
     for model, (kind, levels, heldout) in enumerate(plans, start=1):
         paired = paired_speedup(dense, timed.samples[model])
-        points.append(EnginePoint(levels, paired.speedup, paired.low, paired.high, dense_ms, timed.median_ms(model),
-                                  kind, heldout))
+        points.append(EnginePoint(levels=levels, speedup=paired.speedup, low=paired.low, high=paired.high,
+                                  dense_ms=dense_ms, pruned_ms=timed.median_ms(model),
+                                  kind=kind, heldout=heldout))
     for path in paths:
         Path(path).unlink()
     engine = {**profile.engine, "calibration_rounds": timed.rounds,

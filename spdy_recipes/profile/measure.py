@@ -36,7 +36,7 @@ SUPPORTED_WARNING = 0.85  # engine.fraction_of_supported_ops below which the pro
 DESIGNS = ("uniform", "mixed")
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class TimingSettings:
     """How to measure: analysed runs per level and repeat, warm-up runs, independent repeats, the
     design of the runs (``uniform``: every prunable kernel at one imposed sparsity per run; ``mixed``:
@@ -97,7 +97,7 @@ def measure_profile(
         layers = layer_map.layers
         warn_left_dense(layer_map.left_dense)
         supported = None
-        samples = {layer.name: [[] for _ in grid] for layer in layers}
+        samples: dict[str, list[list[float]]] = {layer.name: [[] for _ in grid] for layer in layers}
         kernels = {layer.name: [""] * levels for layer in layers}
         other: list[list[float]] = [[] for _ in grid]
         total: list[list[float]] = [[] for _ in grid]
@@ -161,8 +161,9 @@ def measure_profile(
             warn(f"other processes used {load.busy:.0%} of the CPU while the profile was measured: its times are "
                  f"inflated and noisy; measure again on a quiet machine (--force)")
         layer_times = [
-            LayerTimes(layer.name, layer.module, layer.kind, list(layer.shape), layer_map.flops[layer.name],
-                       samples[layer.name], kernels[layer.name])
+            LayerTimes(name=layer.name, module=layer.module, kind=layer.kind, shape=list(layer.shape),
+                       flops=layer_map.flops[layer.name],
+                       samples_ms=samples[layer.name], kernels=kernels[layer.name])
             for layer in layers
         ]
         profile = Profile(

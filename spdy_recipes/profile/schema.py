@@ -61,7 +61,7 @@ def quantiles(rows: list[list[float]], q: float) -> list[float]:
     return values
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LayerTimes:
     """One prunable layer's latency samples at every grid level, and the engine kernel that ran it."""
 
@@ -92,7 +92,7 @@ class LayerTimes:
         return [max(level) - min(level) for level in self.samples_ms]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Profile:
     """Per-layer latency tables of one model on one machine, batch size and core count."""
 
@@ -358,9 +358,9 @@ def profile_from_dict(data: object) -> Profile:
         kernels = raw.get("kernels", [""] * levels)
         if not isinstance(kernels, list) or len(kernels) != levels:
             raise SpdyError(f"layer {name!r} kernels must list one kernel per grid level")
-        layers.append(LayerTimes(name, str(raw.get("module", "")), str(raw.get("kind", "")),
-                                 list(raw.get("shape", [])), int(raw.get("flops", 0)), samples,
-                                 [str(k) for k in kernels]))
+        layers.append(LayerTimes(name=name, module=str(raw.get("module", "")), kind=str(raw.get("kind", "")),
+                                 shape=list(raw.get("shape", [])), flops=int(raw.get("flops", 0)), samples_ms=samples,
+                                 kernels=[str(k) for k in kernels]))
     for what, series in [("other_samples_ms", other)] + [(f"layer {lt.name!r}", lt.samples_ms) for lt in layers]:
         if any(len(level) != repeats for level in series):
             raise SpdyError(f"{what} must hold {repeats} repeat(s) at every level, like total_samples_ms")

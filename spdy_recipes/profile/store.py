@@ -25,7 +25,7 @@ from .schema import Profile, load_profile, save_profile
 LOCAL = "local"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ProfileRequest:
     """Which profile a command wants: ``hw`` (local, NAME or PATH), cores (None: the hardware's own)."""
 
@@ -94,7 +94,7 @@ def named_profile_path(hw: str, bundle: ModelBundle, cores: int | None, root: Pa
         if len(matches) == 1:
             cores = int(matches[0].stem.rsplit("-c", 1)[1])
     path = folder / profile_filename(bundle, cores) if cores else None
-    if path is None or not path.is_file():
+    if path is None or cores is None or not path.is_file():
         available = ", ".join(p.name for p in sorted(folder.glob(f"{bundle.slug}-*.json"))) or "none"
         at = f"{cores} cores" if cores else "any core count"
         raise SpdyError(f"hardware {hw!r} has no profile for {bundle.spec} at batch {bundle.batch_size}, {at} "

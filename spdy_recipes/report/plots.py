@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -39,7 +40,7 @@ def layers_plot(view: RecipeView, path: Path) -> dict:
     with the in-context times verification measured as red crosses. Returns the plotted series."""
     rows = view.layers
     x = list(range(len(rows)))
-    data = {"layers": [r.name for r in rows], "sparsity": [r.sparsity for r in rows],
+    data: dict[str, list[Any]] = {"layers": [r.name for r in rows], "sparsity": [r.sparsity for r in rows],
             "dense_ms": [r.dense_ms for r in rows], "pruned_ms": [r.pruned_ms for r in rows],
             "in_context_ms": [r.in_context_ms for r in rows]}
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(max(8.0, 0.22 * len(rows) + 2), 6.5), sharex=True)
@@ -153,8 +154,8 @@ def tradeoff_plot(rows: list[dict], losses: dict[str, str] | None) -> tuple[byte
         series[method] = {"speedup": speed, "sparsity": [r["sparsity"] for r in points],
                           "loss": [r[loss_key] for r in points] if with_losses else None}
     panels = 2 if with_losses else 1
-    figure, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 3.8), squeeze=False)
-    axes = list(axes.flat)
+    figure, axes_grid = plt.subplots(1, panels, figsize=(5.2 * panels, 3.8), squeeze=False)
+    axes = list(axes_grid.flat)
     measured = any(r["measured_speedup"] is not None for r in usable)
     x_label = "measured speedup (x)" if measured else "predicted speedup (x)"
     for method, data in series.items():
@@ -162,7 +163,7 @@ def tradeoff_plot(rows: list[dict], losses: dict[str, str] | None) -> tuple[byte
         if with_losses:
             axes[0].plot(data["speedup"], data["loss"], **style)
         axes[-1].plot(data["speedup"], data["sparsity"], **style)
-    if with_losses:
+    if losses is not None:
         axes[0].set_xlabel(x_label)
         axes[0].set_ylabel(losses[loss_key])
         axes[0].set_title("loss after one-shot pruning (lower is better)")

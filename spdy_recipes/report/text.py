@@ -10,6 +10,8 @@ from ..errors import SpdyError
 from ..profile import Profile, load_profile
 from ..solve import Plan
 
+MIN_MS = 1e-9  # a layer timed at 0 ms divides as this (its gain prints huge, not an error)
+
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
@@ -66,7 +68,7 @@ def profile_report(profile: Profile) -> str:
         best = min(range(len(profile.grid)), key=lambda k: times[k])
         switches = flags.get("kernel_switch", {}).get(layer.name, [])
         rows.append([layer.name, layer.kind, f"{times[0]:.3f}", f"{times[best]:.3f}", f"{profile.grid[best]:.4f}",
-                     f"{times[0] / max(times[best], 1e-9):.2f}x", f"{max(layer.spread_ms):.3f}",
+                     f"{times[0] / max(times[best], MIN_MS):.2f}x", f"{max(layer.spread_ms):.3f}",
                      ",".join(f"{profile.grid[k]:.2f}" for k in switches) or "-"])
     header = ["layer", "kind", "dense ms", "fastest ms", "at", "gain", "max spread ms", "kernel switches at"]
     return "\n".join(lines + _support_lines(profile)) + "\n" + _table(header, rows) + _left_dense_lines(profile)

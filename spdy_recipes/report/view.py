@@ -21,7 +21,7 @@ NO_GAIN = 0.01  # a layer whose fastest sparse level saves less than this fracti
 LEVEL_MATCH = 1e-3  # a recipe sparsity this close to a grid level is that level
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class LayerRow:
     """One prunable layer of the profile, in model order.
 
@@ -52,7 +52,7 @@ class LayerRow:
         return self.sparsity > 0
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Measured:
     """The speedup verification measured (paired median), its 95% interval and the median pruned latency
     in ms (None where unknown: recipes verified before it was recorded)."""
@@ -64,7 +64,7 @@ class Measured:
     pruned_ms: float | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RecipeView:
     """A recipe with its profile: rows per layer, the weights left out of the prunable set, the speedups,
     the search and the provenance. Times are ms per call at the profile's batch size."""
@@ -176,14 +176,14 @@ def dense_reason(name: str, curve_ms: list[float], selected: set[str]) -> str:
 
 def build_view(recipe_path: str | Path, profile_path: str | Path | None = None,
                hw_root: Path = Path("recipes/hardware"), measured: dict | None = None,
-               notes: tuple[str, ...] = ()) -> RecipeView:
+               notes: tuple[str, ...] = (), loaded: Profile | None = None) -> RecipeView:
     """Read ``recipe_path`` (SparseML-loaded) and its profile (``profile_path``, or the one its metadata
-    names, ``find_profile``). ``measured`` (``SpeedupMeasurement.record()`` keys, optionally with
-    ``layer_ms``) replaces the measurement the recipe records, e.g. one ``verify`` just took; ``notes``
-    go on the page (e.g. that it was taken on another machine than the profile's). Raises SpdyError for
-    a recipe this tool did not write, a sparsity outside [0, 1), a profile of another model graph, or
-    recipe layers the profile does not have; a profile whose hash differs from the recorded one is used
-    with a note."""
+    names, ``find_profile``; ``loaded``: that file's profile, which the caller holds already). ``measured``
+    (``SpeedupMeasurement.record()`` keys, optionally with ``layer_ms``) replaces the measurement the recipe
+    records, e.g. one ``verify`` just took; ``notes`` go on the page (e.g. that it was taken on another machine
+    than the profile's). Raises SpdyError for a recipe this tool did not write, a sparsity outside [0, 1), a
+    profile of another model graph, or recipe layers the profile does not have; a profile whose hash differs
+    from the recorded one is used with a note."""
     recipe = read_recipe(recipe_path)
     metadata = dict(recipe.metadata)
     if measured is not None:
@@ -194,20 +194,20 @@ def build_view(recipe_path: str | Path, profile_path: str | Path | None = None,
         raise SpdyError(f"profile {path} is a folder; give a profile file (.json)")
     if not path.is_file():
         raise SpdyError(f"profile {path} does not exist")
-    stored = load_profile(path)
+    stored = loaded if loaded is not None else load_profile(path)
     if stored.model.get("graph_hash") != metadata.get("model_graph_hash"):
         raise SpdyError(f"profile {path} is of another model graph ({stored.model.get('spec')}, "
                         f"{stored.model.get('graph_hash')}) than the recipe ({metadata.get('model')}, "
                         f"{metadata.get('model_graph_hash')})")
     profile = stored.refitted(stored.recorded_points(metadata.get("verify_points")))  # the table it was solved on
-    notes = list(notes)
+    notes_out = list(notes)
     if stored.content_hash() != metadata.get("profile_hash"):
-        notes.append(f"the profile's hash {stored.content_hash()} is not the one the recipe was solved on "
-                     f"({metadata.get('profile_hash')}): its times may differ from the recipe's prediction")
+        notes_out.append(f"the profile's hash {stored.content_hash()} is not the one the recipe was solved on "
+                         f"({metadata.get('profile_hash')}): its times may differ from the recipe's prediction")
     targets = recipe.planned
     if any(value is None for value in recipe.targets.values()):
-        notes.append("a constant-pruning recipe: its layers keep the zeros of the weights they start from; the "
-                     "page shows the sparsities they were planned at (its level variables)")
+        notes_out.append("a constant-pruning recipe: its layers keep the zeros of the weights they start from; the "
+                         "page shows the sparsities they were planned at (its level variables)")
     bad = {name: value for name, value in targets.items() if not 0.0 <= value < 1.0}
     if bad:
         name, value = next(iter(bad.items()))
@@ -215,13 +215,14 @@ def build_view(recipe_path: str | Path, profile_path: str | Path | None = None,
     unknown = sorted(set(targets) - set(profile.layer_names))
     if unknown:
         raise SpdyError(f"recipe layer(s) {', '.join(unknown[:5])} are not in profile {path}")
-    rows = _layer_rows(profile, targets, metadata, notes)
-    view = RecipeView(Path(recipe_path), path, metadata, profile, rows, dict(profile.model.get("left_dense") or {}),
-                      _measured(metadata), notes, stored.content_hash())
+    rows = _layer_rows(profile, targets, metadata, notes_out)
+    view = RecipeView(recipe=Path(recipe_path), profile_path=path, metadata=metadata, profile=profile, layers=rows,
+                      not_prunable=dict(profile.model.get("left_dense") or {}),
+                      measured=_measured(metadata), notes=notes_out, profile_hash=stored.content_hash())
     recorded = metadata.get("predicted_ms")
     if recorded and abs(view.pruned_ms / float(recorded) - 1) > 0.005:
-        notes.append(f"the profile predicts {view.pruned_ms:.2f} ms for these sparsities, the recipe recorded "
-                     f"{float(recorded):.2f} ms")
+        notes_out.append(f"the profile predicts {view.pruned_ms:.2f} ms for these sparsities, the recipe recorded "
+                         f"{float(recorded):.2f} ms")
     return view
 
 
@@ -241,8 +242,9 @@ def _layer_rows(profile: Profile, targets: dict[str, float], metadata: dict, not
                          f"read at the nearest level, {profile.grid[level]:.4f}")
         curve = list(layer.times_ms)
         reason = "" if sparsity > 0 else dense_reason(layer.name, curve, selected)
-        rows.append(LayerRow(layer.name, layer.kind, sparsity, level, curve, in_context.get(layer.name), reason,
-                             block_of.get(layer.name, "")))
+        rows.append(LayerRow(name=layer.name, kind=layer.kind, sparsity=sparsity, level=level, curve_ms=curve,
+                             in_context_ms=in_context.get(layer.name), reason=reason,
+                             block=block_of.get(layer.name, "")))
     return rows
 
 
@@ -251,5 +253,6 @@ def _measured(metadata: dict) -> Measured | None:
     if speedup is None:
         return None
     interval = metadata.get("measured_interval") or [None, None]
-    return Measured(float(speedup), interval[0], interval[1], metadata.get("measured_other_processes_cpu"),
-                    metadata.get("measured_pruned_ms"))
+    return Measured(speedup=float(speedup), low=interval[0], high=interval[1],
+                    other_processes_cpu=metadata.get("measured_other_processes_cpu"),
+                    pruned_ms=metadata.get("measured_pruned_ms"))

@@ -52,7 +52,7 @@ class PackedWeight:
         return weight.view(shape)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Database:
     """Per-layer weights at every grid level, and each level's relative output error on calibration data."""
 
@@ -86,10 +86,11 @@ class Database:
             data = torch.load(path, map_location="cpu", weights_only=True)
             if data.get("format_version") != FORMAT_VERSION:
                 raise ValueError("another format version")
-            return cls(data["key"], data["method"], list(data["grid"]),
-                       {n: torch.Size(s) for n, s in data["shapes"].items()}, data["errors"],
-                       data["magnitude_errors"],
-                       {n: [PackedWeight(m.numpy(), v) for m, v in levels] for n, levels in data["weights"].items()})
+            return cls(key=data["key"], method=data["method"], grid=list(data["grid"]),
+                       shapes={n: torch.Size(s) for n, s in data["shapes"].items()}, errors=data["errors"],
+                       magnitude_errors=data["magnitude_errors"],
+                       weights={n: [PackedWeight(m.numpy(), v) for m, v in levels]
+                                for n, levels in data["weights"].items()})
         except Exception as exc:  # a truncated or foreign file: torch raises many types
             raise SpdyError(f"malformed database {path}: {exc}") from None
 
@@ -128,7 +129,8 @@ def build_database(bundle: ModelBundle, layers: list[PrunableLayer], grid: list[
             shapes[name], errors[name], magnitude_errors[name], weights[name] = _build_layer(
                 params[name].detach().float(), hessians.get(name), grid, method)
             step(f"{method} {name}", sizes[name])
-    return Database(key, method, list(grid), shapes, errors, magnitude_errors, weights)
+    return Database(key=key, method=method, grid=list(grid), shapes=shapes, errors=errors,
+                    magnitude_errors=magnitude_errors, weights=weights)
 
 
 def _build_layer(weight: torch.Tensor, hessian: torch.Tensor | None, grid: list[float],
@@ -140,7 +142,7 @@ def _build_layer(weight: torch.Tensor, hessian: torch.Tensor | None, grid: list[
     reconstructor = LayerReconstructor(hessian) if hessian is not None else None
     masked = [dense * keep for keep in keeps]
     refit = reconstructor is not None and method == "obs"
-    fitted = _reconstruct_levels(reconstructor, dense, keeps) if refit else masked
+    fitted = _reconstruct_levels(reconstructor, dense, keeps) if refit and reconstructor is not None else masked
     if reconstructor is not None:
         magnitude_errors = [reconstructor.relative_error(dense, m) for m in masked]
         errors = [reconstructor.relative_error(dense, f) for f in fitted] if refit else magnitude_errors

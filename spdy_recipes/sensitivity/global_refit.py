@@ -9,6 +9,8 @@ only: pruned entries get no gradient and stay exactly zero. BatchNorm statistics
 from __future__ import annotations
 
 import copy
+import functools
+import operator
 from collections.abc import Callable
 
 import torch
@@ -59,12 +61,14 @@ def global_refit(model: nn.Module, dense: nn.Module, names: list[str], data: Cal
             with torch.no_grad():
                 model_output(dense, inputs)
             model_output(model, inputs)
-            loss = sum(((pruned_out[m] - dense_out[m]) ** 2).sum() / (dense_out[m] ** 2).sum().clamp_min(1e-12)
-                       for m in modules)
+            loss = functools.reduce(operator.add, [
+                ((pruned_out[m] - dense_out[m]) ** 2).sum() / (dense_out[m] ** 2).sum().clamp_min(1e-12)
+                for m in modules])
             optimizer.zero_grad()
             loss.backward()
             for weight, mask in zip(weights, masks, strict=True):
-                weight.grad.mul_(mask)
+                if weight.grad is not None:  # None: the weight took no part in the loss (Adam skips it too)
+                    weight.grad.mul_(mask)
             optimizer.step()
             with torch.no_grad():
                 for weight, mask in zip(weights, masks, strict=True):

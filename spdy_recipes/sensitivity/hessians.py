@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..calibration import CalibrationSet
+from ..errors import SpdyError
 from ..models.layers import PrunableLayer
 from .outputs import model_output
 
@@ -32,6 +33,9 @@ def weight_matrix(weight: torch.Tensor) -> torch.Tensor:
 def _columns(module: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     """The layer's input as (in, samples) columns."""
     if isinstance(module, nn.Conv2d):
+        if isinstance(module.padding, str):  # F.unfold takes the padding as numbers only
+            raise SpdyError(f"a Conv2d with padding={module.padding!r} is not supported for Hessians; give the "
+                            "padding as numbers")
         patches = F.unfold(inputs, module.kernel_size, module.dilation, module.padding, module.stride)
         return patches.transpose(0, 1).reshape(patches.shape[1], -1)
     return inputs.reshape(-1, inputs.shape[-1]).T

@@ -43,7 +43,7 @@ class Scorer:
         else:
             self.kind = "KL to dense" if classifier else "relative MSE to dense"
         labelled = data.labels is not None and classifier
-        if labelled and int(data.labels.max()) >= self.reference[0].shape[-1]:
+        if labelled and data.labels is not None and int(data.labels.max()) >= self.reference[0].shape[-1]:
             raise SpdyError(f"{data.source}: label {int(data.labels.max())} is beyond the model's "
                             f"{self.reference[0].shape[-1]} classes (labels are class indices of this model)")
         self.accuracy_kind = ("top-1" if labelled else "top-1 agreement with dense") if classifier else None
@@ -60,11 +60,12 @@ class Scorer:
                     reference_squared += float(((dense ** 2) * weight).sum())
                     continue
                 if self.kind == "cross-entropy":
+                    assert labels is not None  # the kind of a labelled set
                     losses += float(F.cross_entropy(output, labels, reduction="sum"))
                 else:
                     losses += float(F.kl_div(output.log_softmax(-1), dense.log_softmax(-1), log_target=True,
                                              reduction="sum"))
-                truth = labels if self.accuracy_kind == "top-1" else dense.argmax(-1)
+                truth = labels if self.accuracy_kind == "top-1" and labels is not None else dense.argmax(-1)
                 correct += int((output.argmax(-1) == truth).sum())
         if self.kind == "relative MSE to dense":
             return Evaluation(squared / max(reference_squared, 1e-30), None)

@@ -17,7 +17,7 @@ from .stitch import Stitcher
 Log = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class CalibrationSettings:
     """Where the calibration data comes from and how the database is made: ``holdout`` samples are a
     disjoint split of ``source``, or come from ``heldout_source`` when one is given (all of them
@@ -31,7 +31,7 @@ class CalibrationSettings:
     heldout_source: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AccuracySetup:
     """One model ready to be stitched from its database and scored, on calibration and held-out data."""
 
@@ -61,8 +61,9 @@ def prepare(bundle: ModelBundle, grid: list[float], selected: list[str], setting
     log(f"[database] {'reused' if reused else 'built'} {path}")
     scorer = Scorer(bundle.module, calibration, bundle.batch_size)
     heldout_scorer = Scorer(bundle.module, heldout, bundle.batch_size, distill=True) if len(heldout) else None
-    return AccuracySetup(bundle, selected, calibration, heldout, database, reused,
-                         Stitcher(bundle.module, database), scorer, heldout_scorer)
+    return AccuracySetup(bundle=bundle, selected=selected, calibration=calibration, heldout=heldout, database=database,
+                         database_reused=reused,
+                         stitcher=Stitcher(bundle.module, database), scorer=scorer, heldout_scorer=heldout_scorer)
 
 
 OVERLAPPING_SOURCES = ({"builtin:images", "builtin:objects"},)  # builtin:objects holds builtin:images' photos

@@ -15,24 +15,20 @@ import numpy.typing as npt
 import torch
 
 from ..errors import SpdyError
-from ..profile import LayerTimes, Profile
+from ..profile import Profile
 
 BASELINES = ("uniform", "global_magnitude", "lamp", "erk")
 DEFAULT_MAX_SPARSITY = 0.99
 MAX_ITERATIONS = 60  # bisection steps
 SCAN_POINTS = 64  # intervals of the parameter range scanned before bisecting
 
-Allocation = Callable[[float], npt.NDArray[np.float64]]  # parameter -> unclipped sparsity of each layer, in order
+Allocator = Callable[[float], npt.NDArray[np.float64]]  # parameter -> unclipped sparsity of each layer, in order
 
 
-def interpolated_ms(layer: LayerTimes, sparsity: float, grid: Sequence[float]) -> float:
-    """``layer``'s median time at a continuous ``sparsity``, linear between the two neighbouring levels
-    of the profile's ``grid``. A sparsity above the grid's last level is clipped to it (the table says
-    nothing beyond it)."""
-    return _interpolate(layer.times_ms, grid, sparsity)
-
-
-def _interpolate(times: Sequence[float], grid: Sequence[float], sparsity: float) -> float:
+def interpolated_ms(times: Sequence[float], grid: Sequence[float], sparsity: float) -> float:
+    """A layer's time (ms) at a continuous ``sparsity`` (a fraction), linear between the two neighbouring levels
+    of the profile's ``grid`` (``times``: one per level). A sparsity above the grid's last level is clipped to
+    it (the table says nothing beyond it). Raises SpdyError outside [0, 1]."""
     if not 0.0 <= sparsity <= 1.0:
         raise SpdyError(f"sparsity {sparsity} is not between 0 and 1")
     return float(np.interp(min(sparsity, grid[-1]), grid, times))
@@ -54,7 +50,7 @@ class _Latency:
         unknown = [name for name in sparsities if name not in self.times]
         if unknown:
             raise SpdyError(f"layer(s) {', '.join(unknown[:5])} are not in the profile")
-        return self.fixed_ms + sum(_interpolate(times, self.grid, sparsities.get(name, 0.0))
+        return self.fixed_ms + sum(interpolated_ms(times, self.grid, sparsities.get(name, 0.0))
                                    for name, times in self.times.items())
 
 
@@ -82,7 +78,7 @@ def allocate(method: str, weights: Mapping[str, torch.Tensor], parameter: float,
     return {name: float(s) for name, s in zip(weights, np.clip(sparsities, 0.0, max_sparsity), strict=True)}
 
 
-def _allocation(method: str, weights: Mapping[str, torch.Tensor]) -> Allocation:
+def _allocation(method: str, weights: Mapping[str, torch.Tensor]) -> Allocator:
     """The allocation of ``method`` over ``weights``, with its one-time work (sorting) done."""
     if method not in BASELINES:
         raise SpdyError(f"unknown baseline {method!r}: expected one of {', '.join(BASELINES)}")
@@ -106,9 +102,10 @@ def _magnitudes(weight: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 
 def _lamp_scores(weight: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """LAMP score of every weight, ascending: w² over the sum of w² of the layer's weights at least as
-    large in magnitude (ties included), so the largest weight scores 1. Summed in float64, returned as
-    float32 (both roundings keep the order)."""
+    """LAMP score of every weight, ascending (Lee et al., "Layer-adaptive Sparsity for the Magnitude-based
+    Pruning", ICLR 2021, section 3): w² over the sum of w² of the layer's weights at least as large in
+    magnitude (ties included), so the largest weight scores 1. ``weight``: any shape; returns a flat array.
+    Summed in float64, returned as float32 (both roundings keep the order)."""
     squares = np.sort(np.square(weight, dtype=np.float64))
     at_least = np.cumsum(squares[::-1])[::-1]  # at_least[i] = sum of squares[i:]
     starts = np.flatnonzero(np.diff(squares, prepend=-1.0))  # first index of every run of equal values
@@ -117,7 +114,7 @@ def _lamp_scores(weight: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return scores.astype(np.float32)
 
 
-def _global_rank(layers: list[npt.NDArray[np.float32]]) -> Allocation:
+def _global_rank(layers: list[npt.NDArray[np.float32]]) -> Allocator:
     """Prune the fraction ``parameter`` of all scores, smallest first (``layers``: each layer's scores,
     ascending). Sorts the concatenation once; each parameter then costs a binary search per layer."""
     everything = np.sort(np.concatenate(layers))
@@ -130,9 +127,11 @@ def _global_rank(layers: list[npt.NDArray[np.float32]]) -> Allocation:
     return sparsities
 
 
-def _erk(shapes: list[tuple[int, ...]]) -> Allocation:
-    """Erdős–Rényi-Kernel: density ∝ sum(dims)/prod(dims); the densest layer is capped at 1 and the
-    scale recomputed for the rest until no layer exceeds 1 (RigL)."""
+def _erk(shapes: list[tuple[int, ...]]) -> Allocator:
+    """Erdős–Rényi-Kernel (Evci et al., "Rigging the Lottery: Making All Tickets Winners", ICML 2020, section 3,
+    sparsity distribution): density ∝ sum(dims)/prod(dims) of each weight's shape; the densest layer is capped
+    at 1 and the scale recomputed for the rest until no layer exceeds 1. The allocator maps the overall
+    sparsity (a fraction) to each layer's, in ``shapes`` order."""
     sizes = np.array([np.prod(shape) for shape in shapes], dtype=float)
     raw = np.array([sum(shape) for shape in shapes], dtype=float) / sizes
     order = np.argsort(-raw, kind="stable")
@@ -150,7 +149,7 @@ def _erk(shapes: list[tuple[int, ...]]) -> Allocation:
     return sparsities
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BaselinePlan:
     """A baseline allocation at one parameter and its predicted latency on the profile."""
 
@@ -182,7 +181,8 @@ class _Baseline:
         sparsities = {name: 0.0 for name in self.layer_names}
         clipped = np.clip(self.allocation(parameter), 0.0, self.top)  # no layer beyond the measured grid
         sparsities.update((name, float(s)) for name, s in zip(self.selected, clipped, strict=True))
-        return BaselinePlan(self.method, parameter, sparsities, self.latency.ms(sparsities), self.dense_ms)
+        return BaselinePlan(method=self.method, parameter=parameter, sparsities=sparsities,
+                            predicted_ms=self.latency.ms(sparsities), dense_ms=self.dense_ms)
 
     def scan(self) -> list[BaselinePlan]:
         """Plans at ``SCAN_POINTS`` + 1 evenly spaced parameters from 0 (dense) to 1."""

@@ -9,6 +9,7 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 DEFAULT_BUCKETS = 10_000
+BUCKET_ROUNDING = 1e-9  # a time that fills whole buckets up to float error takes no extra bucket
 
 
 def solve_min_error(
@@ -21,12 +22,11 @@ def solve_min_error(
     budget. Returns the option index per layer, or None when nothing fits. Among equal errors the
     fastest total is preferred.
 
-    SPDY's DP (Frantar & Alistarh 2022, section 3.1, Algorithm 1), computed over the slack only: every layer
-    needs at least its fastest option's buckets, so the table spans ``buckets`` minus their sum, and
-    ``best[b]`` is the least error with at most ``b`` slack buckets spent (monotone, so an option slower and
-    no more accurate than another is dropped up front). Each layer is one vectorised step: a min over the
-    (options x slack) table of shifted previous rows.
-    """
+    SPDY's DP (Frantar & Alistarh, ICML 2022, Algorithm 1: the speedup-constrained layer-wise compression problem),
+    computed over the slack only: every layer needs at least its fastest option's buckets, so the table spans
+    ``buckets`` minus their sum, and ``best[b]`` is the least error with at most ``b`` slack buckets spent
+    (monotone, so an option slower and no more accurate than another is dropped up front). Each layer is one
+    vectorised step: a min over the (options x slack) table of shifted previous rows."""
     times = np.asarray(times, dtype=np.float64)
     errors = np.asarray(errors, dtype=np.float64)
     if times.shape != errors.shape or times.ndim != 2:
@@ -73,7 +73,7 @@ def _bucket_steps(times: npt.NDArray[np.float64], budget: float, buckets: int) -
         steps[finite] = np.where(times[finite] > 0, buckets + 1, 0)
         return steps
     bucket = budget / buckets
-    steps[finite] = np.ceil(times[finite] / bucket - 1e-9).clip(min=0, max=buckets + 1).astype(np.int64)
+    steps[finite] = np.ceil(times[finite] / bucket - BUCKET_ROUNDING).clip(min=0, max=buckets + 1).astype(np.int64)
     return steps
 
 

@@ -108,9 +108,9 @@ class SearchedSolver:
         self.last: SearchState | None = None
 
     def __call__(self, profile: Profile, solve_speedup: float | None = None) -> Plan:
-        """A searched plan for the target on ``profile``, solved for ``solve_speedup`` (default the target)."""
+        """A searched plan for the target on ``profile``, solved for ``solve_speedup`` (default the target). An
+        infeasible solve speedup raises SpdyError at the search's first candidate, before any is scored."""
         target = self.target
-        solve(profile, target, self.settings, solve_speedup)  # infeasible: fail before searching
         with self.progress() as progress:
             state, checkpoint = search_coefficients(self.setup, profile, target, self.settings.quantile,
                                                     self.search, progress, self.log, solve_speedup)

@@ -13,8 +13,11 @@ from .dp import DEFAULT_BUCKETS, solve_min_error
 
 DEFAULT_QUANTILE = 0.9
 
+DENSE = 0  # the grid level of a dense layer (every grid starts at sparsity 0)
+BUDGET_ROUNDING = 1e-12  # relative slack of the budget check: float sums of the same times
 
-@dataclass
+
+@dataclass(kw_only=True)
 class Plan:
     """The solved profile: a grid level per selected layer, its bound and its predicted latency.
 
@@ -86,7 +89,7 @@ def plan_profile(
     All other layers stay dense. Everything is charged to the budget: the fixed (non-layer) time, the
     per-call overhead and the dense time of layers that are not selected, each at its ``quantile`` over
     repeats, against the median dense latency. ``errors`` is (selected layers x grid levels).
-    The DP is SPDY's (Frantar & Alistarh 2022, section 3.1) over bucketed latencies, with one option per
+    The DP is SPDY's (Frantar & Alistarh 2022, Algorithm 1) over bucketed latencies, with one option per
     level for every fusion unit (``fusion_units``: layers one engine operation fuses share a level, their
     times and errors summed); raises SpdyError when the speedup is not above 1 or beyond the profile's reach.
     """
@@ -102,16 +105,17 @@ def plan_profile(
     if unknown:
         raise SpdyError(f"layer(s) {', '.join(unknown[:5])} are not in the profile")
     chosen = set(selected)
-    rows = {layer.name: (layer.times(quantile), layer.times_ms) for layer in profile.layers}
-    planning = np.array([rows[name][0] for name in selected])
-    median = np.array([rows[name][1] for name in selected])
+    planning_ms = {layer.name: layer.times(quantile) for layer in profile.layers}  # ms per level, on the quantile
+    median_ms = {layer.name: layer.times_ms for layer in profile.layers}  # ms per level, median of the repeats
+    planning = np.array([planning_ms[name] for name in selected])
+    median = np.array([median_ms[name] for name in selected])
     if errors.shape != planning.shape:
         raise SpdyError(f"error table shape {errors.shape} does not match {planning.shape} (layers x levels)")
 
     dense_ms = profile.dense_ms
     unselected = [layer for layer in profile.layers if layer.name not in chosen]
-    fixed_bound = profile.fixed(quantile) + sum(rows[layer.name][0][0] for layer in unselected)
-    fixed_median = profile.fixed_ms + sum(rows[layer.name][1][0] for layer in unselected)
+    fixed_bound = profile.fixed(quantile) + sum(planning_ms[layer.name][DENSE] for layer in unselected)
+    fixed_median = profile.fixed_ms + sum(median_ms[layer.name][DENSE] for layer in unselected)
     target_ms = dense_ms / solve_speedup
     budget_ms = target_ms - fixed_bound
     units = fusion_units(profile, selected)
@@ -136,19 +140,20 @@ def plan_profile(
             picks[i] = int(level)
     indices = range(len(selected))
     bound_ms = fixed_bound + float(sum(planning[i, k] for i, k in zip(indices, picks, strict=True)))
-    if bound_ms > target_ms * (1 + 1e-12):
+    if bound_ms > target_ms * (1 + BUDGET_ROUNDING):
         raise AssertionError(f"solver broke the budget: {bound_ms} > {target_ms}")
     sparsities = {layer.name: 0.0 for layer in profile.layers}
     levels = {layer.name: 0 for layer in profile.layers}
-    times_ms = {layer.name: rows[layer.name][1][0] for layer in profile.layers}
+    times_ms = {layer.name: median_ms[layer.name][DENSE] for layer in profile.layers}
     for i, (name, level) in enumerate(zip(selected, picks, strict=True)):
         sparsities[name] = profile.grid[level]
         levels[name] = int(level)
         times_ms[name] = float(median[i, level])
     predicted_ms = fixed_median + sum(times_ms[name] for name in selected)
     total_error = float(sum(errors[i, k] for i, k in zip(indices, picks, strict=True)))
-    return Plan(speedup, solve_speedup, quantile, dense_ms, budget_ms, bound_ms, predicted_ms, max_speedup,
-                sparsities, levels, times_ms, total_error)
+    return Plan(target_speedup=speedup, solve_speedup=solve_speedup, quantile=quantile, dense_ms=dense_ms,
+                budget_ms=budget_ms, bound_ms=bound_ms, predicted_ms=predicted_ms, max_speedup=max_speedup,
+                sparsities=sparsities, levels=levels, times_ms=times_ms, total_error=total_error)
 
 
 def uniform_plan(profile: Profile, speedup: float, selected: list[str], errors: npt.NDArray[np.float64],
@@ -173,10 +178,12 @@ def uniform_plan(profile: Profile, speedup: float, selected: list[str], errors: 
         raise SpdyError("no uniform sparsity level is faster than dense on this profile")
     predicted_ms = profile.fixed_ms + total(median, level)
     levels = {layer.name: (level if layer.name in chosen else 0) for layer in profile.layers}
-    return Plan(speedup, profile.dense_ms / bounds[level], quantile, profile.dense_ms, wanted_ms, bounds[level],
-                predicted_ms, fastest_speedup(profile, selected, quantile),
-                {name: profile.grid[k] for name, k in levels.items()}, levels,
-                {name: median[name][k] for name, k in levels.items()}, float(errors[:, level].sum()))
+    return Plan(target_speedup=speedup, solve_speedup=profile.dense_ms / bounds[level], quantile=quantile,
+                dense_ms=profile.dense_ms, budget_ms=wanted_ms, bound_ms=bounds[level],
+                predicted_ms=predicted_ms, max_speedup=fastest_speedup(profile, selected, quantile),
+                sparsities={name: profile.grid[k] for name, k in levels.items()}, levels=levels,
+                times_ms={name: median[name][k] for name, k in levels.items()},
+                total_error=float(errors[:, level].sum()))
 
 
 def _support_note(profile: Profile) -> str:

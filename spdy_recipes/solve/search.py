@@ -32,7 +32,7 @@ class Objective(Protocol):
         """Calibration loss of the model stitched at these levels."""
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class SearchSettings:
     """How the search runs; the budget (``steps`` candidates and/or ``minutes``) is not part of its identity."""
 
@@ -63,7 +63,7 @@ def parse_budget(text: str) -> tuple[int | None, float | None]:
     raise SpdyError(f"bad --search-budget {text!r}: expected a number of candidates (300) or minutes (10m)")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SearchState:
     """Everything the search needs to continue: JSON-serialisable."""
 
@@ -101,7 +101,7 @@ def search(objective: Objective, layers: int, settings: SearchSettings, key: str
     state = _load_state(checkpoint, key) if checkpoint else None
     if state is None:
         rng = np.random.default_rng(settings.seed)
-        state = SearchState(key, layers, k=max(1, round(settings.layer_fraction * layers)))
+        state = SearchState(key=key, layers=layers, k=max(1, round(settings.layer_fraction * layers)))
     else:
         rng = np.random.default_rng()
         rng.bit_generator.state = state.rng

@@ -16,7 +16,7 @@ from ..sensitivity import load_sensitivity, prior_errors
 from .planner import DEFAULT_QUANTILE, Plan, fastest_speedup, plan_profile, uniform_plan
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class SolveSettings:
     """What the solver is told besides the speedup: which layers, which errors, how conservative."""
 
@@ -25,6 +25,11 @@ class SolveSettings:
     sensitivity: str | None = None
     quantile: float = DEFAULT_QUANTILE
     coefficients: tuple[float, ...] = ()  # SPDY search result: one per selected layer, scaling the prior
+
+    def selected(self, profile: Profile) -> list[str]:
+        """The profile's layers the solver may prune (``include``/``exclude`` regexes, ``models.select_names``),
+        in profile order. Raises SpdyError on a bad regex or when none is left."""
+        return select_names(profile.layer_names, self.include, self.exclude)
 
 
 def error_table(profile: Profile, selected: list[str], settings: SolveSettings) -> npt.NDArray[np.float64]:
@@ -40,16 +45,17 @@ def solve(profile: Profile, speedup: float, settings: SolveSettings = SolveSetti
           solve_speedup: float | None = None) -> Plan:
     """Pick per-layer levels for ``speedup`` (solved for ``solve_speedup`` when verification moved it)
     over the selected layers of ``profile``."""
-    selected = select_names(profile.layer_names, settings.include, settings.exclude)
+    selected = settings.selected(profile)
     errors = error_table(profile, selected, settings)
     return plan_profile(profile, speedup, selected, errors, settings.quantile, solve_speedup)
 
 
-def uniform_solver(speedup: float, settings: SolveSettings = SolveSettings()) -> Callable[[Profile, float | None], Plan]:
+def uniform_solver(speedup: float,
+                   settings: SolveSettings = SolveSettings()) -> Callable[[Profile, float | None], Plan]:
     """``solver(profile, solve_speedup)`` over uniform plans (every selected layer at one level,
     ``solve.planner.uniform_plan``): what verification brackets when the DP's plans fall short here."""
     def solver(profile: Profile, solve_speedup: float | None = None) -> Plan:
-        selected = select_names(profile.layer_names, settings.include, settings.exclude)
+        selected = settings.selected(profile)
         errors = error_table(profile, selected, settings)
         return uniform_plan(profile, speedup, selected, errors, settings.quantile, solve_speedup)
 
@@ -60,5 +66,5 @@ def best_reachable(profile: Profile, settings: SolveSettings = SolveSettings()) 
     """The fastest speedup the profile allows: every fusion unit of the selected layers at its fastest
     level, on the ``settings.quantile`` of the repeats, against the median dense latency (below 1.0 when no sparse
     level is faster than dense on this machine)."""
-    selected = select_names(profile.layer_names, settings.include, settings.exclude)
+    selected = settings.selected(profile)
     return fastest_speedup(profile, selected, settings.quantile)

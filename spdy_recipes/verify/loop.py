@@ -76,8 +76,9 @@ def engine_point(profile: Profile, plan: Plan, measurement: SpeedupMeasurement) 
     """A measured plan as a calibration point of ``profile`` (kind ``verify``)."""
     low = measurement.low if measurement.low is not None else measurement.speedup
     high = measurement.high if measurement.high is not None else measurement.speedup
-    return EnginePoint(tuple(plan.levels[name] for name in profile.layer_names), measurement.speedup, low, high,
-                       measurement.dense_ms, measurement.pruned_ms, "verify")
+    return EnginePoint(levels=tuple(plan.levels[name] for name in profile.layer_names), speedup=measurement.speedup,
+                       low=low, high=high,
+                       dense_ms=measurement.dense_ms, pruned_ms=measurement.pruned_ms, kind="verify")
 
 
 class ShortOfTarget(SpdyError):

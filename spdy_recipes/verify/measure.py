@@ -14,7 +14,7 @@ from ..profile.engine import TimingRule
 from ..profile.noise import paired_speedup
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class SpeedupMeasurement:
     """Median per-call latencies (ms) of dense and pruned, the speedup, and how far to trust it: the
     median and confidence interval of the paired per-round speedups (``noise.paired_speedup``) and the
@@ -106,5 +106,6 @@ class PlanTimer:
                                          self.cores, self.rule)
         dense_rounds, pruned_rounds = timed.samples
         paired = paired_speedup(dense_rounds, pruned_rounds)
-        return SpeedupMeasurement(timed.median_ms(0), timed.median_ms(1), timed.rounds * timed.block, paired.low,
-                                  paired.high, timed.busy, paired.speedup)
+        return SpeedupMeasurement(dense_ms=timed.median_ms(0), pruned_ms=timed.median_ms(1),
+                                  samples=timed.rounds * timed.block, low=paired.low,
+                                  high=paired.high, busy=timed.busy, paired=paired.speedup)
