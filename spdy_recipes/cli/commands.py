@@ -18,11 +18,10 @@ from .. import __version__  # noqa: E402
 from ..errors import SpdyError, fail_cleanly  # noqa: E402
 from .options import (  # noqa: E402
     comma_list,
-    fix_profile_request,
+    evaluation_requests,
     model_request,
     path_or_none,
     profile_request,
-    recipe_model_request,
     recipe_settings,
     search_request,
     solve_settings,
@@ -118,10 +117,7 @@ def generate(model, profile, solve, search, verify, recipe, speedup, output, rep
 
 @main.command(name="compare")
 @fail_cleanly
-@model_request()
-@profile_request()
-@solve_settings(sensitivity=False)
-@search_request(heldout=True)
+@evaluation_requests
 @click.option("--speedup", required=True, type=float, help="target end-to-end speedup over dense")
 @click.option("--rounds", default=10, show_default=True, type=int, help="timing rounds per method (0: do not measure)")
 @click.option("--match", default="predicted", show_default=True, type=click.Choice(["predicted", "measured"]),
@@ -149,10 +145,7 @@ def compare(model, profile, solve, search, speedup, rounds, match, global_refit)
 
 @main.command(name="tradeoff")
 @fail_cleanly
-@model_request()
-@profile_request()
-@solve_settings(sensitivity=False)
-@search_request(heldout=True)
+@evaluation_requests
 @click.option("--speedups", required=True, help="target speedups over dense, comma-separated, e.g. 1.2,1.5,2,2.5")
 @click.option("--methods", default=",".join(("uniform", "global_magnitude", "lamp", "erk")), show_default=True,
               help="baselines to compare SPDY with (comma-separated; empty: SPDY alone)")
@@ -178,8 +171,8 @@ def tradeoff_command(model, profile, solve, search, speedups, methods, rounds, o
 @main.command(name="verify")
 @fail_cleanly
 @click.argument("recipe_path", metavar="RECIPE")
-@recipe_model_request
-@fix_profile_request
+@model_request(for_recipe=True)
+@profile_request(for_fix=True)
 @verify_settings()
 @click.option("--fix", is_flag=True,
               help="when short (or more than 5% over), re-solve and rewrite the recipe until it meets the target "

@@ -51,10 +51,6 @@ def comma_list(value: str, cast: Callable[[str], Any], option: str, expected: st
 
 # --- the model -------------------------------------------------------------------------------------------------
 
-MODEL_HELP = "torchvision:NAME, sparseml:KEY, hf:DIR, yolov5:CFG or python:MODULE:CALLABLE"
-WEIGHTS = click.option("--weights", default=None, help="state_dict file to load (checked against the model)")
-
-
 def _model_request(model_spec: str, input_shape: str | None, batch_size: int | None, num_classes: int | None,
                    weights: str | None = None) -> Any:
     from ..entrypoints import ModelRequest
@@ -63,26 +59,25 @@ def _model_request(model_spec: str, input_shape: str | None, batch_size: int | N
                         num_classes=num_classes)
 
 
-def model_request(weights: bool = True) -> Callable[[F], F]:
-    """``model``: the ModelRequest of --model, --input-shape, --batch-size, --num-classes (and --weights)."""
+def model_request(weights: bool = True, for_recipe: bool = False) -> Callable[[F], F]:
+    """``model``: the ModelRequest of --model, --input-shape, --batch-size, --num-classes (and --weights).
+    ``for_recipe`` (verify): what the recipe records is the default, and --weights are the ones to prune."""
+    recorded = " [default: the recipe's]" if for_recipe else ""
     return option_group("model", [
-        click.option("--model", "model_spec", required=True, help=MODEL_HELP),
-        click.option("--input-shape", default=None, help="input shape without batch, e.g. 3,224,224 (hf: SEQ_LEN)"),
-        click.option("--batch-size", default=16, show_default=True, type=int),
+        click.option("--model", "model_spec", required=True,
+                     help="the model the recipe is for (see generate)" if for_recipe else
+                     "torchvision:NAME, sparseml:KEY, hf:DIR, yolov5:CFG or python:MODULE:CALLABLE"),
+        click.option("--input-shape", default=None,
+                     help="input shape without batch, e.g. 3,224,224 (hf: SEQ_LEN)" + recorded),
+        click.option("--batch-size", default=None if for_recipe else 16, show_default=not for_recipe, type=int,
+                     help=recorded.strip() or None),
         click.option("--num-classes", default=None, type=int,
                      help="classes of a torchvision: or sparseml: model's head, as the training data has them "
-                          "[default: the architecture's, 1000]"),
-        *([WEIGHTS] if weights else []),
+                          + ("[default: the recipe's]" if for_recipe else "[default: the architecture's, 1000]")),
+        *([click.option("--weights", default=None,
+                        help="state_dict to prune (default: the architecture's own init)" if for_recipe else
+                        "state_dict file to load (checked against the model)")] if weights else []),
     ], _model_request)
-
-
-recipe_model_request = option_group("model", [  # verify: what the recipe does not say, or says otherwise
-    click.option("--model", "model_spec", required=True, help="the model the recipe is for (see generate)"),
-    click.option("--weights", default=None, help="state_dict to prune (default: the architecture's own init)"),
-    click.option("--input-shape", default=None, help="input shape without batch [default: the recipe's]"),
-    click.option("--batch-size", default=None, type=int, help="[default: the recipe's]"),
-    click.option("--num-classes", default=None, type=int, help="classes of the model's head [default: the recipe's]"),
-], _model_request)
 
 
 # --- the profile -----------------------------------------------------------------------------------------------
@@ -122,10 +117,7 @@ def _warn_measuring_options_ignored(hw: str) -> None:
              f"used as it was measured")
 
 
-HW_ROOT = click.option("--hw-root", default=None, help="folder of named hardware [default: recipes/hardware]")
-BACKEND = click.option("--backend", default="deepsparse", show_default=True, help="timing backend that measures")
 MEASURING = [
-    click.option("--grid", default="spdy", show_default=True, help="spdy, spdy:N or a list like 0,0.5,0.9"),
     click.option("--iterations", default=5, show_default=True, type=int, help="analysed runs per level and repeat"),
     click.option("--warmup", default=2, show_default=True, type=int, help="warm-up runs per level and repeat"),
     click.option("--repeats", default=3, show_default=True, type=int, help="independent measurements per level"),
@@ -133,32 +125,30 @@ MEASURING = [
                  help="profile runs: every kernel at one imposed sparsity per run, or real-zero models with every "
                       "layer at its own level (better predictions of SPDY's plans, but a slower fastest plan)"),
 ]
+CALIBRATION_PLANS = click.option(
+    "--calibration-plans", default=12, show_default=True, type=int,
+    help="random per-block plans (besides 4 uniform ones) timed with real engine calls to calibrate the table; "
+         "0: none (an uncalibrated profile, predictions from the analysis alone)")
 
 
-def profile_request(calibration_plans: bool = False) -> Callable[[F], F]:
-    """``profile``: the ProfileRequest of --hw, --cores, --hw-root, --backend and the measuring options
-    (--grid, --iterations, --warmup, --repeats, --design; and --calibration-plans for ``profile``)."""
-    plans = click.option(
-        "--calibration-plans", default=12, show_default=True, type=int,
-        help="random per-block plans (besides 4 uniform ones) timed with real engine calls to calibrate the table; "
-             "0: none (an uncalibrated profile, predictions from the analysis alone)")
+def profile_request(calibration_plans: bool = False, for_fix: bool = False) -> Callable[[F], F]:
+    """``profile``: the ProfileRequest of --hw, --cores, --hw-root, --grid, --backend and the measuring options
+    (--iterations, --warmup, --repeats, --design; and --calibration-plans for ``profile``). ``for_fix``
+    (verify --fix): the profile to re-solve on, 'local' by default, without the measuring options."""
     return option_group("profile", [
-        click.option("--hw", required=True,
-                     help="'local' (measure here, cached), a hardware NAME, or a profile PATH"),
+        click.option("--hw", required=not for_fix, default="local" if for_fix else None, show_default=for_fix,
+                     help="profile to re-solve on with --fix: 'local', a hardware NAME or a profile PATH" if for_fix
+                     else "'local' (measure here, cached), a hardware NAME, or a profile PATH"),
         click.option("--cores", default=None, type=int,
-                     help="cores the engine uses [default: all here; a named hardware's own count]"),
-        HW_ROOT, BACKEND, *MEASURING, *([plans] if calibration_plans else []),
+                     help="[default: the recipe's]" if for_fix else
+                     "cores the engine uses [default: all here; a named hardware's own count]"),
+        click.option("--hw-root", default=None, help="folder of named hardware [default: recipes/hardware]"),
+        click.option("--grid", default="spdy", show_default=True,
+                     help="grid of a local profile measured for --fix" if for_fix else
+                     "spdy, spdy:N or a list like 0,0.5,0.9"),
+        click.option("--backend", default="deepsparse", show_default=True, help="timing backend that measures"),
+        *([] if for_fix else MEASURING), *([CALIBRATION_PLANS] if calibration_plans else []),
     ], _profile_request)
-
-
-fix_profile_request = option_group("profile", [  # verify --fix: the profile to re-solve on
-    click.option("--hw", default="local", show_default=True,
-                 help="profile to re-solve on with --fix: 'local', a hardware NAME or a profile PATH"),
-    click.option("--cores", default=None, type=int, help="[default: the recipe's]"),
-    HW_ROOT,
-    click.option("--grid", default="spdy", show_default=True, help="grid of a local profile measured for --fix"),
-    BACKEND,
-], _profile_request)
 
 
 # --- what the solver is told -----------------------------------------------------------------------------------
@@ -256,6 +246,15 @@ recipe_settings = option_group("recipe", [
                  help="recipe's starting learning rate [default: 5e-5 for hf: (AdamW fine-tuning), else 0.01 (SGD)]"),
     click.option("--final-lr", default=0.0, show_default=True, type=float),
 ], _recipe_settings)
+
+
+def evaluation_requests(command: F) -> F:
+    """compare and tradeoff: ``model``, ``profile``, ``solve`` (no --sensitivity: the search scores the errors)
+    and ``search`` (with the held-out data)."""
+    for group in (search_request(heldout=True), solve_settings(sensitivity=False), profile_request(),
+                  model_request()):
+        command = group(command)
+    return command
 
 
 def path_or_none(value: str | None) -> Path | None:
