@@ -13,6 +13,7 @@ busy while it runs.)
 
     python benchmarks/latency_model.py                          # the models, batch 16
     python benchmarks/latency_model.py --models mobilenet_v2,resnet18 --random 10
+    python benchmarks/latency_model.py --models mpnet-base --plans-per-run 4
 """
 
 from __future__ import annotations
@@ -57,15 +58,24 @@ def plans(profile: Profile, random_plans: int) -> list[tuple[str, dict[str, int]
     return out
 
 
-def measure(profile: Profile, bundle, labelled: list[tuple[str, dict[str, int]]], folder: Path) -> list[float]:
-    """Each plan's paired speedup over dense, all timed in one interleaved run of real engine calls."""
+def measure(profile: Profile, bundle, labelled: list[tuple[str, dict[str, int]]], folder: Path,
+            per_run: int) -> list[float]:
+    """Each plan's paired speedup over dense, timed in interleaved runs of real engine calls, ``per_run`` plans
+    and dense in each (0: all in one; the engine holds every model of a run in memory at once)."""
     backend = get_backend("deepsparse")
     dense = export_onnx(bundle, folder / "dense.onnx")
-    paths = [str(export_pruned(bundle, {n: profile.grid[k] for n, k in levels.items()}, folder / f"p{i}.onnx"))
-             for i, (_, levels) in enumerate(labelled)]
-    timed = backend.time_rounds([str(dense)] + paths, engine_inputs(bundle, dense), bundle.batch_size,
-                                profile.cores, RULE)
-    return [paired_speedup(timed.samples[0], rounds).speedup for rounds in timed.samples[1:]]
+    size = per_run or len(labelled)
+    speedups = []
+    for start in range(0, len(labelled), size):
+        chunk = labelled[start:start + size]
+        paths = [str(export_pruned(bundle, {n: profile.grid[k] for n, k in levels.items()}, folder / f"p{i}.onnx"))
+                 for i, (_, levels) in enumerate(chunk)]
+        timed = backend.time_rounds([str(dense)] + paths, engine_inputs(bundle, dense), bundle.batch_size,
+                                    profile.cores, RULE)
+        speedups += [paired_speedup(timed.samples[0], rounds).speedup for rounds in timed.samples[1:]]
+        for path in paths:
+            Path(path).unlink()
+    return speedups
 
 
 def off(predicted: float, measured: float) -> float:
@@ -77,6 +87,8 @@ def main() -> int:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--random", type=int, default=10, help="random mixed plans per model")
+    parser.add_argument("--plans-per-run", type=int, default=0,
+                        help="plans timed with dense in one run (0: all; 4 keeps MPNet-base within 24 GiB)")
     args = parser.parse_args()
     cores = get_backend("deepsparse").max_cores()
     print(machine_line(args.batch_size))
@@ -94,8 +106,8 @@ def main() -> int:
               f"calibration", flush=True)
         labelled = plans(profile, args.random)
         with tempfile.TemporaryDirectory(prefix="spdy-latency-") as tmp:
-            first = measure(profile, bundle, labelled, Path(tmp))
-            again = measure(profile, bundle, labelled, Path(tmp))
+            first = measure(profile, bundle, labelled, Path(tmp), args.plans_per_run)
+            again = measure(profile, bundle, labelled, Path(tmp), args.plans_per_run)
         errors: dict[str, list[float]] = {"uncalibrated": [], "calibrated": [], "re-measure": []}
         print(f"  {'plan':12} {'uncal.':>7} {'calib.':>7} {'measured':>8} {'again':>7} {'uncal. err':>10} "
               f"{'calib. err':>10} {'re-meas.':>8}")
