@@ -7,9 +7,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+Log = Callable[[str], None]  # where a long phase reports its lines (stderr for the CLI)
+
 
 @contextmanager
-def progress(total: int, label: str, log: Callable[[str], None],
+def progress(total: int, label: str, log: Log,
              weighted: bool = False) -> Iterator[Callable[..., None]]:
     """Yields ``step(what, amount=1)``, to call after each piece of work, ``total`` in all. The time left
     is the time so far per unit of work done times the work left, so steps of unequal cost (``weighted``:

@@ -10,8 +10,8 @@ import torch
 from spdy_recipes.emit import RecipeSettings
 from spdy_recipes.emit.write import render_checked_recipe, write_recipe
 from spdy_recipes.models import load_model, prunable_layers
+from spdy_recipes.models.oneshot import magnitude_prune, weight_sparsity
 from spdy_recipes.solve.settings import SolveSettings, solve
-from spdy_recipes.verify import magnitude_prune, weight_sparsity
 
 from .conftest import BERT_SEQ, CNN_SHAPE, CNN_SPEC
 

@@ -15,7 +15,8 @@ from spdy_recipes.errors import SpdyError
 from spdy_recipes.solve.settings import SolveSettings, solve
 
 # 2 epochs, pruning from 0.2 to 1.5 every 0.5: updates at 0.2, 0.7, 1.2 and 1.5; 8 gradients before each
-MFAC = RecipeSettings(method="mfac", epochs=2, num_grads=8, pruning_start_fraction=0.1, update_frequency=0.5)
+MFAC = RecipeSettings(method="mfac", epochs=2, init_lr=0.01, num_grads=8, pruning_start_fraction=0.1,
+                      update_frequency=0.5)
 
 
 def test_sparseml_updates_masks_at_the_end_epoch_too():

@@ -113,3 +113,26 @@ def test_prior_coefficients_scale_the_dp_choice(bert_profile):
     plan = solve(profile, speedup, SolveSettings(coefficients=tuple(protected)))
     base = solve(profile, speedup, SolveSettings(coefficients=tuple(np.ones(len(names)))))
     assert plan.levels[names[0]] <= base.levels[names[0]]
+
+
+def test_verification_searches_once_for_the_target_whatever_solve_speedup_it_asks_first(setup, bert_profile):
+    """The verify loop's first call probes the profile's reach at a solve speedup every plan meets; the
+    search behind ``keeping()`` must still run for the target (at the probe, every candidate would keep every
+    layer dense and score alike), once, and later calls re-solve with its coefficients."""
+    from contextlib import nullcontext
+
+    from spdy_recipes.solve.objective import SearchedSolver, search_key
+
+    profile, _ = bert_profile
+    target = _speedup(profile)
+    settings = SearchSettings(seed=3, steps=4, random_inits=2)
+    solver = SearchedSolver(setup, profile, target, SolveSettings(quantile=QUANTILE), settings,
+                            lambda: nullcontext(lambda state: None), lambda message: None)
+    keeping = solver.keeping()
+    probe = keeping(profile, 1e-3)  # what verify's first solve asks for
+    assert len(solver.history) == 1
+    assert solver.last.key == search_key(ProfileObjective(setup, profile, target, QUANTILE), settings)
+    assert solver.last.key != search_key(ProfileObjective(setup, profile, target, QUANTILE, 1e-3), settings)
+    at_target = keeping(profile, None)
+    assert len(solver.history) == 1 and solver.has(probe) and solver.has(at_target)
+    assert at_target.pruned  # solved for the target with the searched coefficients

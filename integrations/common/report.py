@@ -9,8 +9,8 @@ from torch import nn
 
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.files import atomic_write_json
+from spdy_recipes.models.oneshot import weight_sparsity
 from spdy_recipes.verify import SPARSITY_TOLERANCE as TOLERANCE
-from spdy_recipes.verify import weight_sparsity
 
 
 @dataclass(frozen=True)

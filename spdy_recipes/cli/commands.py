@@ -20,6 +20,7 @@ from .options import (  # noqa: E402
     comma_list,
     evaluation_requests,
     model_request,
+    name_list,
     path_or_none,
     profile_request,
     recipe_settings,
@@ -31,8 +32,6 @@ from .options import (  # noqa: E402
 
 def _log(message: str) -> None:
     click.echo(message, err=True)
-
-
 
 
 def _terminated(signum, frame) -> None:
@@ -162,7 +161,7 @@ def tradeoff_command(model, profile, solve, search, speedups, methods, rounds, o
     request = TradeoffRequest(
         model=model, profile=profile, search=search, solve=solve, rounds=rounds, force=force,
         speedups=comma_list(speedups, float, "--speedups", "numbers like 1.2,1.5,2"),
-        methods=tuple(dict.fromkeys(m.strip() for m in methods.split(",") if m.strip())),
+        methods=name_list(methods),
         output=path_or_none(output),
     )
     click.echo(tradeoff(request, _log).summary(request.output))
@@ -189,7 +188,7 @@ def verify_command(recipe_path, model, profile, verify, fix, trained, report_dir
 
     request = VerifyRequest(recipe=Path(recipe_path), model=model, profile=profile, verify=verify, fix=fix,
                             trained=trained, report=path_or_none(report_dir))
-    closing = verify_recipe(request, _log, click.echo).closing(request.recipe)
+    closing = verify_recipe(request, _log, click.echo).closing(recipe_path)
     if closing:
         click.echo(closing)
 
@@ -234,10 +233,9 @@ def report_command(recipe_path, output, profile_path, hw_root, force):
     """Write an HTML report of RECIPE: per-layer sparsity and time, each layer's sweep, the layers left dense
     and why, the search's loss curve, predicted against measured speedup, and the provenance."""
     from ..entrypoints.report import ReportRequest, report
-    from ..profile.store import hardware_root
 
     page = report(ReportRequest(recipe=Path(recipe_path), output=Path(output), profile=path_or_none(profile_path),
-                                hw_root=hardware_root(hw_root), force=force))
+                                hw_root=path_or_none(hw_root), force=force))
     click.echo(f"wrote {page}")
 
 
@@ -246,6 +244,6 @@ def report_command(recipe_path, output, profile_path, hw_root, force):
 @click.argument("path")
 def inspect_command(path):
     """Summarise a profile (.json) or a recipe (.yaml/.md)."""
-    from ..report import inspect_file
+    from ..entrypoints.report import inspect
 
-    click.echo(inspect_file(path))
+    click.echo(inspect(path))

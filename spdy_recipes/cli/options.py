@@ -16,7 +16,7 @@ from ..errors import SpdyError, warn
 from ..solve.planner import DEFAULT_QUANTILE
 
 F = TypeVar("F", bound=Callable[..., Any])
-MEASURING_OPTIONS = ("grid", "iterations", "warmup", "repeats", "design", "calibration_plans")
+MEASURING_OPTIONS = ("grid", "iterations", "warmup", "repeats", "design")
 
 
 def option_group(name: str, options: list[Callable[[F], F]], build: Callable[..., object]) -> Callable[[F], F]:
@@ -84,8 +84,10 @@ def model_request(weights: bool = True, for_recipe: bool = False) -> Callable[[F
 
 def _profile_request(hw: str, cores: int | None, grid: str, hw_root: str | None, backend: str,
                      iterations: int | None = None, warmup: int | None = None, repeats: int | None = None,
-                     design: str | None = None, calibration_plans: int | None = None) -> Any:
-    """What a command asks of the profile store; a warning when it names measuring options for a stored one."""
+                     design: str | None = None, calibration_plans: int | None = None, *,
+                     measures: bool = False) -> Any:
+    """What a command asks of the profile store; a warning when it names measuring options for a stored one
+    (not for ``measures``: the profile command measures for a named hardware too)."""
     from ..profile.grid import parse_grid
     from ..profile.measure import TimingSettings
     from ..profile.store import ProfileRequest, hardware_root
@@ -99,7 +101,7 @@ def _profile_request(hw: str, cores: int | None, grid: str, hw_root: str | None,
         calibration_plans=default.calibration_plans if calibration_plans is None else calibration_plans,
     )
     timing.check()
-    if hw != "local":
+    if hw != "local" and not measures:
         _warn_measuring_options_ignored(hw)
     return ProfileRequest(hw=hw, grid=parse_grid(grid), cores=cores, hw_root=hardware_root(hw_root), timing=timing,
                           backend=backend)
@@ -112,7 +114,7 @@ def _warn_measuring_options_ignored(hw: str) -> None:
         return
     given = [f"--{name.replace('_', '-')}" for name in MEASURING_OPTIONS
              if name in context.params and context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
-    if given and context.command.name != "profile":
+    if given:
         warn(f"{', '.join(given)} only apply to profiles measured here (--hw local); {hw} is a stored profile, "
              f"used as it was measured")
 
@@ -133,7 +135,8 @@ CALIBRATION_PLANS = click.option(
 
 def profile_request(calibration_plans: bool = False, for_fix: bool = False) -> Callable[[F], F]:
     """``profile``: the ProfileRequest of --hw, --cores, --hw-root, --grid, --backend and the measuring options
-    (--iterations, --warmup, --repeats, --design; and --calibration-plans for ``profile``). ``for_fix``
+    (--iterations, --warmup, --repeats, --design; and --calibration-plans for the ``profile`` command, which
+    measures for a named hardware too, so its measuring options are never ignored). ``for_fix``
     (verify --fix): the profile to re-solve on, 'local' by default, without the measuring options."""
     return option_group("profile", [
         click.option("--hw", required=not for_fix, default="local" if for_fix else None, show_default=for_fix,
@@ -148,7 +151,7 @@ def profile_request(calibration_plans: bool = False, for_fix: bool = False) -> C
                      "spdy, spdy:N or a list like 0,0.5,0.9"),
         click.option("--backend", default="deepsparse", show_default=True, help="timing backend that measures"),
         *([] if for_fix else MEASURING), *([CALIBRATION_PLANS] if calibration_plans else []),
-    ], _profile_request)
+    ], functools.partial(_profile_request, measures=calibration_plans))
 
 
 # --- what the solver is told -----------------------------------------------------------------------------------
@@ -255,6 +258,11 @@ def evaluation_requests(command: F) -> F:
                   model_request()):
         command = group(command)
     return command
+
+
+def name_list(value: str) -> tuple[str, ...]:
+    """The comma-separated names in ``value``, stripped, each once, in order (empty: none)."""
+    return tuple(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
 
 
 def path_or_none(value: str | None) -> Path | None:

@@ -29,7 +29,7 @@ class RecipeSettings:
 
     method: str = "gmp"
     epochs: float = 20.0
-    init_lr: float | None = 0.01  # None: the model's default (``default_init_lr``), which ``for_model`` fills
+    init_lr: float | None = None  # None: the model's default (``default_init_lr``), which ``for_model`` fills
     final_lr: float = 0.0
     pruning_start_fraction: float | None = None  # default: 0.0, or 0.1 for mfac/obs (gradient warm-up)
     pruning_end_fraction: float = 0.75

@@ -26,10 +26,11 @@ def render_checked_recipe(
     points: tuple[EnginePoint, ...] = (),
 ) -> str:
     """The recipe text for ``plan``, loaded with SparseML and checked layer by layer (``points``: see
-    ``recipe_metadata``)."""
+    ``recipe_metadata``; an unset ``recipe.init_lr``: the profile's model's default, ``default_init_lr``)."""
     pruned = plan.pruned
     if not pruned:
         raise SpdyError("the solved profile prunes no layer; nothing to write")
+    recipe = recipe.for_model(profile.model["spec"])  # an unset init_lr: the model's default
     metadata = recipe_metadata(profile, profile_path, plan, recipe.method, settings, measured, search, points)
     schedule_lines = schedule_notes(recipe, profile, pruned, metadata)
     header = [

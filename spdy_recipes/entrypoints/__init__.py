@@ -2,8 +2,9 @@
 
 ``generate`` (profile -> plan -> verified -> recipe), ``verify_recipe`` (measure, and fix by re-solving),
 ``compare`` (SPDY against the baselines at one speed, ``spdy_recipes.evaluate``), ``tradeoff`` (the same at
-several speeds: the speed/accuracy curve), ``report`` (a recipe as an HTML page), and in their own modules
-``profile.measure_and_save``, ``solve.solve_stored`` and ``regenerate.regenerate``.
+several speeds: the speed/accuracy curve), ``report`` (a recipe as an HTML page) and ``report.inspect``, and
+in their own modules ``entrypoints.profile.measure_and_save``, ``entrypoints.solve.solve_stored`` and
+``entrypoints.regenerate.regenerate``.
 """
 
 from .common import ModelRequest, SearchRequest, VerifySettings, plain_solver, searched_solver

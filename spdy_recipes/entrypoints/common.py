@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING
 from ..errors import SpdyError, warn
 from ..models import ModelBundle
 from ..profile import Profile
+from ..progress import Log
 from ..solve import Plan
 
 if TYPE_CHECKING:
     from ..sensitivity.setup import CalibrationSettings
     from ..solve.search import SearchSettings
 from ..solve.settings import SolveSettings, solve
-
-Log = Callable[[str], None]
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -135,10 +134,10 @@ def searched_solver(bundle: ModelBundle, profile: Profile, speedup: float, setti
 
 
 def warn_if_other_machine(recorded: dict, recorded_engine: str | None, backend, what: str,
-                          verb: str = "was measured on",
+                          verb: str = "was measured on", noun: str = "machine or engine",
                           consequence: str = "timings here may not match it") -> tuple[str, ...]:
     """Measuring here against numbers from another CPU or engine version: say so ("{what} {verb} another
-    machine or engine (differences); {consequence}"). Returns the warning, for a report's notes (none when the
+    {noun} (differences); {consequence}"). Returns the warning, for a report's notes (none when the
     machine and engine are the same)."""
     from ..profile.backends import engine_label
     from ..profile.hardware import host_differences
@@ -146,6 +145,6 @@ def warn_if_other_machine(recorded: dict, recorded_engine: str | None, backend, 
     differences = host_differences(recorded, backend.describe_host(), engine_label(backend), recorded_engine)
     if not differences:
         return ()
-    message = f"{what} {verb} another machine or engine ({'; '.join(differences)}); {consequence}"
+    message = f"{what} {verb} another {noun} ({'; '.join(differences)}); {consequence}"
     warn(message)
     return (message,)

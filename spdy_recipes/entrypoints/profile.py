@@ -71,7 +71,7 @@ def measure_and_save(request: MeasureRequest) -> ProfileOutcome:
         description = read_description(folder)
         if description:
             warn_if_other_machine(description, description.get("engine"), measurer, f"hardware {hw!r}",
-                                  "is described as", f"profiles in {folder} will mix machines")
+                                  "is described as", "machine", f"profiles in {folder} will mix machines")
         else:
             write_description(folder, hw, request.instance_type, measurer.describe_host(), engine_label(measurer))
         path = folder / profile_filename(bundle, cores)

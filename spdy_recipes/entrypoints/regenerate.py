@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..emit import RecipeSettings, default_init_lr
+from ..emit import RecipeSettings
 from ..emit.manifest import RecipeJob, load_manifest
 from ..emit.write import render_checked_recipe
 from ..errors import SpdyError
@@ -64,7 +64,7 @@ def build_recipe(job: RecipeJob, sources: _Sources, base: Path) -> str:
     sensitivity = str(base / job.sensitivity) if job.sensitivity else None
     settings = SolveSettings(include=job.include, exclude=job.exclude, sensitivity=sensitivity, quantile=job.quantile)
     plan = solve(profile, job.speedup, settings)
-    recipe = RecipeSettings(method=job.method, epochs=job.epochs, init_lr=default_init_lr(job.model))
+    recipe = RecipeSettings(method=job.method, epochs=job.epochs).for_model(job.model)
     return render_checked_recipe(plan, profile, profile_path, recipe, settings, model_layers)
 
 

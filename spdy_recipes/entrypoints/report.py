@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SpdyError
@@ -18,7 +18,7 @@ class ReportRequest:
     recipe: Path
     output: Path
     profile: Path | None = None
-    hw_root: Path = field(default_factory=hardware_root)
+    hw_root: Path | None = None  # None: ``profile.store.hardware_root()`` ($SPDY_RECIPES_HW_ROOT or recipes/hardware)
     force: bool = False
     measured: dict | None = None  # a measurement to show instead of the recipe's (``report.view.build_view``)
     notes: tuple[str, ...] = ()  # shown on the page, e.g. that the measurement is from another machine
@@ -56,6 +56,14 @@ def report(request: ReportRequest, *, checked: bool = False) -> Path:
 
     if not checked:
         request.check()
-    view = build_view(request.recipe, request.profile, request.hw_root, request.measured, request.notes,
-                      request.loaded)
+    hw_root = hardware_root(str(request.hw_root) if request.hw_root else None)
+    view = build_view(request.recipe, request.profile, hw_root, request.measured, request.notes, request.loaded)
     return write_report(view, request.output)
+
+
+def inspect(path: str) -> str:
+    """A summary of a profile (.json) or a recipe (.yaml/.md) (``report.inspect_file``). Raises SpdyError on an
+    unreadable or foreign file."""
+    from ..report import inspect_file
+
+    return inspect_file(path)

@@ -52,7 +52,7 @@ class VerifyOutcome:
     fixed: Verified | None = None
     report: Path | None = None
 
-    def closing(self, recipe: Path) -> str:
+    def closing(self, recipe: str | Path) -> str:
         """What the command says after the measurement: the fix that rewrote ``recipe``, the report written
         (empty when neither)."""
         lines = []

@@ -10,7 +10,7 @@ differ by more than that noise.
 """
 
 from .matching import Allocation, at_predicted_speed, baseline_at, matched_allocations
-from .oneshot import MethodResult, OneShot, evaluate_allocations, format_results, speed_note
+from .results import MethodResult, OneShot, evaluate_allocations, format_results, speed_note
 
 __all__ = ["Allocation", "MethodResult", "OneShot", "at_predicted_speed", "baseline_at", "evaluate_allocations",
            "format_results", "matched_allocations", "speed_note"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from .schema import LayerTimes
 
 NOISY_LEVEL = 0.05  # relative max-min spread of the whole-model time across repeats
+MONOTONE_FLOOR = 0.02  # a layer slower at a sparser level by less than this fraction is within the noise
 
 
-def non_monotone_levels(layer: LayerTimes, floor: float = 0.02) -> list[int]:
+def non_monotone_levels(layer: LayerTimes, floor: float = MONOTONE_FLOOR) -> list[int]:
     """Levels where the layer got slower than at the previous (less sparse) level by more than the noise."""
     medians, spreads = layer.times_ms, layer.spread_ms
     return [

@@ -13,12 +13,13 @@ from pathlib import Path
 from ..emit import read_recipe
 from ..errors import SpdyError
 from ..files import cache_dir
-from ..models import select_names
 from ..profile import Profile, load_profile
 from ..solve.planner import DEFAULT_QUANTILE
+from ..solve.settings import SolveSettings
 
 NO_GAIN = 0.01  # a layer whose fastest sparse level saves less than this fraction of its dense time has no gain
 LEVEL_MATCH = 1e-3  # a recipe sparsity this close to a grid level is that level
+PREDICTION_DRIFT = 0.005  # the profile's prediction differs from the recipe's record by more: say so on the page
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -220,7 +221,7 @@ def build_view(recipe_path: str | Path, profile_path: str | Path | None = None,
                       not_prunable=dict(profile.model.get("left_dense") or {}),
                       measured=_measured(metadata), notes=notes_out, profile_hash=stored.content_hash())
     recorded = metadata.get("predicted_ms")
-    if recorded and abs(view.pruned_ms / float(recorded) - 1) > 0.005:
+    if recorded and abs(view.pruned_ms / float(recorded) - 1) > PREDICTION_DRIFT:
         notes_out.append(f"the profile predicts {view.pruned_ms:.2f} ms for these sparsities, the recipe recorded "
                          f"{float(recorded):.2f} ms")
     return view
@@ -229,7 +230,8 @@ def build_view(recipe_path: str | Path, profile_path: str | Path | None = None,
 def _layer_rows(profile: Profile, targets: dict[str, float], metadata: dict, notes: list[str]) -> list[LayerRow]:
     """Every profile layer at the recipe's sparsity (0: dense, with the reason), its fusion block and its
     in-context time; a sparsity on no grid level is read at the nearest one, with a note."""
-    selected = set(select_names(profile.layer_names, metadata.get("include") or (), metadata.get("exclude") or ()))
+    recorded = SolveSettings(include=tuple(metadata.get("include") or ()), exclude=tuple(metadata.get("exclude") or ()))
+    selected = set(recorded.selected(profile))
     in_context = metadata.get("measured_layer_ms") or {}
     fused = [block for block in profile.blocks() if len(block) > 1]
     block_of = {name: f"B{i + 1} ({len(block)} layers)" for i, block in enumerate(fused) for name in block}

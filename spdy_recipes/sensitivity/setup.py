@@ -3,18 +3,16 @@ reconstruction database, and scorers of the dense model (SPDY, Frantar & Alistar
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..calibration import CalibrationSet, load_calibration
 from ..errors import SpdyError
 from ..models import ModelBundle, prunable_layers
+from ..progress import Log
 from .database import Database, obtain_database
 from .scoring import Scorer
 from .stitch import Stitcher
-
-Log = Callable[[str], None]
 
 
 @dataclass(kw_only=True, frozen=True)

@@ -21,6 +21,7 @@ BASELINES = ("uniform", "global_magnitude", "lamp", "erk")
 DEFAULT_MAX_SPARSITY = 0.99
 MAX_ITERATIONS = 60  # bisection steps
 SCAN_POINTS = 64  # intervals of the parameter range scanned before bisecting
+TUNE_TOLERANCE = 0.005  # a tuned baseline's predicted latency is within this fraction of the one asked for
 
 Allocator = Callable[[float], npt.NDArray[np.float64]]  # parameter -> unclipped sparsity of each layer, in order
 
@@ -197,7 +198,7 @@ def fastest_baseline(method: str, profile: Profile, selected: list[str],
 
 
 def tune_baseline(method: str, profile: Profile, selected: list[str], weights: Mapping[str, torch.Tensor],
-                  target_ms: float, tolerance: float = 0.005) -> BaselinePlan:
+                  target_ms: float, tolerance: float = TUNE_TOLERANCE) -> BaselinePlan:
     """The ``method`` allocation over ``selected`` whose predicted latency is within ``tolerance``
     (relative) of ``target_ms``.
 

@@ -17,13 +17,13 @@ import numpy.typing as npt
 from ..errors import SpdyError
 from ..files import cache_dir
 from ..profile import Profile
+from ..progress import Log
 from ..sensitivity import prior_errors
 from ..sensitivity.setup import AccuracySetup, CalibrationSettings
 from .planner import Plan, plan_profile
 from .search import SearchSettings, SearchState, search
 from .settings import SolveSettings, solve
 
-Log = Callable[[str], None]
 Progress = Callable[[SearchState], None]
 LOSS_VERSION = 2  # bumped when the calibration loss changes meaning (2: padding tokens left out)
 
@@ -109,7 +109,8 @@ class SearchedSolver:
 
     def __call__(self, profile: Profile, solve_speedup: float | None = None) -> Plan:
         """A searched plan for the target on ``profile``, solved for ``solve_speedup`` (default the target). An
-        infeasible solve speedup raises SpdyError at the search's first candidate, before any is scored."""
+        infeasible solve speedup raises SpdyError (from the DP) before any candidate is scored, or at the final
+        re-solve when a finished checkpoint is resumed."""
         target = self.target
         with self.progress() as progress:
             state, checkpoint = search_coefficients(self.setup, profile, target, self.settings.quantile,
@@ -122,10 +123,14 @@ class SearchedSolver:
         return self._solve(profile, state, solve_speedup)
 
     def keeping(self) -> Callable[[Profile, float | None], Plan]:
-        """``solver(profile, solve_speedup)`` with the last search's coefficients (searching first if none ran)."""
+        """``solver(profile, solve_speedup)`` with the last search's coefficients. When no search ran yet, the
+        first call searches once for the target on the solver's own profile (never at the solve speedup asked
+        for: verification probes the profile's reach at a speedup every plan meets, where every candidate
+        would score the same), then re-solves for ``solve_speedup``."""
         def solver(profile: Profile, solve_speedup: float | None = None) -> Plan:
             if self.last is None:
-                return self(profile, solve_speedup)
+                self(self.profile, None)
+            assert self.last is not None  # set by the search just run
             return self._solve(profile, self.last, solve_speedup)
 
         return solver

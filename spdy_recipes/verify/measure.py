@@ -13,6 +13,8 @@ from ..profile.backends import TimingBackend
 from ..profile.engine import TimingRule
 from ..profile.noise import paired_speedup
 
+NOTED_LOAD = 0.05  # other processes' share of the CPU above which a measurement says so
+
 
 @dataclass(kw_only=True, frozen=True)
 class SpeedupMeasurement:
@@ -49,8 +51,8 @@ class SpeedupMeasurement:
                 **({"layer_ms": layer_ms} if layer_ms else {})}
 
     def load_note(self) -> str:
-        """``; other processes used 48% of the CPU`` when that was measured and above 5%."""
-        return f"; other processes used {self.busy:.0%} of the CPU" if self.busy and self.busy > 0.05 else ""
+        """``; other processes used 48% of the CPU`` when that was measured and above ``NOTED_LOAD``."""
+        return f"; other processes used {self.busy:.0%} of the CPU" if self.busy and self.busy > NOTED_LOAD else ""
 
 
 class PlanTimer:
