@@ -36,6 +36,7 @@ from spdy_recipes.profile.backends import get_backend
 from spdy_recipes.profile.grid import parse_grid
 from spdy_recipes.profile.measure import TimingSettings
 from spdy_recipes.profile.store import ProfileRequest
+from spdy_recipes.sensitivity.setup import CalibrationSettings
 
 # name -> (spec, weights, input shape, calibration source, held-out source (None: a split of it), held-out count)
 MODELS = {
@@ -55,9 +56,9 @@ def run_point(name: str, target: float, args: argparse.Namespace, cores: int) ->
         model=ModelRequest(spec=spec, batch_size=args.batch_size, input_shape=shape, weights=weights()),
         profile=ProfileRequest(hw="local", grid=parse_grid(args.grid), cores=cores, timing=PROFILE_TIMING),
         speedup=target,
-        search=SearchRequest(source=source, samples=args.samples, holdout=holdout, seed=args.seed,
-                             database=args.database, budget=str(args.budget),
-                             heldout_source=heldout_source),
+        search=SearchRequest(CalibrationSettings(source=source, samples=args.samples, holdout=holdout,
+                                                 seed=args.seed, database=args.database,
+                                                 heldout_source=heldout_source), str(args.budget)),
         rounds=args.rounds, match="measured", refit_steps=(0, args.global_refit) if args.global_refit else (0,),
     )
     started = time.monotonic()

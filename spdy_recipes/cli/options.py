@@ -181,11 +181,13 @@ def solve_settings(sensitivity: bool = True) -> Callable[[F], F]:
 def _search_request(calib: str | None, calib_samples: int, database: str, search_budget: str, seed: int,
                     holdout: int = 0, heldout_data: str | None = None) -> Any:
     from ..entrypoints import SearchRequest
+    from ..sensitivity.setup import CalibrationSettings
 
     if not calib:
         return None
-    return SearchRequest(source=calib, samples=calib_samples, holdout=holdout, seed=seed, database=database,
-                         budget=search_budget, heldout_source=heldout_data)
+    calibration = CalibrationSettings(source=calib, samples=calib_samples, holdout=holdout, seed=seed,
+                                      database=database, heldout_source=heldout_data)
+    return SearchRequest(calibration, search_budget)
 
 
 def search_request(heldout: bool = False) -> Callable[[F], F]:

@@ -7,17 +7,14 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..errors import SpdyError, warn
 from ..models import ModelBundle
 from ..profile import Profile
 from ..progress import Log
+from ..sensitivity.setup import CalibrationSettings
 from ..solve import Plan
-
-if TYPE_CHECKING:
-    from ..sensitivity.setup import CalibrationSettings
-    from ..solve.search import SearchSettings
+from ..solve.search import SearchSettings
 from ..solve.settings import SolveSettings, solve
 
 
@@ -62,33 +59,21 @@ class VerifySettings:
             raise SpdyError("--tolerance must be in [0, 1] and --rounds, --max-rounds at least 1")
 
 
-@dataclass(kw_only=True, frozen=True)
+@dataclass(frozen=True)
 class SearchRequest:
-    """SPDY's search: calibration ``source`` (see ``spdy_recipes.calibration``), samples, held-out samples,
-    seed, database kind ("obs" or "magnitude"), budget ("150" candidates or "10m" minutes), and where the
-    held-out samples come from (None: a disjoint split of ``source``)."""
+    """SPDY's search: the calibration data and database it is scored on (``calibration``: source, samples,
+    held-out samples, seed, database kind, held-out source; see ``sensitivity.setup.CalibrationSettings``) and
+    its budget ("150" candidates or "10m" minutes)."""
 
-    source: str
-    samples: int = 64
-    holdout: int = 0
-    seed: int = 0
-    database: str = "obs"
+    calibration: CalibrationSettings
     budget: str = "150"
-    heldout_source: str | None = None
-
-    def calibration_settings(self) -> CalibrationSettings:
-        """The calibration data and database this search is scored on."""
-        from ..sensitivity.setup import CalibrationSettings
-
-        return CalibrationSettings(source=self.source, samples=self.samples, holdout=self.holdout, seed=self.seed,
-                                   database=self.database, heldout_source=self.heldout_source)
 
     def search_settings(self) -> SearchSettings:
         """The search's seed and budget (candidates or minutes). Raises SpdyError on a bad budget."""
-        from ..solve.search import SearchSettings, parse_budget
+        from ..solve.search import parse_budget
 
         steps, minutes = parse_budget(self.budget)
-        return SearchSettings(seed=self.seed, steps=steps, minutes=minutes)
+        return SearchSettings(seed=self.calibration.seed, steps=steps, minutes=minutes)
 
 
 def plain_solver(target: float, settings: SolveSettings) -> Callable[[Profile, float | None], Plan]:
@@ -123,7 +108,7 @@ def searched_solver(bundle: ModelBundle, profile: Profile, speedup: float, setti
     from ..sensitivity.setup import prepare
     from ..solve.objective import SearchedSolver
 
-    calibration = request.calibration_settings()
+    calibration = request.calibration
     search = request.search_settings()
     selected = settings.selected(profile)
     solve(profile, speedup, settings)  # infeasible: fail before any work

@@ -44,13 +44,13 @@ class CompareRequest:
             raise SpdyError(f"match must be one of {', '.join(MATCHES)}, got {self.match!r}")
         if self.rounds < 0 or not self.refit_steps or any(steps < 0 for steps in self.refit_steps):
             raise SpdyError("--rounds and --global-refit must be at least 0")
-        if self.search.holdout < 1:
+        if self.search.calibration.holdout < 1:
             raise SpdyError("--holdout must be at least 1 (compare evaluates on held-out data)")
         if self.match == "measured" and not self.rounds:
             raise SpdyError("--match measured needs timing rounds (--rounds > 0)")
         from ..sensitivity.setup import check_heldout_source
 
-        check_heldout_source(self.search.source, self.search.heldout_source)
+        check_heldout_source(self.search.calibration.source, self.search.calibration.heldout_source)
 
 
 @dataclass

@@ -62,7 +62,7 @@ class TradeoffRequest:
         if self.search:
             from ..sensitivity.setup import check_heldout_source
 
-            check_heldout_source(self.search.source, self.search.heldout_source)
+            check_heldout_source(self.search.calibration.source, self.search.calibration.heldout_source)
 
 
 @dataclass
@@ -213,7 +213,7 @@ def _prepare(bundle, profile: Profile, selected: list[str], request: TradeoffReq
 
     if request.search is None:
         raise SpdyError("losses need calibration data (--calib)")
-    return prepare(bundle, profile.grid, selected, request.search.calibration_settings(), log)
+    return prepare(bundle, profile.grid, selected, request.search.calibration, log)
 
 
 def _predicted_only(profile: Profile, target: float, request: TradeoffRequest, selected: list[str], params: dict,
