@@ -13,6 +13,15 @@ from typing import Any
 from .errors import SpdyError, first_line
 
 
+def check_parent_folders(path: Path, what: str) -> None:
+    """SpdyError when the nearest existing parent of ``path`` is not a folder (``path`` could not be made)."""
+    for parent in Path(path).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise SpdyError(f"{parent} is a file, not a folder: {what} {path} cannot be made there")
+            return
+
+
 def _umask_mode(base: int = 0o666) -> int:
     """The mode a plain ``open(path, "w")`` would give a new file (``base`` 0o666), or ``mkdir`` a new folder
     (``base`` 0o777): ``base`` less the process umask."""

@@ -118,7 +118,10 @@ def test_bad_method_and_bad_extension(cnn_profile, tmp_path):
                             "--method", "magic", "-o", str(tmp_path / "r.yaml")])
     assert code != 0 and "magic" in stderr and not (tmp_path / "r.yaml").exists()
     _assert_clean_failure(["generate", *CNN_ARGS, "--hw", str(profile_path), "--speedup", "1.5",
-                           "-o", str(tmp_path / "r.yml")], "must end in .yaml or .md", tmp_path / "r.yml")
+                           "-o", str(tmp_path / "r.yml")], "must end in .yaml", tmp_path / "r.yml")
+    # a .md recipe needs YAML front matter for SparseML to load it: refused rather than written unloadable
+    _assert_clean_failure(["generate", *CNN_ARGS, "--hw", str(profile_path), "--speedup", "1.5",
+                           "-o", str(tmp_path / "r.md")], "must end in .yaml", tmp_path / "r.md")
 
 
 def test_existing_output_is_kept(cnn_profile, tmp_path):
@@ -152,3 +155,28 @@ def test_console_script_exits_nonzero_with_one_line(tmp_path):
 @pytest.mark.parametrize("bad", ["0,0.5,0.5", "0.1,0.5", "spdy:x", "0,1.0"])
 def test_bad_grid(bad, tmp_path):
     _assert_clean_failure(["profile", *CNN_ARGS, "--hw", "local", "--grid", bad], "grid")
+
+
+def test_a_report_that_cannot_be_written_leaves_no_recipe_behind(cnn_profile, tmp_path):
+    _, profile_path = cnn_profile
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    out = tmp_path / "r.yaml"
+    _assert_clean_failure(["generate", *CNN_ARGS, "--hw", str(profile_path), "--speedup", "1.05", "-o", str(out),
+                           "--report", str(blocker / "report")], "is a file, not a folder", out)
+    _assert_clean_failure(["generate", *CNN_ARGS, "--hw", str(profile_path), "--speedup", "1.05",
+                           "-o", str(blocker / "r.yaml")], "is a file, not a folder")
+    assert blocker.read_text() == "not a folder\n"
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--cores", "0", "--cores must be at least 1"), ("--speedup", "nan", "--speedup must be greater than 1"),
+    ("--quantile", "1.5", "--quantile must be between 0 and 1"), ("--init-lr", "nan", "--init-lr must be"),
+    ("--epochs", "inf", "--epochs must be a positive number"), ("--hw", "", "--hw must be"),
+])
+def test_out_of_range_values_fail_before_any_work(cnn_profile, tmp_path, option, value, message):
+    _, profile_path = cnn_profile
+    args = {"--hw": str(profile_path), "--speedup": "1.05", option: value}
+    flat = [part for key, given in args.items() for part in (key, given)]
+    _assert_clean_failure(["generate", *CNN_ARGS, *flat, "-o", str(tmp_path / "r.yaml")], message,
+                          tmp_path / "r.yaml")

@@ -96,7 +96,7 @@ def profile(model, profile, instance_type, output, force):
 @verify_settings(toggle=True)
 @recipe_settings
 @click.option("--speedup", required=True, type=float, help="target end-to-end speedup over dense, e.g. 2.0")
-@click.option("-o", "--output", required=True, help="recipe file to write (.yaml or .md)")
+@click.option("-o", "--output", required=True, help="recipe file to write (.yaml)")
 @click.option("--report", "report_dir", default=None,
               help="also write the HTML report (see report) to this folder; when verifying, the plan's layers are "
                    "analysed once more for their in-context times")
@@ -196,7 +196,7 @@ def verify_command(recipe_path, model, profile, verify, fix, trained, report_dir
 @main.command(name="solve")
 @fail_cleanly
 @click.option("--profile", "profile_path", required=True, help="profile JSON file")
-@click.option("--speedup", required=True, type=float)
+@click.option("--speedup", required=True, type=float, help="target end-to-end speedup over dense, e.g. 2.0")
 @solve_settings()
 def solve_command(profile_path, speedup, solve):
     """Solve the SPDY DP on a stored profile and print the per-layer result."""
@@ -207,7 +207,8 @@ def solve_command(profile_path, speedup, solve):
 
 @main.command(name="regenerate")
 @fail_cleanly
-@click.option("--manifest", default="recipes/manifest.yaml", show_default=True)
+@click.option("--manifest", default="recipes/manifest.yaml", show_default=True,
+              help="the models x hardware x speedups x methods to build (README: Named hardware and the manifest)")
 @click.option("--check", is_flag=True, help="write nothing; exit 1 listing every recipe that is stale or would change")
 def regenerate_command(manifest, check):
     """Rebuild every recipe of the manifest from the stored hardware profiles (deterministic)."""

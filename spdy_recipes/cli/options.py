@@ -70,12 +70,12 @@ def model_request(weights: bool = True, for_recipe: bool = False) -> Callable[[F
         click.option("--input-shape", default=None,
                      help="input shape without batch, e.g. 3,224,224 (hf: SEQ_LEN)" + recorded),
         click.option("--batch-size", default=None if for_recipe else 16, show_default=not for_recipe, type=int,
-                     help=recorded.strip() or None),
+                     help="inputs per engine call, the batch the profile and the speedup are for" + recorded),
         click.option("--num-classes", default=None, type=int,
                      help="classes of a torchvision: or sparseml: model's head, as the training data has them "
                           + ("[default: the recipe's]" if for_recipe else "[default: the architecture's, 1000]")),
         *([click.option("--weights", default=None,
-                        help="state_dict to prune (default: the architecture's own init)" if for_recipe else
+                        help="state_dict to prune [default: the architecture's own init]" if for_recipe else
                         "state_dict file to load (checked against the model)")] if weights else []),
     ], _model_request)
 
@@ -101,6 +101,10 @@ def _profile_request(hw: str, cores: int | None, grid: str, hw_root: str | None,
         calibration_plans=default.calibration_plans if calibration_plans is None else calibration_plans,
     )
     timing.check()
+    if cores is not None and cores < 1:
+        raise SpdyError(f"--cores must be at least 1, got {cores}")
+    if not hw.strip():
+        raise SpdyError("--hw must be 'local', a hardware NAME or a profile PATH, got an empty value")
     if hw != "local" and not measures:
         _warn_measuring_options_ignored(hw)
     return ProfileRequest(hw=hw, grid=parse_grid(grid), cores=cores, hw_root=hardware_root(hw_root), timing=timing,
@@ -115,7 +119,8 @@ def _warn_measuring_options_ignored(hw: str) -> None:
     given = [f"--{name.replace('_', '-')}" for name in MEASURING_OPTIONS
              if name in context.params and context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
     if given:
-        warn(f"{', '.join(given)} only apply to profiles measured here (--hw local); {hw} is a stored profile, "
+        verb = "applies" if len(given) == 1 else "apply"
+        warn(f"{', '.join(given)} only {verb} to profiles measured here (--hw local); {hw} is a stored profile, "
              f"used as it was measured")
 
 
@@ -141,10 +146,12 @@ def profile_request(calibration_plans: bool = False, for_fix: bool = False) -> C
     return option_group("profile", [
         click.option("--hw", required=not for_fix, default="local" if for_fix else None, show_default=for_fix,
                      help="profile to re-solve on with --fix: 'local', a hardware NAME or a profile PATH" if for_fix
-                     else "'local' (measure here, cached), a hardware NAME, or a profile PATH"),
+                     else "'local' (measure here, cached) or a hardware NAME to measure for (-o for a file)"
+                     if calibration_plans else "'local' (measure here, cached), a hardware NAME, or a profile PATH"),
         click.option("--cores", default=None, type=int,
-                     help="[default: the recipe's]" if for_fix else
-                     "cores the engine uses [default: all here; a named hardware's own count]"),
+                     help="[default: the recipe's]" if for_fix else "cores the engine uses [default: all here]"
+                     if calibration_plans else "cores the engine uses [default: all here; a named hardware's own "
+                     "count]"),
         click.option("--hw-root", default=None, help="folder of named hardware [default: recipes/hardware]"),
         click.option("--grid", default="spdy", show_default=True,
                      help="grid of a local profile measured for --fix" if for_fix else
@@ -232,7 +239,7 @@ def verify_settings(toggle: bool = False) -> Callable[[F], F]:
                      help="timing rounds at least (dense and pruned alternate, a block of calls lasting about 60 "
                           "ms each per round); more until the 95% interval is within +-2%, 60 s at most"),
         click.option("--max-rounds", default=4, show_default=True, type=int,
-                     help="solve-and-measure rounds when fixing"),
+                     help="solve-and-measure rounds at most (verification, verify --fix)"),
         *([click.option("--verify/--no-verify", "verify_here", default=None,
                         help="measure the pruned model here and re-solve until it meets the target without "
                              "overshooting [default: verify with --hw local, not with named hardware or a profile "
@@ -245,11 +252,13 @@ def _recipe_settings(method: str, epochs: float, init_lr: float | None, final_lr
 
 
 recipe_settings = option_group("recipe", [
-    click.option("--method", type=click.Choice(METHODS), default="gmp", show_default=True),
-    click.option("--epochs", default=20.0, show_default=True, type=float),
+    click.option("--method", type=click.Choice(METHODS), default="gmp", show_default=True,
+                 help="SparseML pruning modifier the recipe trains with (README: Using the recipe)"),
+    click.option("--epochs", default=20.0, show_default=True, type=float, help="training epochs the recipe runs"),
     click.option("--init-lr", default=None, type=float,
                  help="recipe's starting learning rate [default: 5e-5 for hf: (AdamW fine-tuning), else 0.01 (SGD)]"),
-    click.option("--final-lr", default=0.0, show_default=True, type=float),
+    click.option("--final-lr", default=0.0, show_default=True, type=float,
+                 help="learning rate the recipe's schedule ends at"),
 ], _recipe_settings)
 
 

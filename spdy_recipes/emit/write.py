@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import SpdyError, warn
-from ..files import atomic_write_text
+from ..files import atomic_write_text, check_parent_folders
 from ..profile import Profile
 from ..profile.correction import EnginePoint
 from ..solve import Plan
@@ -88,8 +88,10 @@ def _machine_memory() -> int | None:
 
 
 def check_recipe_path(path: Path) -> None:
-    if path.suffix not in (".yaml", ".md"):
-        raise SpdyError(f"recipe file {path} must end in .yaml or .md (SparseML rejects other names)")
+    if path.suffix != ".yaml" or str(path).endswith(("/", "\\")):
+        raise SpdyError(f"recipe file {path} must end in .yaml (SparseML rejects other names, and reads a .md "
+                        "recipe card only with YAML front matter, which this tool does not write)")
+    check_parent_folders(path, "the recipe")
 
 
 def write_recipe(path: Path, text: str) -> None:

@@ -40,6 +40,7 @@ class CompareRequest:
 
     def check(self) -> None:
         """Raises SpdyError on a bad request, before any work."""
+        self.solve.check(self.speedup)
         if self.match not in MATCHES:
             raise SpdyError(f"match must be one of {', '.join(MATCHES)}, got {self.match!r}")
         if self.rounds < 0 or not self.refit_steps or any(steps < 0 for steps in self.refit_steps):

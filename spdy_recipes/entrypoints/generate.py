@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -74,8 +75,12 @@ class GenerateRequest:
         if self.output.is_dir():
             raise SpdyError(f"{self.output} is a folder; give a recipe file name")
         refuse_overwrite(self.output, self.force)
-        if self.recipe.epochs <= 0:
-            raise SpdyError(f"--epochs must be positive, got {self.recipe.epochs}")
+        self.solve.check(self.speedup)
+        if not (math.isfinite(self.recipe.epochs) and self.recipe.epochs > 0):
+            raise SpdyError(f"--epochs must be a positive number, got {self.recipe.epochs}")
+        lr = self.recipe.init_lr
+        if lr is not None and not (math.isfinite(lr) and lr > 0):
+            raise SpdyError(f"--init-lr must be a positive number, got {lr}")
         self.verify.check()
         if self.search and self.solve.sensitivity:
             raise SpdyError("--calib (search the errors) and --sensitivity (read them) exclude each other")
@@ -157,8 +162,12 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
     page = None
     if request.report:
         log(f"[report] writing {request.report}")
-        page = report(ReportRequest(recipe=request.output, output=request.report, profile=profile_path, force=True,
-                                    notes=notes, loaded=profile), checked=True)
+        try:
+            page = report(ReportRequest(recipe=request.output, output=request.report, profile=profile_path,
+                                        force=True, notes=notes, loaded=profile), checked=True)
+        except BaseException:  # a failed or interrupted report: the command failed, so no recipe is left either
+            request.output.unlink(missing_ok=True)
+            raise
     return GenerateResult(path=request.output, plan=plan, profile=profile, verified=verified, report=page)
 
 

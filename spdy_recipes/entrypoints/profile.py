@@ -59,7 +59,7 @@ def measure_and_save(request: MeasureRequest) -> ProfileOutcome:
         raise SpdyError("profile --hw takes 'local' or a hardware NAME; use -o for a file path")
     bundle = request.model.load()
     measurer = get_backend(wanted.backend)
-    cores = check_cores(wanted.cores or measurer.max_cores(), measurer.max_cores())
+    cores = check_cores(wanted.cores if wanted.cores is not None else measurer.max_cores(), measurer.max_cores())
     if request.output:
         path = request.output
     elif hw == LOCAL:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SpdyError
+from ..files import check_parent_folders
 from ..profile import Profile
 from ..profile.store import hardware_root
 
@@ -31,6 +32,7 @@ class ReportRequest:
         from ..report.page import FILES
 
         out = self.output
+        check_parent_folders(out, "the report folder")
         if not out.name:
             raise SpdyError(f"give a folder name for the report, not {str(out)!r}")
         if out.is_symlink():

@@ -131,14 +131,15 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     model = request.model
     recorded_shapes = metadata.get("input_shapes") or None
     shape = model.input_shape or (",".join(map(str, next(iter(recorded_shapes.values())))) if recorded_shapes else None)
-    batch_size = model.batch_size or int(metadata.get("batch_size", 16))
-    num_classes = model.num_classes or metadata.get("num_classes")
+    batch_size = model.batch_size if model.batch_size is not None else int(metadata.get("batch_size", 16))
+    num_classes = model.num_classes if model.num_classes is not None else metadata.get("num_classes")
     bundle = replace(model, batch_size=batch_size, input_shape=shape, num_classes=num_classes).load()
     if metadata.get("model_graph_hash") != graph_hash(bundle, recorded_shapes):
         raise SpdyError(f"recipe {request.recipe} was made for another model graph than {model.spec} (stale); "
                         f"generate it again")
     backend = get_backend(request.profile.backend)
-    cores = check_cores(request.profile.cores or int(metadata.get("cores") or backend.max_cores()),
+    recorded_cores = int(metadata.get("cores") or backend.max_cores())
+    cores = check_cores(request.profile.cores if request.profile.cores is not None else recorded_cores,
                         backend.max_cores())
     warn_if_other_setting(metadata, bundle, cores)
     elsewhere = warn_if_other_machine(metadata, metadata.get("engine"), backend, f"recipe {request.recipe}")

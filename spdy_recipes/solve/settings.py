@@ -3,6 +3,7 @@ solves every flow runs: ``solve`` (SPDY's DP plan), ``uniform_solver`` and ``bes
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +26,14 @@ class SolveSettings:
     sensitivity: str | None = None
     quantile: float = DEFAULT_QUANTILE
     coefficients: tuple[float, ...] = ()  # SPDY search result: one per selected layer, scaling the prior
+
+    def check(self, speedup: float) -> None:
+        """Raises SpdyError, before any work, on a target speedup that is not a finite number above 1 or a
+        quantile outside [0, 1] (the checks ``plan_profile`` makes, made up front)."""
+        if not (math.isfinite(speedup) and speedup > 1.0):
+            raise SpdyError(f"--speedup must be greater than 1, got {speedup}")
+        if not 0.0 <= self.quantile <= 1.0:
+            raise SpdyError(f"--quantile must be between 0 and 1, got {self.quantile}")
 
     def selected(self, profile: Profile) -> list[str]:
         """The profile's layers the solver may prune (``include``/``exclude`` regexes, ``models.select_names``),
