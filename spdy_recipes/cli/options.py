@@ -22,10 +22,13 @@ MEASURING_OPTIONS = ("grid", "iterations", "warmup", "repeats", "design")
 def option_group(name: str, options: list[Callable[[F], F]], build: Callable[..., object]) -> Callable[[F], F]:
     """A decorator adding ``options`` to a click command whose callback then receives ``name=build(**values)``
     in place of the options' own values."""
-    probe: Any = lambda: None  # noqa: E731 -- a throwaway callback to read the options' parameter names from
+    def probe() -> None:  # a throwaway callback to read the options' parameter names from
+        """Never called."""
+
+    probed: Any = probe  # any callable: the options only attach their parameters to it
     for option in options:
-        probe = option(probe)
-    keys = [param.name for param in probe.__click_params__]
+        probed = option(probed)
+    keys = [param.name for param in probed.__click_params__]
 
     def decorate(command: F) -> F:
         @functools.wraps(command)
@@ -33,10 +36,11 @@ def option_group(name: str, options: list[Callable[[F], F]], build: Callable[...
             values = {key: kwargs.pop(key) for key in keys}
             return command(**kwargs, **{name: build(**values)})
 
+        # click keeps a command's options on this attribute; copy it, so the inner command's list stays its own
         wrapper.__click_params__ = list(getattr(command, "__click_params__", []))  # type: ignore[attr-defined]
         for option in reversed(options):
             wrapper = option(wrapper)
-        return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]  # same callback, the group's options swapped for its request
 
     return decorate
 
