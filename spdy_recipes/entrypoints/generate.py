@@ -156,7 +156,7 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
     model_layers = {layer.name for layer in prunable_layers(bundle.module)}
     measured = verified.final.measurement.record(verified.layer_ms) if verified else None
     points = verified.final.points if verified else ()
-    text = render_checked_recipe(plan, profile, profile_path, request.recipe.for_model(request.model.spec), settings,
+    text = render_checked_recipe(plan, profile, profile_path, request.recipe, settings,
                                  model_layers, measured, search, points)
     write_recipe(request.output, text)
     page = None

@@ -64,7 +64,7 @@ def build_recipe(job: RecipeJob, sources: _Sources, base: Path) -> str:
     sensitivity = str(base / job.sensitivity) if job.sensitivity else None
     settings = SolveSettings(include=job.include, exclude=job.exclude, sensitivity=sensitivity, quantile=job.quantile)
     plan = solve(profile, job.speedup, settings)
-    recipe = RecipeSettings(method=job.method, epochs=job.epochs).for_model(job.model)
+    recipe = RecipeSettings(method=job.method, epochs=job.epochs)  # init_lr: the model's, at rendering
     return render_checked_recipe(plan, profile, profile_path, recipe, settings, model_layers)
 
 
