@@ -158,6 +158,25 @@ def test_the_committed_calibrated_profile_refits_to_its_own_correction_and_says_
     assert plan.predicted_speedup != pytest.approx(analysed.predicted_speedup(plan.levels), rel=1e-3)
 
 
+def test_a_correction_fitted_by_an_older_form_is_refitted_to_its_points_when_loaded():
+    """A profile calibrated before the analysed table was smoothed across levels (a correction without
+    ``model``, i.e. form 1) holds factors for the raw table; used on the smoothed one they would mispredict.
+    Loading refits them to the stored real-call points, and a hand-made 'model' is checked."""
+    data = json.loads(Path("recipes/hardware/xeon-avx512-2core/torchvision-mobilenet_v2-bs16-c2.json").read_text())
+    current = profile_from_dict(json.loads(json.dumps(data)))
+    old = data["calibration"]["correction"]
+    del old["model"]
+    old["factors"] = [[f * 1.3 for f in row] for row in old["factors"]]  # what no fit on these points gives
+    refitted = profile_from_dict(data)
+    assert refitted.correction.current and refitted.correction.model == current.correction.model == 2
+    assert np.allclose(refitted.correction.factors, current.correction.factors, atol=1e-5)
+    plan = solve(current, 1.5).levels
+    assert refitted.predicted_speedup(plan) == pytest.approx(current.predicted_speedup(plan), rel=1e-4)
+    old["model"] = "two"
+    with pytest.raises(SpdyError, match="'model' holds 'two'"):
+        profile_from_dict(data)
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c["correction"]["fit_error"].update(heldout_median="x"), "'fit_error' must map names to finite"),
     (lambda c: c["correction"].update(intercept_ms=float("nan")), "'intercept_ms' holds nan"),

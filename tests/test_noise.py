@@ -10,6 +10,7 @@ import pytest
 
 from spdy_recipes.profile import load_profile, save_profile
 from spdy_recipes.profile.flags import profile_flags
+from spdy_recipes.profile.noise import smoothed_across_levels
 from spdy_recipes.profile.schema import profile_from_dict
 from spdy_recipes.report import profile_report
 from spdy_recipes.solve.settings import SolveSettings, solve
@@ -20,14 +21,24 @@ def test_recorded_profile_keeps_every_repeat(cnn_profile, tmp_path):
     assert profile.repeats == 3 and profile.engine["repeats"] == 3
     for layer in profile.layers:
         assert all(len(level) == 3 for level in layer.samples_ms)
-        assert layer.times_ms == [float(np.median(level)) for level in layer.samples_ms]
-        assert layer.times(1.0) == [max(level) for level in layer.samples_ms]
+        assert layer.times_ms == smoothed_across_levels([float(np.median(level)) for level in layer.samples_ms])
+        assert layer.times(1.0) == smoothed_across_levels([max(level) for level in layer.samples_ms])
         assert all(lo <= mid <= hi
                    for lo, mid, hi in zip(layer.times(0.0), layer.times_ms, layer.times(0.9), strict=True))
     assert profile.engine["call_overhead_ms"] >= 0
     copy_path = tmp_path / "copy.json"
     save_profile(profile, copy_path)
     assert load_profile(copy_path).content_hash() == profile.content_hash()
+
+
+def test_a_one_level_outlier_is_smoothed_away_and_a_trend_is_kept():
+    # dense first; a low outlier at the third sparse level (what the DP would pick), a rising tail (kept)
+    row = [10.0, 8.0, 7.0, 1.0, 6.0, 5.0, 5.5, 6.5]
+    smoothed = smoothed_across_levels(row)
+    assert smoothed[0] == 10.0  # the dense level is never mixed with sparse ones
+    assert smoothed[3] == 6.0  # the outlier takes its neighbours' median
+    assert smoothed[1:3] == [8.0, 7.0] and smoothed[-2:] == [5.5, 6.5]  # ends and a rising trend stay
+    assert smoothed_across_levels([3.0, 2.0, 9.0]) == [3.0, 2.0, 9.0]  # two sparse levels: nothing to smooth
 
 
 @pytest.mark.parametrize("quantile", [0.5, 0.9, 1.0])

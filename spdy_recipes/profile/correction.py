@@ -18,6 +18,11 @@ Bands split the grid by sparsity (``BAND_EDGES``): dense, and two ranges of spar
 DeepSparse's kernels and their analysis bias differ. The shrinkage strengths were chosen on MobileNetV2 plans
 timed twice on an AVX-512 Xeon (benchmarks/latency_model.py): three bands held out better than two or four,
 and weaker band shrinkage let a band seen in few plans run off (a factor of 1.35, one held-out plan 17% off).
+Later, 89 plans of five models timed there (65 benchmark plans and the profiles' 24 held-out ones) were
+predicted about as well with edges at (0.8, 0.95), (0.6, 0.8, 0.95) or (0.7, 0.9): 2.2-2.5% median, 12-16%
+worst; no choice of edges was better on every model, so the edge stayed. ``CORRECTION_MODEL`` numbers the
+form of the fit and of the analysed table it scales (``noise.smoothed_across_levels``): a stored correction of
+another form is refitted to its stored points when the profile loads.
 The intercept and the dense band are held firmer: with one or two verification points the fit otherwise
 bought their error with a large intercept and a small dense factor, which compresses every speedup.
 """
@@ -31,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 BAND_EDGES = (0.8,)  # sparse levels below 0.8 and from 0.8 up: bands 1 and 2 (0: dense)
+CORRECTION_MODEL = 2  # 1: fitted to the raw analysed medians; 2: to medians smoothed across levels
 BANDS = len(BAND_EDGES) + 2
 # ridge strengths tried for the per-block deviations
 BLOCK_STRENGTHS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -109,9 +115,15 @@ class Correction:
     band_factors: list[float]
     block_strength: float
     fit_error: dict = field(default_factory=dict)
+    model: int = CORRECTION_MODEL  # the form fitted (``CORRECTION_MODEL`` when this code fitted it)
+
+    @property
+    def current(self) -> bool:
+        """Whether this code's form of the fit (``CORRECTION_MODEL``) made the correction."""
+        return self.model == CORRECTION_MODEL
 
     def to_dict(self) -> dict:
-        return {"factors": [[round(f, 5) for f in row] for row in self.factors],
+        return {"model": self.model, "factors": [[round(f, 5) for f in row] for row in self.factors],
                 "intercept_ms": round(self.intercept_ms, 5), "dense_ms": round(self.dense_ms, 5),
                 "band_factors": [round(f, 5) for f in self.band_factors], "band_edges": list(BAND_EDGES),
                 "block_strength": self.block_strength, "fit_error": self.fit_error}
@@ -135,7 +147,11 @@ class Correction:
                 for v in fit_error.values()):
             raise ValueError("the correction's 'fit_error' must map names to finite numbers")
         bands = data.get("band_factors") or []
-        return cls(factors=factors, intercept_ms=intercept, dense_ms=_positive(data.get("dense_ms"), "dense_ms"),
+        model = data.get("model", 1)
+        if isinstance(model, bool) or not isinstance(model, int):
+            raise ValueError(f"the correction's 'model' holds {model!r}, not a whole number")
+        return cls(model=model, factors=factors, intercept_ms=intercept,
+                   dense_ms=_positive(data.get("dense_ms"), "dense_ms"),
                    band_factors=[_positive(f, "band_factors") for f in bands] if isinstance(bands, list) else [],
                    block_strength=_positive(data.get("block_strength", 1.0), "block_strength"),
                    fit_error=dict(fit_error))

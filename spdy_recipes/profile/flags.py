@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from .schema import LayerTimes
+from .schema import MEDIAN, LayerTimes, quantiles
 
 NOISY_LEVEL = 0.05  # relative max-min spread of the whole-model time across repeats
 MONOTONE_FLOOR = 0.02  # a layer slower at a sparser level by less than this fraction is within the noise
 
 
 def non_monotone_levels(layer: LayerTimes, floor: float = MONOTONE_FLOOR) -> list[int]:
-    """Levels where the layer got slower than at the previous (less sparse) level by more than the noise."""
-    medians, spreads = layer.times_ms, layer.spread_ms
+    """Levels where the layer got slower than at the previous (less sparse) level by more than the noise, in its
+    measured medians (before ``LayerTimes.analysed`` smooths them across levels)."""
+    medians, spreads = quantiles(layer.samples_ms, MEDIAN), layer.spread_ms
     return [
         k for k in range(1, len(medians))
         if medians[k] - medians[k - 1] > max(spreads[k], spreads[k - 1], floor * medians[k - 1])

@@ -16,8 +16,9 @@ Planning uses an upper quantile over repeats (conservative); predictions use the
 ``format_version: 4`` adds ``calibration``: plans timed with real engine calls against dense
 (``calibration.points``, each a ``profile.correction.EnginePoint``) and the correction fitted to them
 (``calibration.correction``, a ``profile.correction.Correction``). A calibrated profile's times, fixed time and
-dense time are the corrected ones; the analysed samples stay as measured (attribution). Older profiles load
-as uncalibrated: their predictions are the analysis alone.
+dense time are the corrected ones; the analysed samples stay as measured (attribution). A correction of an
+older form (``correction.model``) is refitted to the stored points on loading. Older profiles load as
+uncalibrated: their predictions are the analysis alone.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ..errors import SpdyError
 from ..files import atomic_write_json, read_json
 from .correction import Correction, EnginePoint, Table, fit_correction
 from .grid import validate_grid
+from .noise import smoothed_across_levels
 
 FORMAT = "spdy-recipes/profile"
 FORMAT_VERSION = 2
@@ -74,9 +76,14 @@ class LayerTimes:
     kernels: list[str]
     factors: list[float] | None = field(default=None, repr=False, compare=False)  # the profile's correction
 
+    def analysed(self, q: float = MEDIAN) -> list[float]:
+        """The ``q`` quantile over repeats at every level (ms), smoothed across neighbouring sparse levels
+        (``noise.smoothed_across_levels``): the analysis alone, what a calibration corrects."""
+        return smoothed_across_levels(quantiles(self.samples_ms, q))
+
     def times(self, q: float = MEDIAN) -> list[float]:
-        """The ``q`` quantile over repeats at every level (ms), corrected by the profile's calibration."""
-        analysed = quantiles(self.samples_ms, q)
+        """``analysed(q)`` at every level (ms), corrected by the profile's calibration."""
+        analysed = self.analysed(q)
         if self.factors is None:
             return analysed
         return [ms * f for ms, f in zip(analysed, self.factors, strict=True)]
@@ -140,7 +147,7 @@ class Profile:
     def analysed_table(self) -> Table:
         """The uncorrected median table the correction is fitted to, with each layer's fusion block."""
         block_index = {name: i for i, block in enumerate(self.blocks()) for name in block}
-        return Table(np.array([quantiles(layer.samples_ms, MEDIAN) for layer in self.layers]),
+        return Table(np.array([layer.analysed(MEDIAN) for layer in self.layers]),
                      self._analysed_fixed(MEDIAN), list(self.grid), [block_index[n] for n in self.layer_names])
 
     def with_engine_points(self, points: list[EnginePoint], dense_ms: float | None = None) -> Profile:
@@ -379,13 +386,16 @@ def profile_from_dict(data: object) -> Profile:
             for groups in fused):
         raise SpdyError("'fused_groups' must list, per grid level, groups of the profile's layer names")
     points, correction = _calibration(data, len(layers), levels)
-    return Profile(
+    profile = Profile(
         model=data["model"], hardware=data["hardware"], engine=data["engine"], grid=grid, layers=layers,
         other_samples_ms=other, total_samples_ms=total, flags=flags, created=str(data.get("created", "")),
         tool_version=str(data.get("tool_version", "")), notes=data.get("notes") or {},
         format_version=int(data["format_version"]),
         dense_total_samples_ms=dense, fused_groups=fused, engine_points=points, correction=correction,
     )
+    if correction is not None and not correction.current:  # fitted by an older form: refit on its real calls
+        return profile.with_engine_points([], correction.dense_ms)
+    return profile
 
 
 def _calibration(data: dict[str, Any], layers: int, levels: int) -> tuple[list[EnginePoint], Correction | None]:
