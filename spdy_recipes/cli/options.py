@@ -88,10 +88,11 @@ def model_request(weights: bool = True, for_recipe: bool = False) -> Callable[[F
 
 def _profile_request(hw: str, cores: int | None, grid: str, hw_root: str | None, backend: str,
                      iterations: int | None = None, warmup: int | None = None, repeats: int | None = None,
-                     design: str | None = None, calibration_plans: int | None = None, *,
-                     measures: bool = False) -> Any:
+                     design: str | None = None, precision: str = "fp32", mask_type: str | None = None,
+                     calibration_plans: int | None = None, *, measures: bool = False) -> Any:
     """What a command asks of the profile store; a warning when it names measuring options for a stored one
     (not for ``measures``: the profile command measures for a named hardware too)."""
+    from ..deployment import Deployment
     from ..profile.grid import parse_grid
     from ..profile.measure import TimingSettings
     from ..profile.store import ProfileRequest, hardware_root
@@ -101,8 +102,9 @@ def _profile_request(hw: str, cores: int | None, grid: str, hw_root: str | None,
         iterations=default.iterations if iterations is None else iterations,
         warmup=default.warmup if warmup is None else warmup,
         repeats=default.repeats if repeats is None else repeats,
-        design=default.design if design is None else design,
+        design=design,
         calibration_plans=default.calibration_plans if calibration_plans is None else calibration_plans,
+        deployment=Deployment(precision, mask_type).resolved(),
     )
     timing.check()
     if cores is not None and cores < 1:
@@ -132,9 +134,20 @@ MEASURING = [
     click.option("--iterations", default=5, show_default=True, type=int, help="analysed runs per level and repeat"),
     click.option("--warmup", default=2, show_default=True, type=int, help="warm-up runs per level and repeat"),
     click.option("--repeats", default=3, show_default=True, type=int, help="independent measurements per level"),
-    click.option("--design", default="uniform", show_default=True, type=click.Choice(["uniform", "mixed"]),
+    click.option("--design", default=None, type=click.Choice(["uniform", "mixed"]),
                  help="profile runs: every kernel at one imposed sparsity per run, or real-zero models with every "
-                      "layer at its own level (better predictions of SPDY's plans, but a slower fastest plan)"),
+                      "layer at its own level (better predictions of SPDY's plans, but a slower fastest plan) "
+                      "[default: uniform; mixed with --precision int8]"),
+]
+# how the profile's exports run; only the profile command has them until recipes, solving and verification
+# handle INT8 (issue 26)
+DEPLOYMENT = [
+    click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "int8"]),
+                 help="time the model in fp32, or quantized to INT8 as SparseML 1.8 does (integer kernels: native "
+                      "on AVX-512 VNNI CPUs, emulated and maybe slower on others)"),
+    click.option("--mask-type", default=None, type=click.Choice(["unstructured", "block4"]),
+                 help="pattern of the pruned zeros: one by one, or blocks of 4 input channels, which INT8 sparse "
+                      "kernels skip [default: block4 with --precision int8, else unstructured]"),
 ]
 CALIBRATION_PLANS = click.option(
     "--calibration-plans", default=12, show_default=True, type=int,
@@ -161,7 +174,7 @@ def profile_request(calibration_plans: bool = False, for_fix: bool = False) -> C
                      help="grid of a local profile measured for --fix" if for_fix else
                      "spdy, spdy:N or a list like 0,0.5,0.9"),
         click.option("--backend", default="deepsparse", show_default=True, help="timing backend that measures"),
-        *([] if for_fix else MEASURING), *([CALIBRATION_PLANS] if calibration_plans else []),
+        *([] if for_fix else MEASURING), *([CALIBRATION_PLANS, *DEPLOYMENT] if calibration_plans else []),
     ], functools.partial(_profile_request, measures=calibration_plans))
 
 

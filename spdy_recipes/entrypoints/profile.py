@@ -74,7 +74,7 @@ def measure_and_save(request: MeasureRequest) -> ProfileOutcome:
                                   "is described as", "machine", f"profiles in {folder} will mix machines")
         else:
             write_description(folder, hw, request.instance_type, measurer.describe_host(), engine_label(measurer))
-        path = folder / profile_filename(bundle, cores)
+        path = folder / profile_filename(bundle, cores, wanted.timing.deployment)
     refuse_overwrite(path, request.force)
     measured = measure_profile(bundle, wanted.grid, cores, hw, measurer, wanted.timing)
     save_profile(measured, path)

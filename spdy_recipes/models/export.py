@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..deployment import FP32, Deployment
 from ..errors import SpdyError, first_line
 from .call import takes_keywords
 from .oneshot import magnitude_prune
+from .quantize import export_int8
 from .spec import ModelBundle
 
 # 14: the first opset with scaled_dot_product_attention and triu (nn.MultiheadAttention, ViT, HF Llama/BART)
@@ -32,11 +34,16 @@ def _attention_fast_path_off():
         torch.backends.mha.set_fastpath_enabled(previous)
 
 
-def export_onnx(bundle: ModelBundle, path: str | Path) -> Path:
-    """Export ``bundle`` with the TorchScript exporter (DeepSparse cannot read the dynamo one), at ``OPSET``.
-    Transformers models take their inputs by keyword, others by position (``models.call``). Raises
-    SpdyError naming the exporter's first line when the model cannot be exported."""
+
+
+def export_onnx(bundle: ModelBundle, path: str | Path, deployment: Deployment = FP32) -> Path:
+    """Export ``bundle`` with the TorchScript exporter (DeepSparse cannot read the dynamo one), at ``OPSET``,
+    in ``deployment.precision`` (INT8: ``models.quantize.export_int8``). Transformers models take their inputs
+    by keyword, others by position (``models.call``). Raises SpdyError naming the exporter's first line when
+    the model cannot be exported."""
     path = Path(path)
+    if deployment.resolved().precision == "int8":
+        return export_int8(bundle.module, bundle.inputs, path, OPSET)
     args = (dict(bundle.inputs),) if takes_keywords(bundle.module) else tuple(bundle.inputs.values())
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _attention_fast_path_off():
         warnings.simplefilter("ignore")
@@ -56,12 +63,15 @@ def export_onnx(bundle: ModelBundle, path: str | Path) -> Path:
     return path
 
 
-def export_pruned(bundle: ModelBundle, sparsities: dict[str, float], path: str | Path) -> Path:
+def export_pruned(bundle: ModelBundle, sparsities: dict[str, float], path: str | Path,
+                  deployment: Deployment = FP32) -> Path:
     """A copy of the model magnitude-pruned to ``sparsities`` (fractions of each named weight set to real
-    zeros, ``models.oneshot.magnitude_prune``), exported to ``path``; the bundle is left as it was."""
+    zeros, in ``deployment.mask_type``'s pattern, ``models.oneshot.magnitude_prune``), exported to ``path`` in
+    ``deployment.precision``; the bundle is left as it was."""
+    deployment = deployment.resolved()
     pruned = copy.deepcopy(bundle)
-    magnitude_prune(pruned.module, sparsities)
-    return export_onnx(pruned, path)
+    magnitude_prune(pruned.module, sparsities, deployment.mask_type or "unstructured")
+    return export_onnx(pruned, path, deployment)
 
 
 def engine_inputs(bundle: ModelBundle, onnx_path: str | Path) -> list[np.ndarray]:
@@ -100,6 +110,16 @@ def _without_call_index(node_name: str) -> str:
     return "/".join(re.sub(r"_\d+$", "", part) for part in node_name.split("/"))
 
 
+def _scope_modules(node_name: str) -> list[str]:
+    """The module paths a node's scope can name, most literal first: as exported, without repeat-call
+    suffixes, and without a quantization wrapper's last ``.module`` scope (SparseML's INT8 export names the
+    integer conv of ``layer1.0.conv1`` ``/layer1/layer1.0/conv1/module/Conv_quant``)."""
+    found = []
+    for module in (module_of_node(node_name), module_of_node(_without_call_index(node_name))):
+        found += [module] + ([module.removesuffix(".module")] if module.endswith(".module") else [])
+    return found
+
+
 def output_to_module(onnx_path: str | Path, weights: dict[str, torch.Tensor]) -> dict[str, str]:
     """Map each ONNX node output name to the module (a key of ``weights``, module path -> its weight) that
     produced it. A node belongs to a module by its scope name, also on the second and later calls of a
@@ -114,10 +134,8 @@ def output_to_module(onnx_path: str | Path, weights: dict[str, torch.Tensor]) ->
     modules = set(weights)
     mapping: dict[str, str] = {}
     for node in graph.node:
-        module = module_of_node(node.name)
-        if module not in modules:
-            module = module_of_node(_without_call_index(node.name))
-        if module in modules:
+        module = next((m for m in _scope_modules(node.name) if m in modules), None)
+        if module is not None:
             for output in node.output:
                 mapping[output] = module
     missing = modules - set(mapping.values())

@@ -284,7 +284,7 @@ def _correction(table: Table, params: np.ndarray, dense_ms: float, strength: flo
     scale = dense_ms / table.dense_ms()
     factors = [[scale * float(np.clip(bands[b] + deviations[block, b], *FACTOR_RANGE)) for b in levels]
                for block in table.block_of]
-    intercept = float(params[0] * table.dense_ms()) * scale
+    intercept = max(0.0, float(params[0] * table.dense_ms()) * scale)  # a time: a fit below 0 is held at 0
     return Correction(factors=factors, intercept_ms=intercept, dense_ms=dense_ms,
                       band_factors=[float(b) for b in bands], block_strength=strength)
 

@@ -1,6 +1,7 @@
 """Calibrate a profile on real engine calls: plans of the profile's own layers (uniform levels and random
-per-fusion-block mixes) pruned by magnitude to real zeros, exported, and timed against dense with real
-``Engine`` calls in one interleaved run; the correction (``profile.correction``) is fitted to them."""
+per-fusion-block mixes) pruned by magnitude to real zeros, exported in the profile's deployment, and timed
+against dense with real ``Engine`` calls in one interleaved run; the correction (``profile.correction``) is
+fitted to them. An INT8 profile's run also times the dense fp32 model: what INT8 itself gains."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..deployment import FP32
 from ..models import ModelBundle
-from ..models.export import export_pruned
+from ..models.export import export_onnx, export_pruned
 from .correction import EnginePoint
 from .engine import TimingBackend, TimingRule
 from .noise import paired_speedup
@@ -54,13 +56,21 @@ def calibrate(profile: Profile, bundle: ModelBundle, backend: TimingBackend, den
     names, grid = profile.layer_names, profile.grid
     log(f"[profile] calibrating on real engine calls: exporting {len(plans)} real-zero plans")
     paths = [str(export_pruned(bundle, {n: grid[k] for n, k in zip(names, levels, strict=True)},
-                               folder / f"calib-{i}.onnx"))
+                               folder / f"calib-{i}.onnx", profile.deployment))
              for i, (_, levels, _) in enumerate(plans)]
-    log(f"[profile] timing {len(plans)} plans against dense (about {CALIBRATION_TIMING.max_seconds:.0f} s at most "
-        "after compiling)")
-    timed = backend.time_rounds([str(dense_onnx)] + paths, inputs, profile.batch_size, profile.cores,
+    fp32 = [] if profile.deployment.resolved() == FP32 else [str(export_onnx(bundle, folder / "dense-fp32.onnx"))]
+    log(f"[profile] timing {len(plans)} plans against dense{' (and the dense fp32 model)' if fp32 else ''} (about "
+        f"{CALIBRATION_TIMING.max_seconds:.0f} s at most after compiling)")
+    timed = backend.time_rounds([str(dense_onnx)] + paths + fp32, inputs, profile.batch_size, profile.cores,
                                 CALIBRATION_TIMING)
     dense, dense_ms = timed.samples[0], timed.median_ms(0)
+    baseline = {}
+    if fp32:  # the quantized dense model against the fp32 one, timed in the same run
+        over_fp32 = paired_speedup(timed.samples[-1], dense)
+        baseline = {"dense_fp32_ms": round(timed.median_ms(len(timed.samples) - 1), 5),
+                    "dense_int8_ms": round(dense_ms, 5),
+                    "int8_speedup_over_fp32": [round(v, 5) for v in (over_fp32.speedup, over_fp32.low, over_fp32.high)]}
+        Path(fp32[0]).unlink()
     points = []
     for model, (kind, levels, heldout) in enumerate(plans, start=1):
         paired = paired_speedup(dense, timed.samples[model])
@@ -69,7 +79,7 @@ def calibrate(profile: Profile, bundle: ModelBundle, backend: TimingBackend, den
                                   kind=kind, heldout=heldout))
     for path in paths:
         Path(path).unlink()
-    engine = {**profile.engine, "calibration_rounds": timed.rounds,
+    engine = {**profile.engine, **baseline, "calibration_rounds": timed.rounds,
               "calibration_other_processes_cpu": None if timed.busy is None else round(timed.busy, 3)}
     calibrated = replace(profile, engine=engine).with_engine_points(points, dense_ms)
     log(f"[profile] {calibrated.calibration_label()} ({timed.rounds} rounds; analysis alone: "

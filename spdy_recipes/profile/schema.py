@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ..deployment import Deployment
 from ..errors import SpdyError
 from ..files import atomic_write_json, read_json
 from .correction import Correction, EnginePoint, Table, fit_correction
@@ -210,6 +211,12 @@ class Profile:
         for name in names:
             blocks.setdefault(root(name), []).append(name)
         return list(blocks.values())
+
+    @property
+    def deployment(self) -> Deployment:
+        """The precision and mask type the profile was timed in (``model.precision``, ``model.mask_type``;
+        absent: fp32, unstructured)."""
+        return Deployment(str(self.model.get("precision", "fp32")), str(self.model.get("mask_type", "unstructured")))
 
     @property
     def layer_names(self) -> list[str]:

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..deployment import FP32, Deployment
 from ..errors import SpdyError
 from ..files import cache_dir
 from ..models import ModelBundle
@@ -42,9 +43,12 @@ def hardware_root(override: str | None = None) -> Path:
     return Path(override or os.environ.get("SPDY_RECIPES_HW_ROOT") or "recipes/hardware")
 
 
-def profile_filename(bundle: ModelBundle, cores: int) -> str:
-    """The file name a named hardware folder uses for this model, batch size and core count."""
-    return f"{bundle.slug}-bs{bundle.batch_size}-c{cores}.json"
+def profile_filename(bundle: ModelBundle, cores: int, deployment: Deployment = FP32) -> str:
+    """The file name a named hardware folder uses for this model, batch size, core count and deployment
+    (``-int8-block4`` after the core count; nothing for fp32 unstructured, the name older folders use)."""
+    resolved = deployment.resolved()
+    suffix = "" if resolved == FP32 else f"-{resolved.precision}-{resolved.mask_type}"
+    return f"{bundle.slug}-bs{bundle.batch_size}-c{cores}{suffix}.json"
 
 
 def is_path(hw: str) -> bool:
@@ -62,49 +66,57 @@ def local_cache_path(bundle: ModelBundle, cores: int, request: ProfileRequest, b
     """The cache file for a profile measured here, with these settings, by this engine on this CPU."""
     timing = request.timing
     host_key = f"{backend.describe_host()['cpu_model']}|{engine_label(backend)}"
+    deployment = timing.deployment.resolved()
     key = json.dumps([graph_hash(bundle), bundle.batch_size, cores, request.grid, host_key, timing.iterations,
-                      timing.warmup, timing.repeats] + ([timing.design] if timing.design != "uniform" else [])
+                      timing.warmup, timing.repeats] + ([timing.run_design] if timing.run_design != "uniform" else [])
+                     + ([deployment.precision, deployment.mask_type] if deployment != FP32 else [])
                      + ["fused_groups"]  # profiles cached before fusion groups were recorded are measured again
                      + ([f"calibrated:{timing.calibration_plans}"] if timing.calibration_plans else []))
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return cache_dir() / "profiles" / f"{bundle.slug}-{digest}.json"
 
 
-def create_command(bundle: ModelBundle, hw: str, cores: int | None) -> str:
+def create_command(bundle: ModelBundle, hw: str, cores: int | None, deployment: Deployment = FP32) -> str:
     """The one command that measures the missing profile on the machine ``hw`` names."""
     command = f"spdy-recipe profile --model {bundle.spec} --hw {hw} --batch-size {bundle.batch_size}"
-    return command + (f" --cores {cores}" if cores else "")
+    resolved = deployment.resolved()
+    return (command + (f" --cores {cores}" if cores else "")
+            + ("" if resolved == FP32 else f" --precision {resolved.precision} --mask-type {resolved.mask_type}"))
 
 
 def known_hardware(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
 
 
-def named_profile_path(hw: str, bundle: ModelBundle, cores: int | None, root: Path) -> tuple[Path, int]:
-    """The profile file of hardware ``hw`` and its core count; one-line errors when anything is missing."""
+def named_profile_path(hw: str, bundle: ModelBundle, cores: int | None, root: Path,
+                       deployment: Deployment = FP32) -> tuple[Path, int]:
+    """The profile file of hardware ``hw`` for ``deployment`` and its core count; one-line errors when anything
+    is missing."""
     folder = root / hw
     if not folder.is_dir():
         listing = ", ".join(known_hardware(root)) or "none"
         raise SpdyError(f"unknown hardware {hw!r} (known in {root}: {listing}); create it on that machine "
-                        f"with: {create_command(bundle, hw, cores)}")
+                        f"with: {create_command(bundle, hw, cores, deployment)}")
     if cores is None:
         cores = read_description(folder).get("cores")
     if cores is None:
         matches = sorted(folder.glob(f"{bundle.slug}-bs{bundle.batch_size}-c*.json"))
         if len(matches) == 1:
             cores = int(matches[0].stem.rsplit("-c", 1)[1])
-    path = folder / profile_filename(bundle, cores) if cores else None
+    path = folder / profile_filename(bundle, cores, deployment) if cores else None
     if path is None or cores is None or not path.is_file():
         available = ", ".join(p.name for p in sorted(folder.glob(f"{bundle.slug}-*.json"))) or "none"
         at = f"{cores} cores" if cores else "any core count"
         raise SpdyError(f"hardware {hw!r} has no profile for {bundle.spec} at batch {bundle.batch_size}, {at} "
                         f"(it has: {available}); create it on that machine with: "
-                        f"{create_command(bundle, hw, cores)}")
+                        f"{create_command(bundle, hw, cores, deployment)}")
     return path, cores
 
 
-def check_profile_matches(profile: Profile, bundle: ModelBundle, cores: int | None, source: str) -> None:
-    """Refuse a profile measured for another model graph (stale), batch size or core count."""
+def check_profile_matches(profile: Profile, bundle: ModelBundle, cores: int | None, source: str,
+                          deployment: Deployment | None = None) -> None:
+    """Refuse a profile measured for another model graph (stale), batch size, core count or ``deployment``
+    (precision and mask type; None: any)."""
     expected = graph_hash(bundle)
     if profile.model.get("graph_hash") != expected:
         raise SpdyError(f"profile {source} does not match the model {bundle.spec} (stale, or another model): "
@@ -114,6 +126,17 @@ def check_profile_matches(profile: Profile, bundle: ModelBundle, cores: int | No
         raise SpdyError(f"profile {source} was measured at batch {profile.batch_size}, not {bundle.batch_size}")
     if cores is not None and profile.cores != cores:
         raise SpdyError(f"profile {source} was measured on {profile.cores} cores, not {cores}")
+    if deployment is not None:
+        check_deployment(profile, deployment, source)
+
+
+def check_deployment(profile: Profile, deployment: Deployment, source: str) -> None:
+    """Refuse a profile timed in another precision or mask type than ``deployment``: its speedups are over
+    another dense model, and its recipe would prune in another pattern."""
+    measured, asked = profile.deployment.resolved(), deployment.resolved()
+    if measured != asked:
+        raise SpdyError(f"profile {source} was measured in {measured.label}; this command needs one measured "
+                        f"in {asked.label}")
 
 
 def obtain_profile(bundle: ModelBundle, request: ProfileRequest) -> tuple[Profile, Path]:
@@ -129,7 +152,7 @@ def obtain_profile(bundle: ModelBundle, request: ProfileRequest) -> tuple[Profil
     elif is_path(hw):
         path = Path(hw)
     else:
-        path, cores = named_profile_path(hw, bundle, cores, request.hw_root)
+        path, cores = named_profile_path(hw, bundle, cores, request.hw_root, request.timing.deployment)
     profile = load_profile(path)
-    check_profile_matches(profile, bundle, cores, str(path))
+    check_profile_matches(profile, bundle, cores, str(path), request.timing.deployment)
     return profile, path

@@ -1,0 +1,46 @@
+"""How a model runs in the engine: its precision and the pattern of its pruned zeros. Shared vocabulary of the
+export (``models.export``), the profile that records it and the recipe that trains for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import SpdyError
+
+PRECISIONS = ("fp32", "int8")
+MASK_TYPES = ("unstructured", "block4")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """How the model runs in the engine: ``precision`` (``fp32``, or ``int8``: SparseML's quantization, exported
+    with integer ops, ``models.quantize``) and the pruning ``mask_type`` (``unstructured``, or ``block4``: blocks
+    of 4 input channels, what DeepSparse's INT8 sparse kernels skip). ``mask_type`` None: the default for the
+    precision (``default_mask_type``)."""
+
+    precision: str = "fp32"
+    mask_type: str | None = None
+
+    def resolved(self) -> Deployment:
+        """This deployment with its mask type filled; SpdyError for an unknown precision or mask type."""
+        if self.precision not in PRECISIONS:
+            raise SpdyError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        mask_type = self.mask_type or default_mask_type(self.precision)
+        if mask_type not in MASK_TYPES:
+            raise SpdyError(f"--mask-type must be one of {', '.join(MASK_TYPES)}, got {mask_type!r}")
+        return Deployment(self.precision, mask_type)
+
+    @property
+    def label(self) -> str:
+        """``fp32, unstructured`` or ``int8, block4``."""
+        resolved = self.resolved()
+        return f"{resolved.precision}, {resolved.mask_type}"
+
+
+def default_mask_type(precision: str) -> str:
+    """``block4`` for INT8 (DeepSparse's INT8 sparse kernels skip blocks of 4, on every ISA: SparseML's own
+    recipe template switches to block4 with quantization for VNNI CPUs), else ``unstructured``."""
+    return "block4" if precision == "int8" else "unstructured"
+
+
+FP32 = Deployment("fp32", "unstructured")
