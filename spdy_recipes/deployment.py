@@ -9,6 +9,9 @@ from .errors import SpdyError
 
 PRECISIONS = ("fp32", "int8")
 MASK_TYPES = ("unstructured", "block4")
+# module types INT8 leaves in fp32, in the profile's export and in the recipe's QAT alike; naming one is also
+# what selects SparseML 1.8's legacy quantization modifier, the one that works with torch 2.14
+EXCLUDED_MODULE_TYPES = ("LayerNorm",)
 
 
 @dataclass(frozen=True)

@@ -89,13 +89,19 @@ def test_a_pruned_int8_export_holds_block4_zeros_in_its_integer_weights(cnn, tmp
         assert blocks.mean() < pruned + 0.01  # the zeros sit in whole blocks, not spread
 
 
-def test_an_int8_profile_is_measured_on_real_block4_exports_and_records_both_dense_times(tmp_path):
-    out = tmp_path / "int8.json"
-    code, stdout, stderr = run_cli(["profile", "--model", CNN_SPEC, "--input-shape", "3,64,64", "--batch-size", 4,
-                                    "--hw", "local", "--grid", "0,0.5,0.9", "--repeats", 1, "--iterations", 2,
-                                    "--calibration-plans", 3, "--precision", "int8", "-o", out])
+@pytest.fixture(scope="module")
+def int8_profile(tmp_path_factory):
+    """(Profile, path) of SmallCNN in INT8 with block-4 zeros, batch 4, 64x64, measured here by the CLI."""
+    out = tmp_path_factory.mktemp("int8") / "int8.json"
+    code, _, stderr = run_cli(["profile", "--model", CNN_SPEC, "--input-shape", "3,64,64", "--batch-size", 4,
+                               "--hw", "local", "--grid", "0,0.5,0.9", "--repeats", 1, "--iterations", 2,
+                               "--calibration-plans", 3, "--precision", "int8", "-o", out])
     assert code == 0, stderr
-    profile = load_profile(out)
+    return load_profile(out), out
+
+
+def test_an_int8_profile_is_measured_on_real_block4_exports_and_records_both_dense_times(int8_profile):
+    profile, path = int8_profile
     assert profile.deployment == Deployment("int8", "block4")
     assert profile.design == "mixed" and profile.calibrated
     assert profile.model["left_fp32"] == []
@@ -103,8 +109,87 @@ def test_an_int8_profile_is_measured_on_real_block4_exports_and_records_both_den
     speedup, low, high = engine["int8_speedup_over_fp32"]
     assert engine["dense_fp32_ms"] > 0 and engine["dense_int8_ms"] > 0 and low <= speedup <= high
     # an fp32 command cannot take it by mistake: the deployment is checked like the graph and the batch
-    assert_clean_failure(["solve", "--profile", out, "--speedup", 1.1],
-                         "was measured in int8, block4; this command needs one measured in fp32, unstructured")
+    assert_clean_failure(["generate", "--model", CNN_SPEC, "--input-shape", "3,64,64", "--batch-size", 4, "--hw",
+                          path, "--speedup", 1.1, "-o", path.parent / "r.yaml"],
+                         "was measured in int8, block4; this command needs one measured in fp32, unstructured",
+                         path.parent / "r.yaml")
+
+
+def test_an_int8_profile_predicts_over_dense_fp32_by_int8s_own_measured_gain(int8_profile):
+    profile, _ = int8_profile
+    over_fp32, over_int8 = profile.with_baseline("fp32"), profile.with_baseline("int8")
+    ratio = profile.engine["int8_speedup_over_fp32"][0]
+    assert over_fp32.baseline_ratio == pytest.approx(ratio) and over_int8.baseline_ratio == 1.0
+    levels = {name: len(profile.grid) - 1 for name in profile.layer_names}
+    assert over_fp32.predicted_speedup(levels) == pytest.approx(ratio * over_int8.predicted_speedup(levels))
+    assert over_fp32.predicted_ms(levels) == pytest.approx(over_int8.predicted_ms(levels))  # the same INT8 plan
+    assert over_fp32.content_hash() == profile.content_hash()  # a view: nothing of it is saved
+    with pytest.raises(SpdyError, match="need its calibration"):
+        profile.without_calibration().with_baseline("fp32")
+    with pytest.raises(SpdyError, match="--baseline int8 needs a profile measured with --precision int8"):
+        load_profile("recipes/hardware/xeon-avx512-2core/torchvision-mobilenet_v2-bs16-c2.json").with_baseline("int8")
+
+
+def _int8_recipe(int8_profile, epochs=8.0, method="gmp"):
+    from spdy_recipes.emit import RecipeSettings
+    from spdy_recipes.emit.write import render_checked_recipe
+    from spdy_recipes.solve.settings import SolveSettings, solve
+
+    stored, path = int8_profile
+    profile = stored.with_baseline("fp32")
+    best = solve(profile, 1.0001).max_speedup
+    if best <= 1.05:
+        pytest.skip(f"INT8 reaches only {best:.2f}x over fp32 on this CPU ({stored.hardware.get('cpu_model')}, "
+                    f"VNNI {stored.hardware.get('vnni')}): no INT8 plan to train")
+    plan = solve(profile, 1 + 0.8 * (best - 1))
+    settings = RecipeSettings(method=method, epochs=epochs, pruning_start_fraction=0.125)
+    return plan, render_checked_recipe(plan, profile, path, settings, SolveSettings(), set(profile.layer_names))
+
+
+def test_an_int8_recipe_prunes_in_block4_then_quantizes_and_says_over_which_dense_model(int8_profile):
+    from spdy_recipes.emit.validate import recipe_targets
+
+    plan, text = _int8_recipe(int8_profile)
+    targets, manager = recipe_targets(text)
+    assert targets == pytest.approx(plan.pruned)
+    pruning = [m for m in manager.modifiers if type(m).__name__ == "GMPruningModifier"]
+    assert pruning and all(m.mask_type == "block4" for m in pruning)
+    [quantization] = [m for m in manager.modifiers if "Quantization" in type(m).__name__]
+    assert "legacy" in type(quantization).__module__  # the class that works with torch 2.14
+    assert quantization.start_epoch >= max(m.end_epoch for m in pruning)  # QAT after pruning
+    assert quantization.start_epoch < quantization.disable_quantization_observer_epoch <= 8.0
+    assert f"target {plan.target_speedup:.3f}x over dense fp32" in text and "x over dense INT8" in text
+    assert '  precision: "int8"' in text and '  mask_type: "block4"' in text and '  baseline: "fp32"' in text
+    with pytest.raises(SpdyError, match="after quantization-aware training would start"):
+        _int8_recipe(int8_profile, epochs=3.0)
+
+
+def test_an_int8_recipe_trains_in_sparseml_to_its_block4_targets_with_quantized_modules(int8_profile, tmp_path):
+    from sparseml.pytorch.optim import ScheduledModifierManager
+    from sparseml.pytorch.utils import LoggerManager
+
+    plan, text = _int8_recipe(int8_profile)
+    path = tmp_path / "int8.yaml"
+    path.write_text(text)
+    bundle = load_model(CNN_SPEC, batch_size=8, input_shape=SHAPE)
+    module = bundle.module.train()
+    torch.manual_seed(0)
+    manager = ScheduledModifierManager.from_yaml(str(path))
+    optimizer = manager.modify(module, torch.optim.SGD(module.parameters(), lr=0.01, momentum=0.9),
+                               steps_per_epoch=4, loggers=LoggerManager(log_python=False))
+    for _ in range(int(manager.max_epochs) * 4):
+        loss = torch.nn.functional.cross_entropy(module(torch.randn(8, *SHAPE)), torch.randint(0, 10, (8,)))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    manager.finalize(module)
+    assert any(type(m).__name__ == "FakeQuantize" for m in module.modules())  # QAT ran
+    weights = {name.replace(".module.", "."): p for name, p in module.named_parameters()}  # QAT wraps each layer
+    for name, target in plan.pruned.items():
+        zeros = weights[name] == 0
+        assert float(zeros.float().mean()) == pytest.approx(target, abs=0.005), name
+        if weights[name].shape[1] % 4 == 0:  # whole blocks of 4 input channels, through QAT's conv-BN fusion
+            assert bool(((_blocks(zeros).sum(dim=1) % 4) == 0).all()), name
 
 
 def test_int8_with_imposed_sparsity_is_refused_before_anything_is_measured(tmp_path):

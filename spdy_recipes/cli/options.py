@@ -88,8 +88,8 @@ def model_request(weights: bool = True, for_recipe: bool = False) -> Callable[[F
 
 def _profile_request(hw: str, cores: int | None, grid: str, hw_root: str | None, backend: str,
                      iterations: int | None = None, warmup: int | None = None, repeats: int | None = None,
-                     design: str | None = None, precision: str = "fp32", mask_type: str | None = None,
-                     calibration_plans: int | None = None, *, measures: bool = False) -> Any:
+                     design: str | None = None, calibration_plans: int | None = None, precision: str = "fp32",
+                     mask_type: str | None = None, baseline: str = "fp32", *, measures: bool = False) -> Any:
     """What a command asks of the profile store; a warning when it names measuring options for a stored one
     (not for ``measures``: the profile command measures for a named hardware too)."""
     from ..deployment import Deployment
@@ -113,8 +113,10 @@ def _profile_request(hw: str, cores: int | None, grid: str, hw_root: str | None,
         raise SpdyError("--hw must be 'local', a hardware NAME or a profile PATH, got an empty value")
     if hw != "local" and not measures:
         _warn_measuring_options_ignored(hw)
+    if baseline == "int8" and precision != "int8":
+        raise SpdyError("--baseline int8 needs --precision int8")
     return ProfileRequest(hw=hw, grid=parse_grid(grid), cores=cores, hw_root=hardware_root(hw_root), timing=timing,
-                          backend=backend)
+                          backend=backend, baseline=baseline)
 
 
 def _warn_measuring_options_ignored(hw: str) -> None:
@@ -139,8 +141,7 @@ MEASURING = [
                       "layer at its own level (better predictions of SPDY's plans, but a slower fastest plan) "
                       "[default: uniform; mixed with --precision int8]"),
 ]
-# how the profile's exports run; only the profile command has them until recipes, solving and verification
-# handle INT8 (issue 26)
+# how the profile's exports run (and the recipe's model: its mask type, and quantization for INT8)
 DEPLOYMENT = [
     click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "int8"]),
                  help="time the model in fp32, or quantized to INT8 as SparseML 1.8 does (integer kernels: native "
@@ -149,6 +150,9 @@ DEPLOYMENT = [
                  help="pattern of the pruned zeros: one by one, or blocks of 4 input channels, which INT8 sparse "
                       "kernels skip [default: block4 with --precision int8, else unstructured]"),
 ]
+BASELINE = click.option(
+    "--baseline", default="fp32", show_default=True, type=click.Choice(["fp32", "int8"]),
+    help="the dense model --speedup is over: fp32 (what runs today) or, with --precision int8, dense INT8")
 CALIBRATION_PLANS = click.option(
     "--calibration-plans", default=12, show_default=True, type=int,
     help="random per-block plans (besides 4 uniform ones) timed with real engine calls to calibrate the table; "
@@ -174,7 +178,8 @@ def profile_request(calibration_plans: bool = False, for_fix: bool = False) -> C
                      help="grid of a local profile measured for --fix" if for_fix else
                      "spdy, spdy:N or a list like 0,0.5,0.9"),
         click.option("--backend", default="deepsparse", show_default=True, help="timing backend that measures"),
-        *([] if for_fix else MEASURING), *([CALIBRATION_PLANS, *DEPLOYMENT] if calibration_plans else []),
+        *([] if for_fix else MEASURING),
+        *([] if for_fix else [CALIBRATION_PLANS, *DEPLOYMENT] if calibration_plans else [*DEPLOYMENT, BASELINE]),
     ], functools.partial(_profile_request, measures=calibration_plans))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import __version__
+from ..deployment import FP32
 from ..profile import Profile
 from ..profile.correction import EnginePoint
 from ..solve import Plan
@@ -48,6 +49,16 @@ def recipe_metadata(profile: Profile, profile_path: Path, plan: Plan, method: st
         "predicted_ms": round(plan.predicted_ms, 4),
         "dense_ms": round(plan.dense_ms, 4),
     }
+    deployment = profile.deployment.resolved()
+    if deployment != FP32:  # (fp32 recipes stay as they were)
+        ratio = profile.baseline_ratio
+        metadata.update({
+            "precision": deployment.precision, "mask_type": deployment.mask_type, "baseline": profile.baseline,
+            "predicted_speedup_over_int8": round(plan.predicted_speedup / ratio, 4),
+            "dense_fp32_ms": profile.engine.get("dense_fp32_ms"), "dense_int8_ms": profile.engine.get("dense_int8_ms"),
+            "int8_speedup_over_fp32": profile.engine.get("int8_speedup_over_fp32"),
+            "left_fp32": profile.model.get("left_fp32", []),
+        })
     if points:
         metadata["verify_points"] = [point.to_dict() for point in points]
     if settings.coefficients:

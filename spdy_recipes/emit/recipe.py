@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 
+from ..deployment import EXCLUDED_MODULE_TYPES, FP32, Deployment
 from ..errors import SpdyError
 
 METHODS = ("gmp", "acdc", "mfac", "obs", "constant")
@@ -93,18 +94,59 @@ def fixed(value: float, decimals: int = 4) -> str:
     return text + "0" if text.endswith(".") else text
 
 
-def render_recipe(pruned: dict[str, float], settings: RecipeSettings, metadata: dict, header: list[str]) -> str:
-    """The recipe text for ``pruned`` (layer name -> sparsity in (0, 1)); see the module docstring."""
+def render_recipe(pruned: dict[str, float], settings: RecipeSettings, metadata: dict, header: list[str],
+                  deployment: Deployment = FP32) -> str:
+    """The recipe text for ``pruned`` (layer name -> sparsity in (0, 1)) in ``deployment``'s mask type, with
+    quantization-aware training after pruning for INT8 (``_quantization``); see the module docstring. Raises
+    SpdyError when the epochs leave no room for QAT after pruning."""
     resolved = settings.resolved()
+    deployment = deployment.resolved()
     levels = sorted(set(pruned.values()))
     groups = {level: [name for name, s in pruned.items() if s == level] for level in levels}
     lines = [f"# {line}" for line in header]
     lines += ["version: 1.1.0", "", "__metadata__:"]
     lines += [f"  {key}: {json.dumps(metadata[key])}" for key in sorted(metadata)]
-    lines += ["", *_variables(resolved, groups), "", *_training_modifiers(), "", "pruning_modifiers:"]
+    lines += ["", *_variables(resolved, groups)]
+    if deployment.precision == "int8":
+        lines += _quantization_variables(resolved)
+    lines += ["", *_training_modifiers(), "", "pruning_modifiers:"]
     for index, level in enumerate(levels):
-        lines += _pruning_modifier(resolved, f"prune_level_{index:02d}_sparsity", groups[level])
+        lines += _pruning_modifier(resolved, f"prune_level_{index:02d}_sparsity", groups[level],
+                                   deployment.mask_type or "unstructured")
+    if deployment.precision == "int8":
+        lines += _quantization()
     return "\n".join(lines) + "\n"
+
+
+def qat_epochs(epochs: float) -> float:
+    """Epochs of quantization-aware training at the end of the schedule: SparseML's recipe template's 5 from 15
+    epochs on, else 2 (``sparseml.pytorch.recipe_template``)."""
+    return 5.0 if epochs >= 15 else 2.0
+
+
+def _quantization_variables(settings: ResolvedRecipeSettings) -> list[str]:
+    qat = qat_epochs(settings.epochs)
+    if settings.pruning_end_fraction * settings.epochs > settings.epochs - qat:
+        raise SpdyError(f"pruning ends at epoch {settings.pruning_end_fraction * settings.epochs:g}, after "
+                        f"quantization-aware training would start (epoch {settings.epochs - qat:g} of "
+                        f"{settings.epochs:g}: the last {qat:g} epochs); give more epochs or end pruning earlier")
+    return [f"num_qat_epochs: {fixed(qat)}  # quantization-aware training at the end; observers and BN frozen "
+            "halfway through it"]
+
+
+def _quantization() -> list[str]:
+    """SparseML's legacy quantization modifier (the form that works with torch 2.14, ``models.quantize``), as
+    its recipe template places it: after pruning, observers disabled and batch-norm statistics frozen halfway
+    through QAT."""
+    return [
+        "",
+        "quantization_modifiers:",
+        "  - !QuantizationModifier",
+        "    start_epoch: eval(num_epochs - num_qat_epochs)",
+        "    disable_quantization_observer_epoch: eval(num_epochs - num_qat_epochs / 2)",
+        "    freeze_bn_stats_epoch: eval(num_epochs - num_qat_epochs / 2)",
+        f"    exclude_module_types: {json.dumps(list(EXCLUDED_MODULE_TYPES))}",
+    ]
 
 
 def _variables(settings: ResolvedRecipeSettings, groups: dict[float, list[str]]) -> list[str]:
@@ -141,7 +183,8 @@ def _training_modifiers() -> list[str]:
     ]
 
 
-def _pruning_modifier(settings: ResolvedRecipeSettings, variable: str, names: list[str]) -> list[str]:
+def _pruning_modifier(settings: ResolvedRecipeSettings, variable: str, names: list[str],
+                      mask_type: str = "unstructured") -> list[str]:
     method = settings.method
     lines = [f"  - !{_MODIFIER[method]}", "    params:"]
     lines += [f"      - {json.dumps(name)}" for name in names]
@@ -157,7 +200,7 @@ def _pruning_modifier(settings: ResolvedRecipeSettings, variable: str, names: li
             "    update_frequency: eval(round(pruning_update_frequency))",
             "    global_sparsity: False",
             "    leave_enabled: True",
-            "    mask_type: unstructured",
+            f"    mask_type: {mask_type}",
             "",
         ]
     lines += [
@@ -168,7 +211,7 @@ def _pruning_modifier(settings: ResolvedRecipeSettings, variable: str, names: li
         "    update_frequency: eval(pruning_update_frequency)",
         "    leave_enabled: True",
         "    inter_func: cubic",
-        "    mask_type: unstructured",
+        f"    mask_type: {mask_type}",
     ]
     if method in ("mfac", "obs"):
         lines += ["    global_sparsity: False", "    num_grads: eval(int(num_grads))",

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from .. import __version__
+from ..deployment import FP32
 from ..errors import SpdyError, warn
 from ..files import atomic_write_text, check_parent_folders
 from ..profile import Profile
@@ -33,20 +34,41 @@ def render_checked_recipe(
     recipe = recipe.for_model(profile.model["spec"])  # an unset init_lr: the model's default
     metadata = recipe_metadata(profile, profile_path, plan, recipe.method, settings, measured, search, points)
     schedule_lines = schedule_notes(recipe, profile, pruned, metadata)
+    deployment = profile.deployment.resolved()
+    over = "" if deployment == FP32 else f" over dense {profile.baseline}"
     header = [
-        f"SPDY recipe by spdy-recipes {__version__} for {profile.model['spec']} ({recipe.method})",
-        f"target {plan.target_speedup:.3f}x, predicted {plan.predicted_speedup:.3f}x in "
+        f"SPDY recipe by spdy-recipes {__version__} for {profile.model['spec']} ({recipe.method}"
+        + ("" if deployment == FP32 else f", {deployment.label}") + ")",
+        f"target {plan.target_speedup:.3f}x{over}, predicted {plan.predicted_speedup:.3f}x in "
         f"{metadata['engine']} on {metadata['hardware']} ({metadata['cpu_model']}), "
         f"batch {profile.batch_size}, {profile.cores} cores",
+        *_precision_lines(profile, plan, metadata),
         f"latency model: {metadata['latency_model']}",
         f"{len(pruned)} of {len(plan.sparsities)} layers pruned; layers not listed stay dense.",
         "Override any variable below with recipe args, e.g. num_epochs=30.",
         *schedule_lines,
     ]
-    text = render_recipe(pruned, recipe, metadata, header)
+    text = render_recipe(pruned, recipe, metadata, header, deployment)
     expected = {name: (None if recipe.method == "constant" else value) for name, value in pruned.items()}
     validate_recipe(text, expected, model_layers)
     return text
+
+
+def _precision_lines(profile: Profile, plan: Plan, metadata: dict) -> list[str]:
+    """For an INT8 recipe: the predicted speedup over both dense models (fp32: what the user runs today; INT8:
+    what quantization alone gives), with INT8's own measured gain and the layers left in fp32."""
+    if profile.deployment.resolved() == FP32:
+        return []
+    ratio = profile.engine.get("int8_speedup_over_fp32")
+    own = (f"dense INT8 runs {ratio[0]:.2f}x dense fp32 ({ratio[1]:.2f}-{ratio[2]:.2f}, real engine calls); "
+           if isinstance(ratio, list) and ratio else "")
+    over_int8 = metadata["predicted_speedup_over_int8"]
+    over_fp32 = plan.predicted_speedup if profile.baseline == "fp32" else None
+    left = profile.model.get("left_fp32") or []
+    return [f"INT8 with {profile.deployment.resolved().mask_type} pruning: {own}predicted "
+            + (f"{over_fp32:.3f}x over dense fp32, " if over_fp32 is not None else "")
+            + f"{over_int8:.3f}x over dense INT8"
+            + (f"; left in fp32: {', '.join(left[:4])}" + (" ..." if len(left) > 4 else "") if left else "")]
 
 
 def schedule_notes(recipe: RecipeSettings, profile: Profile, pruned: dict[str, float], metadata: dict) -> list[str]:

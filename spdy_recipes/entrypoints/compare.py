@@ -82,7 +82,8 @@ def compare(request: CompareRequest, log: Log) -> Comparison:
     bundle = request.model.load()
     profile, _ = obtain_profile(bundle, request.profile)
     solver, _ = searched_solver(bundle, profile, request.speedup, request.solve, request.search, log)
-    timing = PlanTimer(bundle, get_backend(request.profile.backend), profile.cores, request.rounds) \
+    timing = PlanTimer(bundle, get_backend(request.profile.backend), profile.cores, request.rounds,
+                       profile.deployment, profile.baseline) \
         if request.rounds else nullcontext()
     with timing as timer:
         allocations = matched_allocations(solver, timer, request.match, log, request.methods)

@@ -181,7 +181,8 @@ def _verify_here(bundle, profile: Profile, profile_path: Path, request: Generate
 
     backend = get_backend(request.profile.backend)
     elsewhere = warn_if_other_machine(profile.hardware, profile.engine_label, backend, f"profile {profile_path}")
-    with PlanTimer(bundle, backend, profile.cores, request.verify.rounds) as timer:
+    with PlanTimer(bundle, backend, profile.cores, request.verify.rounds, profile.deployment,
+                   profile.baseline) as timer:
         verified = meet_target(solver, timer, request.speedup, request.verify.tolerance, request.verify.max_rounds,
                                log, profile, fallback=uniform_solver(request.speedup, request.solve))
         if request.report:

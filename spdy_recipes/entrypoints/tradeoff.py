@@ -186,7 +186,7 @@ def tradeoff(request: TradeoffRequest, log: Log) -> Tradeoff:
     if request.rounds:
         backend = get_backend(request.profile.backend)
         warn_if_other_machine(profile.hardware, profile.engine_label, backend, "the profile")
-        timing = PlanTimer(bundle, backend, profile.cores, request.rounds)
+        timing = PlanTimer(bundle, backend, profile.cores, request.rounds, profile.deployment, profile.baseline)
     points = []
     started = time.monotonic()
     with timing as timer, progress(len(targets), "tradeoff", log) as step:

@@ -109,6 +109,7 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     (its profile: the ``--hw`` path, else the one the recipe names)."""
     from dataclasses import replace
 
+    from ..deployment import Deployment
     from ..emit import read_recipe
     from ..emit.write import render_checked_recipe, write_recipe
     from ..models import prunable_layers
@@ -137,6 +138,12 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     if metadata.get("model_graph_hash") != graph_hash(bundle, recorded_shapes):
         raise SpdyError(f"recipe {request.recipe} was made for another model graph than {model.spec} (stale); "
                         f"generate it again")
+    deployment = Deployment(str(metadata.get("precision", "fp32")), metadata.get("mask_type")).resolved()
+    baseline = str(metadata.get("baseline", deployment.precision))
+    if request.trained and deployment.precision == "int8":
+        raise SpdyError("verify --trained measures fp32 weights; an INT8 recipe's trained model is not measured yet "
+                        "(verify its plan one-shot without --trained)")
+    wanted = replace(request.profile, timing=replace(request.profile.timing, deployment=deployment), baseline=baseline)
     backend = get_backend(request.profile.backend)
     recorded_cores = int(metadata.get("cores") or backend.max_cores())
     cores = check_cores(request.profile.cores if request.profile.cores is not None else recorded_cores,
@@ -154,11 +161,11 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     settings = recorded_solve_settings(metadata)
     points: tuple = ()  # the plans verification measured before the recipe's plan was solved
     if request.fix:  # before any timing, so that a missing profile, bad metadata or an unreachable target fail fast
-        profile, profile_path = obtain_profile(bundle, replace(request.profile, cores=cores))
+        profile, profile_path = obtain_profile(bundle, replace(wanted, cores=cores))
         points = tuple(profile.recorded_points(metadata.get("verify_points")))
         solve(profile.refitted(points), target, settings)
     tolerance = request.verify.tolerance
-    with PlanTimer(bundle, backend, cores, request.verify.rounds) as timer:
+    with PlanTimer(bundle, backend, cores, request.verify.rounds, deployment, baseline) as timer:
         measurement = (timer.measure_model(trained) if trained
                        else timer.measure(targets))
         ok = meets(measurement, target, tolerance)

@@ -20,14 +20,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..deployment import EXCLUDED_MODULE_TYPES
 from ..errors import SpdyError, first_line
 from .call import takes_keywords
 
 # ONNX operations that compute a Conv or a Linear in integers (what convert_qat produces and DeepSparse runs)
 INTEGER_OPS = frozenset({"QLinearConv", "ConvInteger", "QLinearMatMul", "MatMulInteger"})
 CALIBRATION_PASSES = 4  # forward passes of the model's own batch that set the observers' ranges
-# module types the legacy modifier leaves in floating point; naming one is also what selects the legacy class
-EXCLUDED_MODULE_TYPES = ("LayerNorm",)
 QUANTIZATION_MODIFIER = f"""modifiers:
   - !QuantizationModifier
     start_epoch: 0.0

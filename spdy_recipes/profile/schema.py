@@ -121,6 +121,8 @@ class Profile:
     fused_groups: list[list[list[str]]] = field(default_factory=list)  # per level (run): layers one op fused
     engine_points: list[EnginePoint] = field(default_factory=list)  # plans timed with real engine calls
     correction: Correction | None = None  # fitted to ``engine_points``; None: uncalibrated
+    # the dense model every speedup is over, when not the profile's own (``with_baseline``); never saved
+    baseline_ms: float | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         for index, layer in enumerate(self.layers):
@@ -256,11 +258,45 @@ class Profile:
     def design(self) -> str:
         return str(self.engine.get("design", "uniform"))
 
+    def with_baseline(self, precision: str) -> Profile:
+        """A view of this profile whose speedups are over the dense model in ``precision`` (``fp32`` or ``int8``).
+        An INT8 profile over fp32: ``dense_ms`` becomes the dense INT8 call time times INT8's own speedup over
+        fp32, both measured with real calls in the calibration run (``engine.int8_speedup_over_fp32``), so
+        that the DP's budget, every prediction and every target are over the model the user runs today.
+        Raises SpdyError for an INT8 baseline of an fp32 profile, and for an fp32 baseline of an INT8
+        profile that was not calibrated (no fp32 call was timed)."""
+        own = self.deployment.resolved().precision
+        if precision == own:
+            return replace(self, baseline_ms=None)
+        if own == "fp32":
+            raise SpdyError("--baseline int8 needs a profile measured with --precision int8")
+        ratio = self.engine.get("int8_speedup_over_fp32")
+        if not isinstance(ratio, list) or not ratio or self.correction is None:
+            raise SpdyError("an INT8 profile's speedups over dense fp32 need its calibration (the run that times the "
+                            "dense fp32 model too): measure it with --calibration-plans above 0, or pass "
+                            "--baseline int8")
+        return replace(self, baseline_ms=self.correction.dense_ms * float(ratio[0]))
+
+    @property
+    def baseline(self) -> str:
+        """The precision of the dense model the speedups are over (``with_baseline``)."""
+        return "fp32" if self.baseline_ms is not None else self.deployment.resolved().precision
+
+    @property
+    def baseline_ratio(self) -> float:
+        """The baseline's dense time over the profile's own dense time: INT8's measured speedup over fp32 for an
+        INT8 profile seen over fp32, else 1. A speedup over the profile's own dense model is the one over the
+        baseline divided by this."""
+        return 1.0 if self.baseline_ms is None else self.baseline_ms / self._own_dense_ms()
+
     @property
     def dense_ms(self) -> float:
-        """Dense latency of one engine call (ms): calibrated, the real calls' median; else per-call overhead plus
-        the median analysed dense run (mixed design), or the fixed time plus every layer's median dense time
-        (uniform design)."""
+        """Dense latency of one engine call (ms) of the baseline model (``with_baseline``; by default the
+        profile's own): calibrated, the real calls' median; else per-call overhead plus the median analysed
+        dense run (mixed design), or the fixed time plus every layer's median dense time (uniform design)."""
+        return self.baseline_ms if self.baseline_ms is not None else self._own_dense_ms()
+
+    def _own_dense_ms(self) -> float:
         if self.correction is not None:
             return self.correction.dense_ms
         if self.dense_total_samples_ms:
@@ -299,7 +335,7 @@ class Profile:
         data = asdict(self)
         for layer in data["layers"]:
             del layer["factors"]
-        del data["engine_points"], data["correction"]
+        del data["engine_points"], data["correction"], data["baseline_ms"]
         data["format_version"] = FORMAT_VERSION  # the version follows the content
         if data["dense_total_samples_ms"]:
             data["format_version"] = MIXED_FORMAT_VERSION

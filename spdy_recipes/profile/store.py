@@ -36,6 +36,7 @@ class ProfileRequest:
     hw_root: Path = field(default_factory=lambda: hardware_root())
     timing: TimingSettings = TimingSettings()
     backend: str = "deepsparse"
+    baseline: str = "fp32"  # the dense model speedups are over (``Profile.with_baseline``)
 
 
 def hardware_root(override: str | None = None) -> Path:
@@ -140,8 +141,8 @@ def check_deployment(profile: Profile, deployment: Deployment, source: str) -> N
 
 
 def obtain_profile(bundle: ModelBundle, request: ProfileRequest) -> tuple[Profile, Path]:
-    """The profile ``request.hw`` refers to. ``local`` measures here with the timing backend on a cache
-    miss; a NAME or PATH is a stored profile and needs no engine."""
+    """The profile ``request.hw`` refers to, its speedups over ``request.baseline``. ``local`` measures here
+    with the timing backend on a cache miss; a NAME or PATH is a stored profile and needs no engine."""
     hw, cores = request.hw, request.cores
     if hw == LOCAL:
         backend = get_backend(request.backend)
@@ -155,4 +156,4 @@ def obtain_profile(bundle: ModelBundle, request: ProfileRequest) -> tuple[Profil
         path, cores = named_profile_path(hw, bundle, cores, request.hw_root, request.timing.deployment)
     profile = load_profile(path)
     check_profile_matches(profile, bundle, cores, str(path), request.timing.deployment)
-    return profile, path
+    return profile.with_baseline(request.baseline), path

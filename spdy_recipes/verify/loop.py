@@ -73,12 +73,14 @@ class Verified:
 
 
 def engine_point(profile: Profile, plan: Plan, measurement: SpeedupMeasurement) -> EnginePoint:
-    """A measured plan as a calibration point of ``profile`` (kind ``verify``)."""
+    """A measured plan as a calibration point of ``profile`` (kind ``verify``): its speedup over the profile's
+    own dense model (measured over the baseline, divided by ``Profile.baseline_ratio``)."""
+    ratio = profile.baseline_ratio
     low = measurement.low if measurement.low is not None else measurement.speedup
     high = measurement.high if measurement.high is not None else measurement.speedup
-    return EnginePoint(levels=tuple(plan.levels[name] for name in profile.layer_names), speedup=measurement.speedup,
-                       low=low, high=high,
-                       dense_ms=measurement.dense_ms, pruned_ms=measurement.pruned_ms, kind="verify")
+    return EnginePoint(levels=tuple(plan.levels[name] for name in profile.layer_names),
+                       speedup=measurement.speedup / ratio, low=low / ratio, high=high / ratio,
+                       dense_ms=measurement.dense_ms / ratio, pruned_ms=measurement.pruned_ms, kind="verify")
 
 
 class ShortOfTarget(SpdyError):

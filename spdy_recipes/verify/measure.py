@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..deployment import FP32, Deployment
 from ..models import ModelBundle
 from ..models.export import engine_inputs, export_onnx, export_pruned
 from ..profile.backends import TimingBackend
@@ -60,15 +61,20 @@ class PlanTimer:
     about ``TimingRule.block_ms`` each, ``rounds`` rounds at least and more until the speedup's 95% interval is
     within ``TimingRule.precision`` (or its time cap).
 
+    Pruned models are exported in ``deployment`` (precision and mask type), the dense reference in the
+    ``baseline`` precision (an INT8 plan measured over dense fp32: what the user runs today).
     Use as a context manager: the exports live in a temporary folder.
     """
 
-    def __init__(self, bundle: ModelBundle, backend: TimingBackend, cores: int, rounds: int = 10):
+    def __init__(self, bundle: ModelBundle, backend: TimingBackend, cores: int, rounds: int = 10,
+                 deployment: Deployment = FP32, baseline: str = "fp32"):
         self.bundle, self.backend, self.cores = bundle, backend, cores
+        self.deployment = deployment.resolved()  # how the pruned models are exported
         self.rule = TimingRule(min_rounds=rounds, max_rounds=max(rounds, TimingRule.max_rounds))
         self._tmp = tempfile.TemporaryDirectory(prefix="spdy-verify-")
         self._count = 0
-        self.dense_onnx = export_onnx(bundle, Path(self._tmp.name) / "dense.onnx")
+        dense = self.deployment if baseline == self.deployment.precision else Deployment(baseline).resolved()
+        self.dense_onnx = export_onnx(bundle, Path(self._tmp.name) / "dense.onnx", dense)  # the baseline
         self.inputs = engine_inputs(bundle, self.dense_onnx)
 
     def __enter__(self) -> PlanTimer:
@@ -80,7 +86,8 @@ class PlanTimer:
     def export_pruned(self, sparsities: dict[str, float]) -> str:
         """Magnitude-prune a copy of the model to ``sparsities`` and export it."""
         self._count += 1
-        return str(export_pruned(self.bundle, sparsities, Path(self._tmp.name) / f"pruned-{self._count}.onnx"))
+        return str(export_pruned(self.bundle, sparsities, Path(self._tmp.name) / f"pruned-{self._count}.onnx",
+                                 self.deployment))
 
     def measure_model(self, model: ModelBundle) -> SpeedupMeasurement:
         """The measured speedup of ``model`` (already sparse, e.g. trained with a recipe) over the dense one."""
