@@ -34,6 +34,11 @@ class Deployment:
         return Deployment(self.precision, mask_type)
 
     @property
+    def mask(self) -> str:
+        """The mask type, the precision's default where none is given (``default_mask_type``)."""
+        return self.mask_type or default_mask_type(self.precision)
+
+    @property
     def label(self) -> str:
         """``fp32, unstructured`` or ``int8, block4``."""
         resolved = self.resolved()

@@ -214,3 +214,24 @@ def test_a_fit_whose_intercept_would_be_negative_is_saved_and_loads_again(cnn_pr
     assert correction.intercept_ms >= 0
     data = json.loads(json.dumps(profile.with_engine_points(points, 10.0).to_dict()))
     assert profile_from_dict(data).correction.intercept_ms >= 0
+
+
+def test_the_database_of_a_block4_deployment_prunes_every_level_in_whole_blocks(tmp_path):
+    """SPDY's search scores plans stitched from the database: for a block-4 deployment its levels must hold the
+    block-4 zeros the engine was timed with, re-fitted (OBS) on the kept weights, and cached apart."""
+    from spdy_recipes.calibration import load_calibration
+    from spdy_recipes.models import prunable_layers
+    from spdy_recipes.sensitivity.database import obtain_database
+
+    bundle = load_model(CNN_SPEC, batch_size=4, input_shape=SHAPE)
+    calibration, _ = load_calibration("builtin:images", bundle, 8, 0, 0)
+    layers = [layer for layer in prunable_layers(bundle.module) if layer.name == "body.2.weight"]
+    grid = [0.0, 0.5, 0.75]
+    blocked, path, _ = obtain_database(bundle, layers, grid, calibration, "obs", mask_type="block4")
+    plain, other, _ = obtain_database(bundle, layers, grid, calibration, "obs")
+    assert path != other and blocked.mask_type == "block4" and plain.mask_type == "unstructured"
+    for level, sparsity in enumerate(grid[1:], start=1):
+        zeros = blocked.weight("body.2.weight", level) == 0
+        assert float(zeros.float().mean()) == pytest.approx(sparsity, abs=0.01)
+        assert bool(((_blocks(zeros).sum(dim=1) % 4) == 0).all())
+        assert not torch.equal(zeros, plain.weight("body.2.weight", level) == 0)

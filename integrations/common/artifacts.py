@@ -9,9 +9,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from spdy_recipes.deployment import FP32, Deployment
 from spdy_recipes.files import atomic_torch_save, atomic_write_text
 from spdy_recipes.models import ModelBundle
 from spdy_recipes.models.export import export_onnx
+from spdy_recipes.models.quantize import is_quantized
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, epoch: int, manager: object, loss: float) -> Path:
@@ -28,7 +30,8 @@ def save_final(out_dir: Path, model: nn.Module, manager: object) -> Path:
 
 def export_model(model: nn.Module, inputs: dict[str, torch.Tensor], path: str | Path, name: str,
                  output_names: list[str] | None = None) -> Path:
-    """Export ``model`` (eval mode) to ONNX for DeepSparse, atomically."""
+    """Export ``model`` (eval mode) to ONNX for DeepSparse, atomically: in INT8 (integer operations) when the
+    recipe's quantization-aware training ran on it (``models.quantize.is_quantized``), else in fp32."""
     target = Path(path)
     was_training = model.training
     model.eval()
@@ -38,7 +41,8 @@ def export_model(model: nn.Module, inputs: dict[str, torch.Tensor], path: str | 
                                  input_shape=tuple(next(iter(inputs.values())).shape[1:]),
                                  batch_size=int(next(iter(inputs.values())).shape[0]),
                                  output_names=output_names or ["output"])
-            written = export_onnx(bundle, Path(tmp) / target.name)
+            deployment = Deployment("int8") if is_quantized(model) else FP32
+            written = export_onnx(bundle, Path(tmp) / target.name, deployment)
             os.replace(written, target)
     finally:
         model.train(was_training)

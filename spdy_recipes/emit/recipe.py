@@ -112,7 +112,7 @@ def render_recipe(pruned: dict[str, float], settings: RecipeSettings, metadata: 
     lines += ["", *_training_modifiers(), "", "pruning_modifiers:"]
     for index, level in enumerate(levels):
         lines += _pruning_modifier(resolved, f"prune_level_{index:02d}_sparsity", groups[level],
-                                   deployment.mask_type or "unstructured")
+                                   deployment.mask)
     if deployment.precision == "int8":
         lines += _quantization()
     return "\n".join(lines) + "\n"

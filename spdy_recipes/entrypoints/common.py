@@ -112,7 +112,7 @@ def searched_solver(bundle: ModelBundle, profile: Profile, speedup: float, setti
     search = request.search_settings()
     selected = settings.selected(profile)
     solve(profile, speedup, settings)  # infeasible: fail before any work
-    setup = prepare(bundle, profile.grid, selected, calibration, log)
+    setup = prepare(bundle, profile.grid, selected, calibration, log, profile.deployment.mask)
     solver = SearchedSolver(setup, profile, speedup, settings, search, lambda: search_progress(search.steps, log),
                             log)
     return solver, calibration

@@ -213,7 +213,8 @@ def _prepare(bundle, profile: Profile, selected: list[str], request: TradeoffReq
 
     if request.search is None:
         raise SpdyError("losses need calibration data (--calib)")
-    return prepare(bundle, profile.grid, selected, request.search.calibration, log)
+    return prepare(bundle, profile.grid, selected, request.search.calibration, log,
+                   profile.deployment.mask)
 
 
 def _predicted_only(profile: Profile, target: float, request: TradeoffRequest, selected: list[str], params: dict,

@@ -54,7 +54,7 @@ class OneShot:
         for name in self.setup.selected:
             dense = self.setup.stitcher.dense[name]
             sparsity = sparsities.get(name, 0.0)
-            keep = magnitude_mask(dense, sparsity)
+            keep = magnitude_mask(dense, sparsity, self.setup.database.mask_type)
             reconstructor = self.reconstructors.get(name)
             if sparsity == 0.0:
                 pruned[name] = dense

@@ -70,7 +70,7 @@ def export_pruned(bundle: ModelBundle, sparsities: dict[str, float], path: str |
     ``deployment.precision``; the bundle is left as it was."""
     deployment = deployment.resolved()
     pruned = copy.deepcopy(bundle)
-    magnitude_prune(pruned.module, sparsities, deployment.mask_type or "unstructured")
+    magnitude_prune(pruned.module, sparsities, deployment.mask)
     return export_onnx(pruned, path, deployment)
 
 

@@ -87,13 +87,24 @@ def prunable_layers(model: nn.Module) -> list[PrunableLayer]:
     return layer_survey(model)[0]
 
 
+QUANTIZATION_WRAPPERS = ("QuantWrapper", "QATWrapper")  # torch's and SparseML's: they hold the layer as ``.module``
+
+
 def parameters_by_name(model: nn.Module) -> dict[str, nn.Parameter]:
-    """Every parameter by its SparseML name (module path + direct parameter name)."""
-    return {
+    """Every parameter by its SparseML name (module path + direct parameter name). A layer that quantization-aware
+    training wrapped (``layer1.0.conv1`` became ``layer1.0.conv1.module``) answers to its name from before as
+    well, the one the recipe's pruning modifiers and sparsity targets use."""
+    named = {
         f"{module_name}.{param_name}": param
         for module_name, module in model.named_modules()
         for param_name, param in module.named_parameters(recurse=False)
     }
+    for module_name, module in model.named_modules():
+        inner = getattr(module, "module", None)
+        if type(module).__name__ in QUANTIZATION_WRAPPERS and isinstance(inner, nn.Module):
+            for param_name, param in inner.named_parameters(recurse=False):
+                named.setdefault(f"{module_name}.{param_name}", param)
+    return named
 
 
 def select_names(

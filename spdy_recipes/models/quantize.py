@@ -57,15 +57,22 @@ def quantized_module(module: nn.Module, inputs: dict[str, torch.Tensor]) -> nn.M
     return prepared
 
 
+def is_quantized(module: nn.Module) -> bool:
+    """Whether ``module`` holds fake-quantization (quantization-aware training ran on it, or
+    ``quantized_module`` prepared it)."""
+    return any(type(child).__name__ == "FakeQuantize" for child in module.modules())
+
+
 def export_int8(module: nn.Module, inputs: dict[str, torch.Tensor], path: str | Path, opset: int) -> Path:
-    """Export ``quantized_module(module, inputs)`` to ``path`` with SparseML's ``ModuleExporter``
-    (``convert_qat=True``: QuantizeLinear/DequantizeLinear pairs become QLinearConv and QLinearMatMul; the
-    TorchScript exporter, ``dynamo=False``), the graph's inputs named as ``inputs``. Raises SpdyError when
-    SparseML cannot prepare or export the model."""
+    """Export ``module`` in INT8 to ``path`` with SparseML's ``ModuleExporter`` (``convert_qat=True``:
+    QuantizeLinear/DequantizeLinear pairs become QLinearConv and QLinearMatMul; the TorchScript exporter,
+    ``dynamo=False``), the graph's inputs named as ``inputs``. A model that quantization-aware training already
+    quantized (``is_quantized``: a trained INT8 recipe's) is exported as it is, any other is first prepared by
+    ``quantized_module``. Raises SpdyError when SparseML cannot prepare or export the model."""
     from sparseml.pytorch.utils import ModuleExporter
 
     path = Path(path)
-    prepared = quantized_module(module, inputs)
+    prepared = module if is_quantized(module) else quantized_module(module, inputs)
     sample = dict(inputs) if takes_keywords(module) else tuple(inputs.values())
     try:
         with _quiet():

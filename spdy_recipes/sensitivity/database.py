@@ -63,6 +63,7 @@ class Database:
     errors: dict[str, list[float]]  # after reconstruction (or magnitude alone)
     magnitude_errors: dict[str, list[float]]
     weights: dict[str, list[PackedWeight]]
+    mask_type: str = "unstructured"  # the pattern of every level's zeros (``models.oneshot.magnitude_mask``)
 
     @property
     def layer_names(self) -> list[str]:
@@ -77,7 +78,8 @@ class Database:
                    "shapes": {n: list(s) for n, s in self.shapes.items()}, "errors": self.errors,
                    "magnitude_errors": self.magnitude_errors,
                    "weights": {n: [(torch.from_numpy(p.mask), p.values) for p in levels]
-                               for n, levels in self.weights.items()}}
+                               for n, levels in self.weights.items()},
+                   "mask_type": self.mask_type}
         atomic_torch_save(payload, path)
 
     @classmethod
@@ -90,7 +92,8 @@ class Database:
                        shapes={n: torch.Size(s) for n, s in data["shapes"].items()}, errors=data["errors"],
                        magnitude_errors=data["magnitude_errors"],
                        weights={n: [PackedWeight(m.numpy(), v) for m, v in levels]
-                                for n, levels in data["weights"].items()})
+                                for n, levels in data["weights"].items()},
+                       mask_type=str(data.get("mask_type", "unstructured")))
         except Exception as exc:  # a truncated or foreign file: torch raises many types
             raise SpdyError(f"malformed database {path}: {exc}") from None
 
@@ -105,17 +108,18 @@ def weights_hash(bundle: ModelBundle) -> str:
 
 
 def database_key(bundle: ModelBundle, layers: list[PrunableLayer], grid: list[float], calibration: CalibrationSet,
-                 method: str) -> str:
-    """What a database depends on: model graph and weights, calibration data, grid, method, layers."""
+                 method: str, mask_type: str = "unstructured") -> str:
+    """What a database depends on: model graph and weights, calibration data, grid, method, layers, mask type."""
     payload = {"graph": graph_hash(bundle), "weights": weights_hash(bundle), "data": calibration.fingerprint(),
                "grid": [round(s, 6) for s in grid], "method": method, "layers": [layer.name for layer in layers],
-               "format_version": FORMAT_VERSION}
+               "format_version": FORMAT_VERSION,
+               **({"mask_type": mask_type} if mask_type != "unstructured" else {})}  # (older keys unchanged)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def build_database(bundle: ModelBundle, layers: list[PrunableLayer], grid: list[float],
                    calibration: CalibrationSet, method: str, key: str,
-                   log: Callable[[str], None] = lambda _: None) -> Database:
+                   log: Callable[[str], None] = lambda _: None, mask_type: str = "unstructured") -> Database:
     """Mask every layer at every level and (``obs``) re-fit the kept weights; record each level's error."""
     if method not in DATABASES:
         raise SpdyError(f"unknown --database {method!r}: expected one of {', '.join(DATABASES)}")
@@ -127,18 +131,19 @@ def build_database(bundle: ModelBundle, layers: list[PrunableLayer], grid: list[
         for layer in layers:
             name = layer.name
             shapes[name], errors[name], magnitude_errors[name], weights[name] = _build_layer(
-                params[name].detach().float(), hessians.get(name), grid, method)
+                params[name].detach().float(), hessians.get(name), grid, method, mask_type)
             step(f"{method} {name}", sizes[name])
     return Database(key=key, method=method, grid=list(grid), shapes=shapes, errors=errors,
-                    magnitude_errors=magnitude_errors, weights=weights)
+                    magnitude_errors=magnitude_errors, weights=weights, mask_type=mask_type)
 
 
 def _build_layer(weight: torch.Tensor, hessian: torch.Tensor | None, grid: list[float],
-                 method: str) -> tuple[torch.Size, list[float], list[float], list[PackedWeight]]:
+                 method: str, mask_type: str = "unstructured"
+                 ) -> tuple[torch.Size, list[float], list[float], list[PackedWeight]]:
     """One layer's rows of the database: its shape, its error at every level (after the re-fit, and with the
     mask alone) and its packed weights at every level."""
     dense = weight_matrix(weight)
-    keeps = [weight_matrix(magnitude_mask(weight, sparsity)) for sparsity in grid]
+    keeps = [weight_matrix(magnitude_mask(weight, sparsity, mask_type)) for sparsity in grid]
     reconstructor = LayerReconstructor(hessian) if hessian is not None else None
     masked = [dense * keep for keep in keeps]
     refit = reconstructor is not None and method == "obs"
@@ -167,12 +172,14 @@ def _reconstruct_levels(reconstructor: LayerReconstructor, dense: torch.Tensor,
 
 def obtain_database(bundle: ModelBundle, layers: list[PrunableLayer], grid: list[float],
                     calibration: CalibrationSet, method: str,
-                    log: Callable[[str], None] = lambda _: None) -> tuple[Database, Path, bool]:
-    """The cached database for these inputs, or a new one built and cached. Returns (database, path, hit)."""
-    key = database_key(bundle, layers, grid, calibration, method)
+                    log: Callable[[str], None] = lambda _: None,
+                    mask_type: str = "unstructured") -> tuple[Database, Path, bool]:
+    """The cached database for these inputs (``mask_type``: the pattern of every level's zeros), or a new one
+    built and cached. Returns (database, path, hit)."""
+    key = database_key(bundle, layers, grid, calibration, method, mask_type)
     path = cache_dir() / "databases" / f"{bundle.slug}-{method}-{key}.pt"
     if path.is_file():
         return Database.load(path), path, True
-    database = build_database(bundle, layers, grid, calibration, method, key, log)
+    database = build_database(bundle, layers, grid, calibration, method, key, log, mask_type)
     database.save(path)
     return database, path, False

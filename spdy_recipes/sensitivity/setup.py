@@ -45,8 +45,9 @@ class AccuracySetup:
 
 
 def prepare(bundle: ModelBundle, grid: list[float], selected: list[str], settings: CalibrationSettings,
-            log: Log) -> AccuracySetup:
-    """Load calibration data, obtain the database (cached), and score the dense model.
+            log: Log, mask_type: str = "unstructured") -> AccuracySetup:
+    """Load calibration data, obtain the database (cached; its levels pruned in ``mask_type``'s pattern), and
+    score the dense model.
 
     The held-out scorer's loss is always distillation to dense (so that loss increases compare across
     methods); its accuracy is top-1 against the labels where the held-out data has them. SpdyError when
@@ -55,7 +56,7 @@ def prepare(bundle: ModelBundle, grid: list[float], selected: list[str], setting
     log(f"[calibration] {calibration.source}: {len(calibration)} samples for the search, "
         f"{len(heldout)} held out")
     layers = [layer for layer in prunable_layers(bundle.module) if layer.name in set(selected)]
-    database, path, reused = obtain_database(bundle, layers, grid, calibration, settings.database, log)
+    database, path, reused = obtain_database(bundle, layers, grid, calibration, settings.database, log, mask_type)
     log(f"[database] {'reused' if reused else 'built'} {path}")
     scorer = Scorer(bundle.module, calibration, bundle.batch_size)
     heldout_scorer = Scorer(bundle.module, heldout, bundle.batch_size, distill=True) if len(heldout) else None
