@@ -124,6 +124,16 @@ def test_an_int8_profile_predicts_over_dense_fp32_by_int8s_own_measured_gain(int
     assert over_fp32.predicted_speedup(levels) == pytest.approx(ratio * over_int8.predicted_speedup(levels))
     assert over_fp32.predicted_ms(levels) == pytest.approx(over_int8.predicted_ms(levels))  # the same INT8 plan
     assert over_fp32.content_hash() == profile.content_hash()  # a view: nothing of it is saved
+    # but a search over fp32 has another budget than one over INT8: their checkpoints must not be shared
+    from types import SimpleNamespace
+
+    from spdy_recipes.solve.objective import ProfileObjective, search_key
+    from spdy_recipes.solve.search import SearchSettings
+
+    setup = SimpleNamespace(database=SimpleNamespace(key="db"), selected=profile.layer_names,
+                            scorer=SimpleNamespace(kind="kl"))
+    keys = {search_key(ProfileObjective(setup, view, 2.0, 0.9), SearchSettings()) for view in (over_fp32, over_int8)}
+    assert len(keys) == 2
     with pytest.raises(SpdyError, match="need its calibration"):
         profile.without_calibration().with_baseline("fp32")
     with pytest.raises(SpdyError, match="--baseline int8 needs a profile measured with --precision int8"):
@@ -192,10 +202,35 @@ def test_an_int8_recipe_trains_in_sparseml_to_its_block4_targets_with_quantized_
             assert bool(((_blocks(zeros).sum(dim=1) % 4) == 0).all()), name
 
 
-def test_int8_with_imposed_sparsity_is_refused_before_anything_is_measured(tmp_path):
-    assert_clean_failure(["profile", "--model", CNN_SPEC, "--hw", "local", "--precision", "int8", "--design",
-                          "uniform", "-o", tmp_path / "p.json"], "--precision int8 needs --design mixed",
-                         tmp_path / "p.json")
+@pytest.mark.parametrize("deployment", [["--precision", "int8"], ["--mask-type", "block4"]])
+def test_int8_or_block4_with_imposed_sparsity_is_refused_before_anything_is_measured(deployment, tmp_path):
+    assert_clean_failure(["profile", "--model", CNN_SPEC, "--hw", "local", *deployment, "--design", "uniform",
+                          "-o", tmp_path / "p.json"], "need --design mixed", tmp_path / "p.json")
+
+
+def test_an_fp32_block4_profile_times_real_block4_zeros_and_its_recipe_says_nothing_of_int8(tmp_path):
+    from spdy_recipes.emit import RecipeSettings
+    from spdy_recipes.emit.write import render_checked_recipe
+    from spdy_recipes.solve.settings import SolveSettings, solve
+
+    out = tmp_path / "block4.json"
+    code, _, stderr = run_cli(["profile", "--model", CNN_SPEC, "--input-shape", "3,64,64", "--batch-size", 4,
+                               "--hw", "local", "--grid", "0,0.5,0.9", "--repeats", 1, "--iterations", 2,
+                               "--calibration-plans", 0, "--mask-type", "block4", "-o", out])
+    assert code == 0, stderr
+    profile = load_profile(out)
+    assert profile.deployment == Deployment("fp32", "block4") and profile.design == "mixed"
+    assert "int8_speedup_over_fp32" not in profile.engine
+    best = solve(profile, 1.0001).max_speedup
+    if best <= 1.02:
+        pytest.skip(f"block-4 zeros gain nothing on this CPU at this size ({best:.3f}x): no plan to write")
+    plan = solve(profile, 0.99 * best)
+    if not plan.pruned:
+        pytest.skip(f"the dense model already predicts the fastest reachable speed here ({best:.3f}x): nothing to prune")
+    text = render_checked_recipe(plan, profile, out, RecipeSettings(method="gmp", epochs=4.0), SolveSettings(),
+                                 set(profile.layer_names))
+    assert "mask_type: block4" in text and "QuantizationModifier" not in text and "INT8" not in text
+    assert '  mask_type: "block4"' in text and '  precision: "fp32"' in text
 
 
 def test_a_fit_whose_intercept_would_be_negative_is_saved_and_loads_again(cnn_profile):
@@ -210,6 +245,9 @@ def test_a_fit_whose_intercept_would_be_negative_is_saved_and_loads_again(cnn_pr
     fast = 3 * table.uncorrected_speedup(top)  # far beyond what the table's layers can give
     points = [EnginePoint(levels=levels, speedup=s, low=s, high=s, dense_ms=10.0, pruned_ms=10.0 / s, kind="uniform")
               for levels, s in ((top, fast), (dense, 1.0))]
+    from spdy_recipes.profile.correction import BLOCK_STRENGTHS, _solve
+
+    assert _solve(table, points, table.dense_ms(), BLOCK_STRENGTHS[-1])[0] < 0  # the raw fit is below 0
     correction = fit_correction(table, points, 10.0)
     assert correction.intercept_ms >= 0
     data = json.loads(json.dumps(profile.with_engine_points(points, 10.0).to_dict()))
@@ -235,3 +273,54 @@ def test_the_database_of_a_block4_deployment_prunes_every_level_in_whole_blocks(
         assert float(zeros.float().mean()) == pytest.approx(sparsity, abs=0.01)
         assert bool(((_blocks(zeros).sum(dim=1) % 4) == 0).all())
         assert not torch.equal(zeros, plain.weight("body.2.weight", level) == 0)
+
+
+def test_named_hardware_finds_each_deployments_profile_beside_the_others(int8_profile, tmp_path):
+    """A folder without a hardware.yaml core count: the core count is read from the file names of the wanted
+    deployment only (an INT8 file's ``-c2-int8-block4`` suffix once crashed the fp32 lookup)."""
+    import shutil
+
+    from spdy_recipes.profile.store import named_profile_path, profile_filename
+
+    profile, path = int8_profile
+    bundle = load_model(CNN_SPEC, batch_size=4, input_shape=SHAPE)
+    folder = tmp_path / "box"
+    folder.mkdir()
+    int8 = Deployment("int8")
+    shutil.copy(path, folder / profile_filename(bundle, profile.cores, int8))
+    assert named_profile_path("box", bundle, None, tmp_path, int8) == (
+        folder / profile_filename(bundle, profile.cores, int8), profile.cores)
+    with pytest.raises(SpdyError, match="has no profile for"):
+        named_profile_path("box", bundle, None, tmp_path)  # fp32: none there, one clear error
+    shutil.copy(path, folder / profile_filename(bundle, profile.cores))  # (only its name matters here)
+    assert named_profile_path("box", bundle, None, tmp_path)[0].name.endswith(f"-c{profile.cores}.json")
+
+
+def test_an_int8_recipe_is_verified_and_reported_over_the_dense_model_it_names(int8_profile, tmp_path):
+    """``verify`` and ``report`` read the recipe's deployment and baseline: the one-shot check exports INT8 with
+    block-4 zeros and times it against dense fp32, and the page predicts what the recipe predicted (over fp32,
+    not over the profile's own dense INT8)."""
+    from spdy_recipes.report.view import build_view
+
+    profile, path = int8_profile
+    stored = profile.with_baseline("fp32")
+    from spdy_recipes.solve.settings import solve
+
+    best = solve(stored, 1.0001).max_speedup
+    if best <= 1.05:
+        pytest.skip(f"INT8 reaches only {best:.2f}x over fp32 on this CPU ({profile.hardware.get('cpu_model')}, "
+                    f"VNNI {profile.hardware.get('vnni')}): no INT8 plan to verify")
+    recipe = tmp_path / "int8.yaml"
+    code, _, stderr = run_cli(["generate", "--model", CNN_SPEC, "--input-shape", "3,64,64", "--batch-size", 4,
+                               "--hw", path, "--precision", "int8", "--speedup", round(1 + 0.8 * (best - 1), 3),
+                               "--epochs", 8, "-o", recipe])
+    assert code == 0, stderr
+    view = build_view(recipe, path)
+    assert view.predicted_speedup == pytest.approx(float(view.metadata["predicted_speedup"]), rel=1e-3)
+    assert view.dense_ms == pytest.approx(stored.dense_ms)  # the fp32 baseline, not dense INT8
+    code, stdout, stderr = run_cli(["verify", recipe, "--model", CNN_SPEC, "--input-shape", "3,64,64",
+                                    "--batch-size", 4, "--rounds", 3])
+    verdict = next(line for line in (stdout + stderr).splitlines() if "measured" in line and "target" in line)
+    assert (code == 0) == verdict.rstrip().endswith("OK"), verdict  # it measured, and acted on what it printed
+    assert_clean_failure(["verify", recipe, "--model", CNN_SPEC, "--input-shape", "3,64,64", "--batch-size", 4,
+                          "--trained", path], "an INT8 recipe's trained model is not measured yet")

@@ -50,11 +50,12 @@ def recipe_metadata(profile: Profile, profile_path: Path, plan: Plan, method: st
         "dense_ms": round(plan.dense_ms, 4),
     }
     deployment = profile.deployment.resolved()
-    if deployment != FP32:  # (fp32 recipes stay as they were)
-        ratio = profile.baseline_ratio
+    if deployment != FP32:  # (fp32 unstructured recipes stay as they were)
+        metadata.update({"precision": deployment.precision, "mask_type": deployment.mask_type,
+                         "baseline": profile.baseline})
+    if deployment.precision == "int8":
         metadata.update({
-            "precision": deployment.precision, "mask_type": deployment.mask_type, "baseline": profile.baseline,
-            "predicted_speedup_over_int8": round(plan.predicted_speedup / ratio, 4),
+            "predicted_speedup_over_int8": round(plan.predicted_speedup / profile.baseline_ratio, 4),
             "dense_fp32_ms": profile.engine.get("dense_fp32_ms"), "dense_int8_ms": profile.engine.get("dense_int8_ms"),
             "int8_speedup_over_fp32": profile.engine.get("int8_speedup_over_fp32"),
             "left_fp32": profile.model.get("left_fp32", []),

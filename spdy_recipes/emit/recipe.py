@@ -14,6 +14,7 @@ from ..deployment import EXCLUDED_MODULE_TYPES, FP32, Deployment
 from ..errors import SpdyError
 
 METHODS = ("gmp", "acdc", "mfac", "obs", "constant")
+BLOCK4_FISHER_BLOCK_SIZE = 48  # the default 50, rounded to whole blocks of 4 (SparseML requires it for block4)
 
 _MODIFIER = {
     "gmp": "GMPruningModifier",
@@ -101,6 +102,12 @@ def render_recipe(pruned: dict[str, float], settings: RecipeSettings, metadata: 
     SpdyError when the epochs leave no room for QAT after pruning."""
     resolved = settings.resolved()
     deployment = deployment.resolved()
+    if deployment.mask == "block4" and resolved.method in ("mfac", "obs"):  # SparseML: blocks of 4 per Fisher block
+        if settings.fisher_block_size is None:
+            resolved = replace(resolved, fisher_block_size=BLOCK4_FISHER_BLOCK_SIZE)
+        elif resolved.fisher_block_size % 4:
+            raise SpdyError(f"block-4 pruning needs a fisher_block_size divisible by 4, got "
+                            f"{resolved.fisher_block_size}")
     levels = sorted(set(pruned.values()))
     groups = {level: [name for name, s in pruned.items() if s == level] for level in levels}
     lines = [f"# {line}" for line in header]
@@ -124,12 +131,19 @@ def qat_epochs(epochs: float) -> float:
     return 5.0 if epochs >= 15 else 2.0
 
 
+def check_qat_room(epochs: float, pruning_end_fraction: float) -> None:
+    """SpdyError when pruning would still run once quantization-aware training starts (the last
+    ``qat_epochs(epochs)`` epochs): INT8 recipes quantize the pruned model."""
+    qat = qat_epochs(epochs)
+    if pruning_end_fraction * epochs > epochs - qat:
+        raise SpdyError(f"pruning ends at epoch {pruning_end_fraction * epochs:g}, after quantization-aware "
+                        f"training would start (epoch {epochs - qat:g} of {epochs:g}: the last {qat:g} epochs); "
+                        "give more epochs (--epochs) or end pruning earlier (pruning_end_fraction)")
+
+
 def _quantization_variables(settings: ResolvedRecipeSettings) -> list[str]:
     qat = qat_epochs(settings.epochs)
-    if settings.pruning_end_fraction * settings.epochs > settings.epochs - qat:
-        raise SpdyError(f"pruning ends at epoch {settings.pruning_end_fraction * settings.epochs:g}, after "
-                        f"quantization-aware training would start (epoch {settings.epochs - qat:g} of "
-                        f"{settings.epochs:g}: the last {qat:g} epochs); give more epochs or end pruning earlier")
+    check_qat_room(settings.epochs, settings.pruning_end_fraction)
     return [f"num_qat_epochs: {fixed(qat)}  # quantization-aware training at the end; observers and BN frozen "
             "halfway through it"]
 

@@ -30,6 +30,9 @@ def render_checked_recipe(
     ``recipe_metadata``; an unset ``recipe.init_lr``: the profile's model's default, ``default_init_lr``)."""
     pruned = plan.pruned
     if not pruned:
+        if profile.baseline_ratio > 1 and plan.target_speedup <= profile.baseline_ratio:
+            raise SpdyError(f"dense INT8 alone runs {profile.baseline_ratio:.2f}x dense fp32 here, beyond the "
+                            f"{plan.target_speedup:.3f}x target: quantize without pruning (or ask a higher target)")
         raise SpdyError("the solved profile prunes no layer; nothing to write")
     recipe = recipe.for_model(profile.model["spec"])  # an unset init_lr: the model's default
     metadata = recipe_metadata(profile, profile_path, plan, recipe.method, settings, measured, search, points)
@@ -57,7 +60,7 @@ def render_checked_recipe(
 def _precision_lines(profile: Profile, plan: Plan, metadata: dict) -> list[str]:
     """For an INT8 recipe: the predicted speedup over both dense models (fp32: what the user runs today; INT8:
     what quantization alone gives), with INT8's own measured gain and the layers left in fp32."""
-    if profile.deployment.resolved() == FP32:
+    if profile.deployment.resolved().precision != "int8":
         return []
     ratio = profile.engine.get("int8_speedup_over_fp32")
     own = (f"dense INT8 runs {ratio[0]:.2f}x dense fp32 ({ratio[1]:.2f}-{ratio[2]:.2f}, real engine calls); "

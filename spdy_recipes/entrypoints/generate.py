@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..emit import RecipeSettings
+from ..emit.recipe import check_qat_room
 from ..emit.write import check_recipe_path, render_checked_recipe, write_recipe
 from ..errors import SpdyError, warn
 from ..files import refuse_overwrite
@@ -82,6 +83,8 @@ class GenerateRequest:
         if lr is not None and not (math.isfinite(lr) and lr > 0):
             raise SpdyError(f"--init-lr must be a positive number, got {lr}")
         self.verify.check()
+        if self.profile.timing.deployment.resolved().precision == "int8":  # before any timing, not at the end
+            check_qat_room(self.recipe.epochs, self.recipe.pruning_end_fraction)
         if self.search and self.solve.sensitivity:
             raise SpdyError("--calib (search the errors) and --sensitivity (read them) exclude each other")
         if self.report:

@@ -51,9 +51,12 @@ def quantized_module(module: nn.Module, inputs: dict[str, torch.Tensor]) -> nn.M
     except Exception as exc:  # SparseML raises many types
         raise SpdyError(f"SparseML could not prepare the model for INT8: {first_line(exc)}") from None
     prepared.eval()
-    with torch.no_grad():
-        for _ in range(CALIBRATION_PASSES):
-            _forward(prepared, inputs)
+    try:
+        with torch.no_grad(), _quiet():
+            for _ in range(CALIBRATION_PASSES):
+                _forward(prepared, inputs)
+    except Exception as exc:  # a forward that fails under fake quantization raises many types
+        raise SpdyError(f"the model quantized for INT8 cannot run its own batch: {first_line(exc)}") from None
     return prepared
 
 

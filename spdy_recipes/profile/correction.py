@@ -140,16 +140,19 @@ class Correction:
                 or not all(isinstance(row, list) and len(row) == levels for row in rows)):
             raise ValueError(f"the correction's 'factors' must be {layers} layers x {levels} levels")
         factors = [[_positive(f, "factors") for f in row] for row in rows]
-        intercept = _positive(data.get("intercept_ms"), "intercept_ms", zero=True)
+        model = data.get("model", 1)
+        if isinstance(model, bool) or not isinstance(model, int):
+            raise ValueError(f"the correction's 'model' holds {model!r}, not a whole number")
+        raw_intercept = data.get("intercept_ms")
+        if model == 1 and isinstance(raw_intercept, float) and math.isfinite(raw_intercept):
+            raw_intercept = max(0.0, raw_intercept)  # form 1 could fit below 0; it is refitted on loading anyway
+        intercept = _positive(raw_intercept, "intercept_ms", zero=True)
         fit_error = data.get("fit_error") or {}
         if not isinstance(fit_error, dict) or not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                 for v in fit_error.values()):
             raise ValueError("the correction's 'fit_error' must map names to finite numbers")
         bands = data.get("band_factors") or []
-        model = data.get("model", 1)
-        if isinstance(model, bool) or not isinstance(model, int):
-            raise ValueError(f"the correction's 'model' holds {model!r}, not a whole number")
         return cls(model=model, factors=factors, intercept_ms=intercept,
                    dense_ms=_positive(data.get("dense_ms"), "dense_ms"),
                    band_factors=[_positive(f, "band_factors") for f in bands] if isinstance(bands, list) else [],

@@ -58,7 +58,8 @@ def calibrate(profile: Profile, bundle: ModelBundle, backend: TimingBackend, den
     paths = [str(export_pruned(bundle, {n: grid[k] for n, k in zip(names, levels, strict=True)},
                                folder / f"calib-{i}.onnx", profile.deployment))
              for i, (_, levels, _) in enumerate(plans)]
-    fp32 = [] if profile.deployment.resolved() == FP32 else [str(export_onnx(bundle, folder / "dense-fp32.onnx"))]
+    int8 = profile.deployment.resolved().precision == "int8"
+    fp32 = [str(export_onnx(bundle, folder / "dense-fp32.onnx", FP32))] if int8 else []
     log(f"[profile] timing {len(plans)} plans against dense{' (and the dense fp32 model)' if fp32 else ''} (about "
         f"{CALIBRATION_TIMING.max_seconds:.0f} s at most after compiling)")
     timed = backend.time_rounds([str(dense_onnx)] + paths + fp32, inputs, profile.batch_size, profile.cores,

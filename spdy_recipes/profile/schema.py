@@ -123,6 +123,9 @@ class Profile:
     correction: Correction | None = None  # fitted to ``engine_points``; None: uncalibrated
     # the dense model every speedup is over, when not the profile's own (``with_baseline``); never saved
     baseline_ms: float | None = field(default=None, compare=False)
+    # the file's own ``content_hash`` when loading refitted an older form of its correction (recipes solved on
+    # the file before name that hash); never saved
+    stored_hash: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         for index, layer in enumerate(self.layers):
@@ -335,7 +338,7 @@ class Profile:
         data = asdict(self)
         for layer in data["layers"]:
             del layer["factors"]
-        del data["engine_points"], data["correction"], data["baseline_ms"]
+        del data["engine_points"], data["correction"], data["baseline_ms"], data["stored_hash"]
         data["format_version"] = FORMAT_VERSION  # the version follows the content
         if data["dense_total_samples_ms"]:
             data["format_version"] = MIXED_FORMAT_VERSION
@@ -437,7 +440,11 @@ def profile_from_dict(data: object) -> Profile:
         dense_total_samples_ms=dense, fused_groups=fused, engine_points=points, correction=correction,
     )
     if correction is not None and not correction.current:  # fitted by an older form: refit on its real calls
-        return profile.with_engine_points([], correction.dense_ms)
+        try:
+            refitted = profile.with_engine_points([], correction.dense_ms)
+        except ValueError as exc:
+            raise SpdyError(f"its calibration cannot be refitted: {exc}") from None
+        return replace(refitted, stored_hash=profile.content_hash())
     return profile
 
 

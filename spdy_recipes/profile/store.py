@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,10 +101,11 @@ def named_profile_path(hw: str, bundle: ModelBundle, cores: int | None, root: Pa
                         f"with: {create_command(bundle, hw, cores, deployment)}")
     if cores is None:
         cores = read_description(folder).get("cores")
-    if cores is None:
-        matches = sorted(folder.glob(f"{bundle.slug}-bs{bundle.batch_size}-c*.json"))
-        if len(matches) == 1:
-            cores = int(matches[0].stem.rsplit("-c", 1)[1])
+    if cores is None:  # the one core count this deployment's profiles were measured at
+        name = re.compile(re.escape(profile_filename(bundle, 0, deployment)).replace("-c0", r"-c(\d+)") + "$")
+        counts = {int(m.group(1)) for p in folder.glob(f"{bundle.slug}-*.json") if (m := name.match(p.name))}
+        if len(counts) == 1:
+            cores = counts.pop()
     path = folder / profile_filename(bundle, cores, deployment) if cores else None
     if path is None or cores is None or not path.is_file():
         available = ", ".join(p.name for p in sorted(folder.glob(f"{bundle.slug}-*.json"))) or "none"

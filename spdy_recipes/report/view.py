@@ -153,8 +153,10 @@ def find_profile(metadata: dict, hw_root: Path, option: str = "--profile") -> Pa
         raise SpdyError(f"the recipe names no profile_file in its metadata; give its profile with {option}")
     places = [hw_root / str(metadata.get("hardware")) / name, cache_dir() / "profiles" / name]
     for place in places:
-        if place.is_file() and load_profile(place).content_hash() == wanted:
-            return place
+        if place.is_file():
+            found = load_profile(place)
+            if wanted in (found.content_hash(), found.stored_hash):
+                return place
     looked = ", ".join(str(p) for p in places)
     raise SpdyError(f"no profile with the recipe's hash {wanted} at {looked}; give the profile it was solved on "
                     f"with {option}")
@@ -196,13 +198,15 @@ def build_view(recipe_path: str | Path, profile_path: str | Path | None = None,
     if not path.is_file():
         raise SpdyError(f"profile {path} does not exist")
     stored = loaded if loaded is not None else load_profile(path)
+    if loaded is None and "baseline" in metadata:  # an INT8 recipe: its speedups are over the recorded baseline
+        stored = stored.with_baseline(str(metadata["baseline"]))
     if stored.model.get("graph_hash") != metadata.get("model_graph_hash"):
         raise SpdyError(f"profile {path} is of another model graph ({stored.model.get('spec')}, "
                         f"{stored.model.get('graph_hash')}) than the recipe ({metadata.get('model')}, "
                         f"{metadata.get('model_graph_hash')})")
     profile = stored.refitted(stored.recorded_points(metadata.get("verify_points")))  # the table it was solved on
     notes_out = list(notes)
-    if stored.content_hash() != metadata.get("profile_hash"):
+    if metadata.get("profile_hash") not in (stored.content_hash(), stored.stored_hash):
         notes_out.append(f"the profile's hash {stored.content_hash()} is not the one the recipe was solved on "
                          f"({metadata.get('profile_hash')}): its times may differ from the recipe's prediction")
     targets = recipe.planned

@@ -49,9 +49,12 @@ class ProfileObjective:
 
 
 def search_key(objective: ProfileObjective, settings: SearchSettings) -> str:
-    """What a search depends on (not its budget): the table, database, target, layers, loss and settings."""
+    """What a search depends on (not its budget): the table, database, target and the dense model it is over,
+    layers, loss and settings."""
     setup = objective.setup
     payload = {"profile": objective.profile.content_hash(), "database": setup.database.key,
+               **({"baseline_ms": round(objective.profile.dense_ms, 6)}  # an INT8 profile seen over dense fp32
+                  if objective.profile.baseline_ms is not None else {}),
                "speedup": round(objective.speedup, 6), "quantile": objective.quantile, "layers": setup.selected,
                "search": settings.identity(), "loss": setup.scorer.kind, "loss_version": LOSS_VERSION,
                "solve_speedup": round(objective.solve_speedup or objective.speedup, 6)}
