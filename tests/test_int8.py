@@ -226,7 +226,8 @@ def test_an_fp32_block4_profile_times_real_block4_zeros_and_its_recipe_says_noth
         pytest.skip(f"block-4 zeros gain nothing on this CPU at this size ({best:.3f}x): no plan to write")
     plan = solve(profile, 0.99 * best)
     if not plan.pruned:
-        pytest.skip(f"the dense model already predicts the fastest reachable speed here ({best:.3f}x): nothing to prune")
+        pytest.skip(f"the dense model already predicts the fastest reachable speed here ({best:.3f}x): "
+                    "nothing to prune")
     text = render_checked_recipe(plan, profile, out, RecipeSettings(method="gmp", epochs=4.0), SolveSettings(),
                                  set(profile.layer_names))
     assert "mask_type: block4" in text and "QuantizationModifier" not in text and "INT8" not in text
@@ -301,11 +302,10 @@ def test_an_int8_recipe_is_verified_and_reported_over_the_dense_model_it_names(i
     block-4 zeros and times it against dense fp32, and the page predicts what the recipe predicted (over fp32,
     not over the profile's own dense INT8)."""
     from spdy_recipes.report.view import build_view
+    from spdy_recipes.solve.settings import solve
 
     profile, path = int8_profile
     stored = profile.with_baseline("fp32")
-    from spdy_recipes.solve.settings import solve
-
     best = solve(stored, 1.0001).max_speedup
     if best <= 1.05:
         pytest.skip(f"INT8 reaches only {best:.2f}x over fp32 on this CPU ({profile.hardware.get('cpu_model')}, "
