@@ -318,9 +318,23 @@ def test_an_int8_recipe_is_verified_and_reported_over_the_dense_model_it_names(i
     view = build_view(recipe, path)
     assert view.predicted_speedup == pytest.approx(float(view.metadata["predicted_speedup"]), rel=1e-3)
     assert view.dense_ms == pytest.approx(stored.dense_ms)  # the fp32 baseline, not dense INT8
+    assert view.table_dense_ms == pytest.approx(profile.dense_ms)  # the layer rows are the INT8 model's
+    assert "int8, block4: speedups over dense fp32" in view.deployment_note
     code, stdout, stderr = run_cli(["verify", recipe, "--model", CNN_SPEC, "--input-shape", "3,64,64",
                                     "--batch-size", 4, "--rounds", 3])
     verdict = next(line for line in (stdout + stderr).splitlines() if "measured" in line and "target" in line)
     assert (code == 0) == verdict.rstrip().endswith("OK"), verdict  # it measured, and acted on what it printed
     assert_clean_failure(["verify", recipe, "--model", CNN_SPEC, "--input-shape", "3,64,64", "--batch-size", 4,
                           "--trained", path], "an INT8 recipe's trained model is not measured yet")
+
+
+def test_a_profile_with_an_unknown_precision_is_one_error_naming_the_profile_and_inspect_names_it(int8_profile,
+                                                                                                 tmp_path):
+    profile, path = int8_profile
+    code, stdout, _ = run_cli(["inspect", path])
+    assert code == 0 and "timed in int8, block4" in stdout and "dense INT8 runs" in stdout
+    data = json.loads(path.read_text())
+    data["model"]["precision"] = "int4"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    assert_clean_failure(["solve", "--profile", bad, "--speedup", 2], "'model.precision' must be one of fp32, int8")

@@ -95,7 +95,8 @@ def profile(model, profile, instance_type, output, force):
 @search_request()
 @verify_settings(toggle=True)
 @recipe_settings
-@click.option("--speedup", required=True, type=float, help="target end-to-end speedup over dense, e.g. 2.0")
+@click.option("--speedup", required=True, type=float,
+              help="target end-to-end speedup over dense (fp32 for an INT8 profile), e.g. 2.0")
 @click.option("-o", "--output", required=True, help="recipe file to write (.yaml)")
 @click.option("--report", "report_dir", default=None,
               help="also write the HTML report (see report) to this folder; when verifying, the plan's layers are "
@@ -196,7 +197,8 @@ def verify_command(recipe_path, model, profile, verify, fix, trained, report_dir
 @main.command(name="solve")
 @fail_cleanly
 @click.option("--profile", "profile_path", required=True, help="profile JSON file")
-@click.option("--speedup", required=True, type=float, help="target end-to-end speedup over dense, e.g. 2.0")
+@click.option("--speedup", required=True, type=float,
+              help="target end-to-end speedup over dense (fp32 for an INT8 profile), e.g. 2.0")
 @solve_settings()
 def solve_command(profile_path, speedup, solve):
     """Solve the SPDY DP on a stored profile and print the per-layer result."""

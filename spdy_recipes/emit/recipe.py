@@ -135,10 +135,13 @@ def check_qat_room(epochs: float, pruning_end_fraction: float) -> None:
     """SpdyError when pruning would still run once quantization-aware training starts (the last
     ``qat_epochs(epochs)`` epochs): INT8 recipes quantize the pruned model."""
     qat = qat_epochs(epochs)
+    if epochs <= qat:
+        raise SpdyError(f"an INT8 recipe trains {qat:g} epochs of quantization-aware training after pruning: give "
+                        f"--epochs above {qat:g}, not {epochs:g}")
     if pruning_end_fraction * epochs > epochs - qat:
         raise SpdyError(f"pruning ends at epoch {pruning_end_fraction * epochs:g}, after quantization-aware "
                         f"training would start (epoch {epochs - qat:g} of {epochs:g}: the last {qat:g} epochs); "
-                        "give more epochs (--epochs) or end pruning earlier (pruning_end_fraction)")
+                        "give more epochs (--epochs)")
 
 
 def _quantization_variables(settings: ResolvedRecipeSettings) -> list[str]:

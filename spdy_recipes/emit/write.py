@@ -66,7 +66,8 @@ def _precision_lines(profile: Profile, plan: Plan, metadata: dict) -> list[str]:
     own = (f"dense INT8 runs {ratio[0]:.2f}x dense fp32 ({ratio[1]:.2f}-{ratio[2]:.2f}, real engine calls); "
            if isinstance(ratio, list) and ratio else "")
     over_int8 = metadata["predicted_speedup_over_int8"]
-    over_fp32 = plan.predicted_speedup if profile.baseline == "fp32" else None
+    over_fp32 = (plan.predicted_speedup if profile.baseline == "fp32"
+                 else over_int8 * ratio[0] if isinstance(ratio, list) and ratio else None)
     left = profile.model.get("left_fp32") or []
     return [f"INT8 with {profile.deployment.resolved().mask_type} pruning: {own}predicted "
             + (f"{over_fp32:.3f}x over dense fp32, " if over_fp32 is not None else "")

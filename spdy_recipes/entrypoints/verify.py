@@ -178,7 +178,8 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
             outcome = replace(outcome, report=page)
         if not request.fix:
             if not ok:
-                raise SpdyError(f"measured {measurement.describe()} is below the target {target:.3f}x"
+                raise SpdyError(f"measured {measurement.describe()}: the 95% interval's lower end is below the target "
+                                f"{target:.3f}x"
                                 + (f" x (1 - {tolerance})" if tolerance else "") + "; use --fix to re-solve"
                                 + (f" (report: {outcome.report})" if outcome.report else ""))
             return outcome

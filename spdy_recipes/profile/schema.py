@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..deployment import Deployment
+from ..deployment import MASK_TYPES, PRECISIONS, Deployment
 from ..errors import SpdyError
 from ..files import atomic_write_json, read_json
 from .correction import Correction, EnginePoint, Table, fit_correction
@@ -431,6 +431,10 @@ def profile_from_dict(data: object) -> Profile:
             isinstance(groups, list) and all(isinstance(g, list) and set(g) <= known for g in groups)
             for groups in fused):
         raise SpdyError("'fused_groups' must list, per grid level, groups of the profile's layer names")
+    model = data["model"]
+    for key, allowed in (("precision", PRECISIONS), ("mask_type", MASK_TYPES)):
+        if key in model and model[key] not in allowed:
+            raise SpdyError(f"'model.{key}' must be one of {', '.join(allowed)}, got {model[key]!r}")
     points, correction = _calibration(data, len(layers), levels)
     profile = Profile(
         model=data["model"], hardware=data["hardware"], engine=data["engine"], grid=grid, layers=layers,

@@ -37,6 +37,20 @@ def plan_report(plan: Plan, profile: Profile) -> str:
     return _table(["layer", "sparsity", "dense ms", "chosen ms"], rows) + "\n" + summary
 
 
+def _deployment_lines(profile: Profile) -> list[str]:
+    """For an INT8 or block-4 profile: what it was timed in, and INT8's own gain over fp32 (real calls)."""
+    deployment = profile.deployment.resolved()
+    if "precision" not in profile.model:
+        return []
+    line = f"timed in {deployment.label} (the dense time above is this model's)"
+    ratio, fp32 = profile.engine.get("int8_speedup_over_fp32"), profile.engine.get("dense_fp32_ms")
+    if isinstance(ratio, list) and ratio:
+        line += f"; dense INT8 runs {ratio[0]:.2f}x dense fp32 ({ratio[1]:.2f}-{ratio[2]:.2f}, real engine calls"
+        line += f", dense fp32 {fp32:.2f} ms)" if isinstance(fp32, (int, float)) else ")"
+    left = profile.model.get("left_fp32") or []
+    return [line + (f"; left in fp32: {', '.join(left)}" if left else "")]
+
+
 def _share(value: float | None) -> str:
     return "an unrecorded share" if value is None else f"{value:.0%}"
 
@@ -57,6 +71,7 @@ def profile_report(profile: Profile) -> str:
          f"{profile.call_overhead_ms:.2f} ms")
         + f"; whole-model spread across repeats {min(spread):.1%}..{max(spread):.1%}",
         f"latency model: {profile.calibration_label()}",
+        *_deployment_lines(profile),
         f"other processes used {_share(engine.get('other_processes_cpu'))} of the CPU while it was measured",
         f"flags: {len(flags.get('non_monotone', {}))} layer(s) with non-monotone times, "
         f"{len(flags.get('kernel_switch', {}))} with kernel switches, noisy levels "

@@ -100,6 +100,25 @@ class RecipeView:
         return self.dense_ms / self.pruned_ms
 
     @property
+    def table_dense_ms(self) -> float:
+        """The dense time of the table the layer rows come from (ms): the profile's own dense model (dense
+        INT8 for an INT8 recipe, whose speedups are over ``dense_ms``, dense fp32)."""
+        return self.dense_ms / self.profile.baseline_ratio
+
+    @property
+    def deployment_note(self) -> str:
+        """For an INT8 or block-4 recipe, what its speedups and layer times are of; empty for fp32."""
+        deployment = self.profile.deployment.resolved()
+        if self.metadata.get("precision") is None:
+            return ""
+        text = f"{deployment.label}: speedups over dense {self.profile.baseline}"
+        ratio = self.profile.engine.get("int8_speedup_over_fp32")
+        if deployment.precision == "int8" and isinstance(ratio, list) and ratio:
+            text += (f"; dense INT8 runs {ratio[0]:.2f}x dense fp32 (real engine calls); the layer table is the "
+                     f"INT8 model's (dense INT8 {self.table_dense_ms:.2f} ms)")
+        return text + "."
+
+    @property
     def quantile(self) -> float:
         return float(self.metadata.get("quantile", DEFAULT_QUANTILE))
 
@@ -139,6 +158,7 @@ class RecipeView:
             ("profile load", "unrecorded" if engine.get("other_processes_cpu") is None
              else f"other processes used {engine['other_processes_cpu']:.0%} of the CPU while it was measured"),
             ("latency model", self.profile.calibration_label()),
+            *([("deployment", self.deployment_note)] if self.deployment_note else []),
             ("errors", str(m.get("errors"))),
             ("tool", f"{m.get('tool')} {m.get('tool_version')}"),
         ]
