@@ -24,14 +24,14 @@ class Deployment:
     precision: str = "fp32"
     mask_type: str | None = None
 
-    def resolved(self) -> Deployment:
-        """This deployment with its mask type filled; SpdyError for an unknown precision or mask type."""
+    def resolved(self, names: tuple[str, str] = ("--precision", "--mask-type")) -> Deployment:
+        """This deployment with its mask type filled; SpdyError for an unknown precision or mask type, naming
+        them as ``names`` does (the options, or where a file holds them)."""
         if self.precision not in PRECISIONS:
-            raise SpdyError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        mask_type = self.mask_type or default_mask_type(self.precision)
-        if mask_type not in MASK_TYPES:
-            raise SpdyError(f"--mask-type must be one of {', '.join(MASK_TYPES)}, got {mask_type!r}")
-        return Deployment(self.precision, mask_type)
+            raise SpdyError(f"{names[0]} must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.mask not in MASK_TYPES:
+            raise SpdyError(f"{names[1]} must be one of {', '.join(MASK_TYPES)}, got {self.mask!r}")
+        return Deployment(self.precision, self.mask)
 
     @property
     def mask(self) -> str:

@@ -140,17 +140,27 @@ def test_an_int8_profile_predicts_over_dense_fp32_by_int8s_own_measured_gain(int
         load_profile("recipes/hardware/xeon-avx512-2core/torchvision-mobilenet_v2-bs16-c2.json").with_baseline("int8")
 
 
+def _reach_over_fp32(int8_profile, purpose):
+    """(the INT8 profile seen over dense fp32, its best reachable speedup); skips, naming the CPU, where INT8 gives
+    no plan worth ``purpose`` (INT8 sparse kernels are native only with VNNI)."""
+    from spdy_recipes.solve.settings import solve
+
+    stored, _ = int8_profile
+    profile = stored.with_baseline("fp32")
+    best = solve(profile, 1.0001).max_speedup
+    if best <= 1.05:
+        pytest.skip(f"INT8 reaches only {best:.2f}x over fp32 on this CPU ({stored.hardware.get('cpu_model')}, "
+                    f"VNNI {stored.hardware.get('vnni')}): no INT8 plan to {purpose}")
+    return profile, best
+
+
 def _int8_recipe(int8_profile, epochs=8.0, method="gmp"):
     from spdy_recipes.emit import RecipeSettings
     from spdy_recipes.emit.write import render_checked_recipe
     from spdy_recipes.solve.settings import SolveSettings, solve
 
-    stored, path = int8_profile
-    profile = stored.with_baseline("fp32")
-    best = solve(profile, 1.0001).max_speedup
-    if best <= 1.05:
-        pytest.skip(f"INT8 reaches only {best:.2f}x over fp32 on this CPU ({stored.hardware.get('cpu_model')}, "
-                    f"VNNI {stored.hardware.get('vnni')}): no INT8 plan to train")
+    profile, best = _reach_over_fp32(int8_profile, "train")
+    path = int8_profile[1]
     plan = solve(profile, 1 + 0.8 * (best - 1))
     settings = RecipeSettings(method=method, epochs=epochs, pruning_start_fraction=0.125)
     return plan, render_checked_recipe(plan, profile, path, settings, SolveSettings(), set(profile.layer_names))
@@ -302,14 +312,9 @@ def test_an_int8_recipe_is_verified_and_reported_over_the_dense_model_it_names(i
     block-4 zeros and times it against dense fp32, and the page predicts what the recipe predicted (over fp32,
     not over the profile's own dense INT8)."""
     from spdy_recipes.report.view import build_view
-    from spdy_recipes.solve.settings import solve
 
     profile, path = int8_profile
-    stored = profile.with_baseline("fp32")
-    best = solve(stored, 1.0001).max_speedup
-    if best <= 1.05:
-        pytest.skip(f"INT8 reaches only {best:.2f}x over fp32 on this CPU ({profile.hardware.get('cpu_model')}, "
-                    f"VNNI {profile.hardware.get('vnni')}): no INT8 plan to verify")
+    stored, best = _reach_over_fp32(int8_profile, "verify")
     recipe = tmp_path / "int8.yaml"
     code, _, stderr = run_cli(["generate", "--model", CNN_SPEC, "--input-shape", "3,64,64", "--batch-size", 4,
                                "--hw", path, "--precision", "int8", "--speedup", round(1 + 0.8 * (best - 1), 3),

@@ -62,12 +62,11 @@ def _precision_lines(profile: Profile, plan: Plan, metadata: dict) -> list[str]:
     what quantization alone gives), with INT8's own measured gain and the layers left in fp32."""
     if profile.deployment.resolved().precision != "int8":
         return []
-    ratio = profile.engine.get("int8_speedup_over_fp32")
-    own = (f"dense INT8 runs {ratio[0]:.2f}x dense fp32 ({ratio[1]:.2f}-{ratio[2]:.2f}, real engine calls); "
-           if isinstance(ratio, list) and ratio else "")
+    gain = profile.int8_gain
+    own = f"{profile.int8_gain_label()}; " if gain else ""
     over_int8 = metadata["predicted_speedup_over_int8"]
     over_fp32 = (plan.predicted_speedup if profile.baseline == "fp32"
-                 else over_int8 * ratio[0] if isinstance(ratio, list) and ratio else None)
+                 else over_int8 * gain[0] if gain else None)
     left = profile.model.get("left_fp32") or []
     return [f"INT8 with {profile.deployment.resolved().mask_type} pruning: {own}predicted "
             + (f"{over_fp32:.3f}x over dense fp32, " if over_fp32 is not None else "")

@@ -34,8 +34,6 @@ def _attention_fast_path_off():
         torch.backends.mha.set_fastpath_enabled(previous)
 
 
-
-
 def export_onnx(bundle: ModelBundle, path: str | Path, deployment: Deployment = FP32) -> Path:
     """Export ``bundle`` with the TorchScript exporter (DeepSparse cannot read the dynamo one), at ``OPSET``,
     in ``deployment.precision`` (INT8: ``models.quantize.export_int8``). Transformers models take their inputs

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..deployment import MASK_TYPES, PRECISIONS, Deployment
+from ..deployment import Deployment
 from ..errors import SpdyError
 from ..files import atomic_write_json, read_json
 from .correction import Correction, EnginePoint, Table, fit_correction
@@ -273,12 +273,27 @@ class Profile:
             return replace(self, baseline_ms=None)
         if own == "fp32":
             raise SpdyError("--baseline int8 needs a profile measured with --precision int8")
-        ratio = self.engine.get("int8_speedup_over_fp32")
-        if not isinstance(ratio, list) or not ratio or self.correction is None:
+        gain = self.int8_gain
+        if gain is None or self.correction is None:
             raise SpdyError("an INT8 profile's speedups over dense fp32 need its calibration (the run that times the "
                             "dense fp32 model too): measure it with --calibration-plans above 0, or pass "
                             "--baseline int8")
-        return replace(self, baseline_ms=self.correction.dense_ms * float(ratio[0]))
+        return replace(self, baseline_ms=self.correction.dense_ms * gain[0])
+
+    @property
+    def int8_gain(self) -> tuple[float, float, float] | None:
+        """Dense INT8's speedup over dense fp32 and its 95% interval (median, low, high), timed with real engine
+        calls in an INT8 profile's calibration run (``engine.int8_speedup_over_fp32``); None where not timed."""
+        gain = self.engine.get("int8_speedup_over_fp32")
+        if not isinstance(gain, list) or len(gain) != 3:
+            return None
+        return float(gain[0]), float(gain[1]), float(gain[2])
+
+    def int8_gain_label(self) -> str:
+        """``dense INT8 runs 2.48x dense fp32 (2.31-2.54, real engine calls)``, or empty where not timed."""
+        gain = self.int8_gain
+        return "" if gain is None else (f"dense INT8 runs {gain[0]:.2f}x dense fp32 ({gain[1]:.2f}-{gain[2]:.2f}, "
+                                        "real engine calls)")
 
     @property
     def baseline(self) -> str:
@@ -432,9 +447,8 @@ def profile_from_dict(data: object) -> Profile:
             for groups in fused):
         raise SpdyError("'fused_groups' must list, per grid level, groups of the profile's layer names")
     model = data["model"]
-    for key, allowed in (("precision", PRECISIONS), ("mask_type", MASK_TYPES)):
-        if key in model and model[key] not in allowed:
-            raise SpdyError(f"'model.{key}' must be one of {', '.join(allowed)}, got {model[key]!r}")
+    Deployment(model.get("precision", "fp32"), model.get("mask_type", "unstructured")).resolved(
+        ("'model.precision'", "'model.mask_type'"))
     points, correction = _calibration(data, len(layers), levels)
     profile = Profile(
         model=data["model"], hardware=data["hardware"], engine=data["engine"], grid=grid, layers=layers,

@@ -43,10 +43,11 @@ def _deployment_lines(profile: Profile) -> list[str]:
     if "precision" not in profile.model:
         return []
     line = f"timed in {deployment.label} (the dense time above is this model's)"
-    ratio, fp32 = profile.engine.get("int8_speedup_over_fp32"), profile.engine.get("dense_fp32_ms")
-    if isinstance(ratio, list) and ratio:
-        line += f"; dense INT8 runs {ratio[0]:.2f}x dense fp32 ({ratio[1]:.2f}-{ratio[2]:.2f}, real engine calls"
-        line += f", dense fp32 {fp32:.2f} ms)" if isinstance(fp32, (int, float)) else ")"
+    fp32 = profile.engine.get("dense_fp32_ms")
+    if profile.int8_gain:
+        line += f"; {profile.int8_gain_label()}"
+    if isinstance(fp32, (int, float)):
+        line += f"; dense fp32 {fp32:.2f} ms"
     left = profile.model.get("left_fp32") or []
     return [line + (f"; left in fp32: {', '.join(left)}" if left else "")]
 

@@ -112,9 +112,9 @@ class RecipeView:
         if self.metadata.get("precision") is None:
             return ""
         text = f"{deployment.label}: speedups over dense {self.profile.baseline}"
-        ratio = self.profile.engine.get("int8_speedup_over_fp32")
-        if deployment.precision == "int8" and isinstance(ratio, list) and ratio:
-            text += (f"; dense INT8 runs {ratio[0]:.2f}x dense fp32 (real engine calls); the layer table is the "
+        gain = self.profile.int8_gain
+        if deployment.precision == "int8" and gain:
+            text += (f"; dense INT8 runs {gain[0]:.2f}x dense fp32 (real engine calls); the layer table is the "
                      f"INT8 model's (dense INT8 {self.table_dense_ms:.2f} ms)")
         return text + "."
 
