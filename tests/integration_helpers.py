@@ -31,6 +31,26 @@ def write_test_recipe(recording: str, method: str, path: Path, epochs: float = 4
     return dict(plan.pruned)
 
 
+def write_int8_test_recipe(recording: str, path: Path, epochs: float = 4, exclude: tuple[str, ...] = (),
+                           **settings) -> dict[str, float]:
+    """Write an INT8 gmp recipe (block-4 pruning over the first half of ``epochs``, then quantization-aware
+    training) to ``path`` for the plan ``write_test_recipe`` would solve on the recorded (fp32) profile: what the
+    integrations train does not depend on the precision the plan was timed in. Return its per-layer targets."""
+    from spdy_recipes.deployment import Deployment
+    from spdy_recipes.emit.recipe import render_recipe
+    from spdy_recipes.emit.validate import validate_recipe
+
+    profile, _ = recorded_profile(recording)
+    solve_settings = SolveSettings(exclude=exclude)
+    plan = solve(profile, 1 + 0.6 * (best_reachable(profile, solve_settings) - 1), solve_settings)
+    recipe = RecipeSettings(method="gmp", epochs=epochs, pruning_end_fraction=0.5, **settings)
+    text = render_recipe(plan.pruned, recipe.for_model(profile.model["spec"]), {}, ["INT8 test recipe"],
+                         Deployment("int8"))
+    validate_recipe(text, dict(plan.pruned), set(profile.layer_names))
+    write_recipe(path, text)
+    return dict(plan.pruned)
+
+
 def torchrun(module: str, args: list[str], processes: int = 2, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run ``python -m module args`` under torchrun with ``processes`` CPU processes (gloo). A process that aborts
     prints every thread's Python stack (faulthandler) next to torchrun's summary naming its rank and exit code."""

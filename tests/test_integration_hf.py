@@ -169,3 +169,19 @@ def test_recipe_args_set_the_training_length(work, gmp_run, tmp_path):
     state = json.loads((out / "checkpoints" / f"checkpoint-{report['steps']}" / "trainer_state.json").read_text())
     assert state["global_step"] == report["steps"] and state["epoch"] == pytest.approx(2.0)
     _assert_targets(report, targets, out)
+
+
+def test_an_int8_recipe_trains_block4_with_qat_and_exports_integer_ops(work, tmp_path):
+    """An INT8 recipe (block-4 pruning, then SparseML's quantization-aware training) through the integration:
+    every layer at its target (the run's own check) and model.onnx with integer matrix products."""
+    import onnx
+
+    from .integration_helpers import write_int8_test_recipe
+
+    recipe = work / "int8.yaml"
+    targets = write_int8_test_recipe("minilm-classification", recipe, 4, FFN, init_lr=5e-5)
+    out = tmp_path / "run-int8"
+    report = _train(_args(work, recipe, out))
+    assert report["missed"] == [] and set(report["layers"]) == set(targets)
+    ops = {node.op_type for node in onnx.load(str(out / "model.onnx")).graph.node}
+    assert ops & {"QLinearMatMul", "MatMulInteger"}, sorted(ops)

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from integrations.torchvision.example_data import make_image_folder
 from integrations.torchvision.train import main
 
-from .integration_helpers import torchrun, torchrun_failure, write_test_recipe
+from .integration_helpers import torchrun, torchrun_failure, write_int8_test_recipe, write_test_recipe
 
 SPEC, SHAPE = "torchvision:resnet18", (3, 32, 32)
 VERIFY_SHAPE = "3,224,224"  # the recorded profile's input size: recipes name the graph they were solved for
@@ -197,26 +197,11 @@ def test_an_int8_recipe_trains_block4_with_qat_and_exports_integer_ops(images, t
     every layer at its block-4 target through QAT's conv-BN fusion, and model.onnx in integer operations."""
     import onnx
 
-    from spdy_recipes.deployment import Deployment
-    from spdy_recipes.emit import RecipeSettings
-    from spdy_recipes.emit.recipe import render_recipe
-    from spdy_recipes.emit.validate import validate_recipe
-    from spdy_recipes.solve.settings import SolveSettings, best_reachable, solve
-
-    from .recorded import recorded_profile
-
-    profile, _ = recorded_profile("resnet18")
-    settings = SolveSettings(exclude=EXCLUDE)
-    plan = solve(profile, 1 + 0.6 * (best_reachable(profile, settings) - 1), settings)
-    # 4 epochs: block-4 pruning over the first 2, quantization-aware training over the last 2
-    recipe = RecipeSettings(method="gmp", epochs=EPOCHS, pruning_end_fraction=0.5, init_lr=0.01)
-    text = render_recipe(plan.pruned, recipe, {}, ["INT8 test recipe"], Deployment("int8"))
-    validate_recipe(text, dict(plan.pruned), set(profile.layer_names))
     path = tmp_path / "int8.yaml"
-    path.write_text(text)
+    targets = write_int8_test_recipe("resnet18", path, EPOCHS, EXCLUDE, init_lr=0.01)
     result = _train(path, images, tmp_path / "out")
     assert result.exit_code == 0, result.stderr  # the integration fails when a layer misses its target
     report = json.loads((tmp_path / "out" / "sparsity_report.json").read_text())
-    assert report["missed"] == [] and set(report["layers"]) == set(plan.pruned)
+    assert report["missed"] == [] and set(report["layers"]) == set(targets)
     ops = [node.op_type for node in onnx.load(str(tmp_path / "out" / "model.onnx")).graph.node]
     assert "QLinearConv" in ops and "Conv" not in ops

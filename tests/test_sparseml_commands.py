@@ -113,6 +113,37 @@ def test_image_classification_train_with_a_torchvision_only_key(images, tmp_path
     _assert_at_targets(spec, "densenet121-5", tmp_path / "out" / "checkpoint.pth", targets)
 
 
+def test_image_classification_train_with_an_int8_recipe(images, tmp_path):
+    """An INT8 recipe (block-4 pruning, then the legacy QuantizationModifier's quantization-aware training)
+    trains unchanged in SparseML's own trainer: its checkpoint holds the fake-quantized model, every layer at its
+    block-4 target once the recipe's quantization structure is rebuilt (``verify --trained``'s loading)."""
+    from spdy_recipes.deployment import Deployment
+    from spdy_recipes.emit import RecipeSettings
+    from spdy_recipes.emit.recipe import render_recipe
+    from spdy_recipes.models.quantize import holds_quantization, is_quantized
+    from spdy_recipes.models.weights import read_state_dict
+    from spdy_recipes.solve.settings import solve
+
+    spec, recording = "sparseml:resnet18", "sparseml-resnet18-5"
+    profile, _ = recorded_profile(recording)
+    plan = solve(profile, 1 + 0.6 * (best_reachable(profile) - 1))
+    # 4 epochs: block-4 pruning over the first 2, quantization-aware training over the last 2
+    text = render_recipe(plan.pruned, RecipeSettings(method="gmp", epochs=4, pruning_end_fraction=0.5, init_lr=0.01),
+                         {}, ["INT8 test recipe"], Deployment("int8"))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(text)
+    _run("sparseml.image_classification.train", ["--recipe", recipe, "--dataset-path", images, "--arch-key",
+                                                 "resnet18", "--output-dir", tmp_path / "out", *IMAGE_ARGS],
+         tmp_path)
+    checkpoint = tmp_path / "out" / "checkpoint.pth"
+    assert holds_quantization(read_state_dict(checkpoint))
+    rec = RECORDINGS[recording]
+    trained = load_trained(load_model(spec, 1, rec.shape, num_classes=rec.num_classes), str(checkpoint), str(recipe))
+    assert is_quantized(trained.module)
+    reached = weight_sparsity(trained.module, list(plan.pruned))
+    assert all(abs(reached[name] - target) <= SPARSITY_TOLERANCE for name, target in plan.pruned.items()), reached
+
+
 def test_generate_names_the_spec_for_the_registry_model(tmp_path):
     """torchvision:resnet18's recipe names torchvision's layers; the trainer would build the registry's ResNet."""
     _, targets, stderr = _generate("resnet18", "torchvision:resnet18", tmp_path / "recipe.yaml")

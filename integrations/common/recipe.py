@@ -28,6 +28,11 @@ class LoadedRecipe:
         """Training length in epochs, as the recipe (after --recipe-args) sets it."""
         return float(self.manager.max_epochs)
 
+    @property
+    def quantizes(self) -> bool:
+        """Whether the recipe holds a QuantizationModifier (quantization-aware training, an INT8 recipe's)."""
+        return any("Quantization" in type(modifier).__name__ for modifier in self.manager.modifiers)
+
     def total_steps(self, steps_per_epoch: int) -> int:
         """Optimizer steps the recipe's epochs take."""
         return max(1, math.ceil(round(self.epochs * steps_per_epoch, 6)))

@@ -98,7 +98,8 @@ def _train(dist, model_dir, tokenizer_dir, task, train_file, eval_file, num_labe
     train_set = encode(train_rows, task, tokens, max_seq_length)
     eval_set = encode(eval_rows, task, tokens, max_seq_length) if eval_rows else None
 
-    trainer = RecipeTrainer(model=model, args=_arguments(dist, out_dir, batch_size, checkpoints, seed),
+    arguments = _arguments(dist, out_dir, batch_size, checkpoints, seed, recipe.quantizes)
+    trainer = RecipeTrainer(model=model, args=arguments,
                             train_dataset=train_set, eval_dataset=eval_set, compute_metrics=metrics(task),
                             recipe=recipe)
     progress = EpochLog(recipe.epochs)
@@ -141,15 +142,18 @@ def _warn_high_lr(recipe: LoadedRecipe) -> None:
              f"consider --recipe-args '{{\"init_lr\": 5e-5}}'")
 
 
-def _arguments(dist: Distributed, out_dir: Path, batch_size: int, checkpoints: int,
-               seed: int) -> transformers.TrainingArguments:
+def _arguments(dist: Distributed, out_dir: Path, batch_size: int, checkpoints: int, seed: int,
+               quantizes: bool) -> transformers.TrainingArguments:
+    """The Trainer's arguments. A quantizing recipe's checkpoints are saved as torch files: SparseML's quantization
+    wrappers share their observers' scale tensors, which safetensors refuses."""
     return transformers.TrainingArguments(
         output_dir=str(out_dir / "checkpoints"), per_device_train_batch_size=batch_size,
         per_device_eval_batch_size=batch_size, use_cpu=True, ddp_backend="gloo" if dist.active else None,
         ddp_find_unused_parameters=False,  # the task models use every parameter
         optim="adamw_torch_fused",  # several times faster steps on CPU than adamw_torch
         report_to=[], disable_tqdm=True, logging_strategy="epoch", seed=seed,
-        save_strategy="epoch" if checkpoints > 0 else "no", save_total_limit=checkpoints or None)
+        save_strategy="epoch" if checkpoints > 0 else "no", save_total_limit=checkpoints or None,
+        save_safetensors=not quantizes)
 
 
 def _write_outputs(model: transformers.PreTrainedModel, tokenizer, recipe: LoadedRecipe, out_dir: Path, task: str,
@@ -158,7 +162,8 @@ def _write_outputs(model: transformers.PreTrainedModel, tokenizer, recipe: Loade
     rows = sparsity_report(model, recipe.targets)
     save_report(rows, out_dir / "sparsity_report.json", recipe.path, extra)
     save_final(out_dir, model, recipe.manager)
-    model.save_pretrained(out_dir / "model")
+    # SparseML's quantization wrappers share their observers' scale tensors, which safetensors refuses
+    model.save_pretrained(out_dir / "model", safe_serialization=not recipe.quantizes)
     tokenizer.save_pretrained(out_dir / "model")
     model.config.return_dict = False  # tuple outputs for the ONNX exporter
     example = tokenizer(["example"], padding="max_length", max_length=max_seq_length, return_tensors="pt")

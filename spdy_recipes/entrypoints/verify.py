@@ -140,9 +140,6 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
                         f"generate it again")
     deployment = Deployment(str(metadata.get("precision", "fp32")), metadata.get("mask_type")).resolved()
     baseline = str(metadata.get("baseline", deployment.precision))
-    if request.trained and deployment.precision == "int8":
-        raise SpdyError("verify --trained measures fp32 weights; an INT8 recipe's trained model is not measured yet "
-                        "(verify its plan one-shot without --trained)")
     wanted = replace(request.profile, timing=replace(request.profile.timing, deployment=deployment), baseline=baseline)
     backend = get_backend(request.profile.backend)
     recorded_cores = int(metadata.get("cores") or backend.max_cores())
@@ -152,7 +149,8 @@ def verify_recipe(request: VerifyRequest, log: Log, echo: Log | None = None) -> 
     elsewhere = warn_if_other_machine(metadata, metadata.get("engine"), backend, f"recipe {request.recipe}")
     trained = None
     if request.trained:
-        trained = load_trained(bundle, request.trained)
+        trained = load_trained(bundle, request.trained,
+                               str(request.recipe) if deployment.precision == "int8" else None)
         check_trained_sparsity(trained, targets)
         (echo or log)(f"{request.trained}: all {len(recipe.targets)} recipe layers at their target sparsity "
                       f"(within {SPARSITY_TOLERANCE:.1%})")

@@ -41,7 +41,8 @@ def export_onnx(bundle: ModelBundle, path: str | Path, deployment: Deployment = 
     the model cannot be exported."""
     path = Path(path)
     if deployment.resolved().precision == "int8":
-        return export_int8(bundle.module, bundle.inputs, path, OPSET)
+        with _attention_fast_path_off():
+            return export_int8(bundle.module, bundle.inputs, path, OPSET, bundle.output_names)
     args = (dict(bundle.inputs),) if takes_keywords(bundle.module) else tuple(bundle.inputs.values())
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _attention_fast_path_off():
         warnings.simplefilter("ignore")

@@ -14,6 +14,7 @@ import contextlib
 import copy
 import io
 import logging
+import math
 import warnings
 from pathlib import Path
 
@@ -60,18 +61,44 @@ def quantized_module(module: nn.Module, inputs: dict[str, torch.Tensor]) -> nn.M
     return prepared
 
 
+def apply_quantization_structure(module: nn.Module, recipe: str) -> None:
+    """Give ``module`` (in place) the quantization-aware structure that ``recipe`` (YAML text or a path) leaves
+    at the end of training: SparseML's own ``ScheduledModifierManager.apply_structure`` at epoch infinity, which
+    applies only structural modifiers (the ``QuantizationModifier``: conv-BN fusion, fake-quantization wrappers),
+    so that a state_dict saved after quantization-aware training loads into it. Raises SpdyError with SparseML's
+    first line when it cannot apply the recipe."""
+    from sparseml.pytorch.optim import ScheduledModifierManager
+    from sparseml.pytorch.utils import LoggerManager
+
+    module.train()  # as in training: SparseML fuses conv-BN for training
+    try:
+        with _quiet():
+            ScheduledModifierManager.from_yaml(recipe).apply_structure(
+                module, epoch=math.inf, loggers=LoggerManager(log_python=False))
+    except Exception as exc:  # SparseML raises many types
+        raise SpdyError(f"SparseML could not apply the recipe's quantization to the model: {first_line(exc)}") from None
+    module.eval()
+
+
+def holds_quantization(state: dict[str, torch.Tensor]) -> bool:
+    """Whether a state_dict was saved from a fake-quantized model (its FakeQuantize scales and zero points)."""
+    return any(".fake_quant" in key or "activation_post_process" in key for key in state)
+
+
 def is_quantized(module: nn.Module) -> bool:
     """Whether ``module`` holds fake-quantization (quantization-aware training ran on it, or
     ``quantized_module`` prepared it)."""
     return any(type(child).__name__ == "FakeQuantize" for child in module.modules())
 
 
-def export_int8(module: nn.Module, inputs: dict[str, torch.Tensor], path: str | Path, opset: int) -> Path:
+def export_int8(module: nn.Module, inputs: dict[str, torch.Tensor], path: str | Path, opset: int,
+                output_names: list[str] | None = None) -> Path:
     """Export ``module`` in INT8 to ``path`` with SparseML's ``ModuleExporter`` (``convert_qat=True``:
     QuantizeLinear/DequantizeLinear pairs become QLinearConv and QLinearMatMul; the TorchScript exporter,
-    ``dynamo=False``), the graph's inputs named as ``inputs``. A model that quantization-aware training already
-    quantized (``is_quantized``: a trained INT8 recipe's) is exported as it is, any other is first prepared by
-    ``quantized_module``. Raises SpdyError when SparseML cannot prepare or export the model."""
+    ``dynamo=False``), the graph's inputs named as ``inputs`` and its outputs as ``output_names`` when given.
+    A model that quantization-aware training already quantized (``is_quantized``: a trained INT8 recipe's) is
+    exported as it is, any other is first prepared by ``quantized_module``. Raises SpdyError when SparseML cannot
+    prepare or export the model."""
     from sparseml.pytorch.utils import ModuleExporter
 
     path = Path(path)
@@ -80,7 +107,8 @@ def export_int8(module: nn.Module, inputs: dict[str, torch.Tensor], path: str | 
     try:
         with _quiet():
             ModuleExporter(prepared, str(path.parent)).export_onnx(
-                sample, name=path.name, opset=opset, convert_qat=True, dynamo=False, input_names=list(inputs))
+                sample, name=path.name, opset=opset, convert_qat=True, dynamo=False, input_names=list(inputs),
+                **({"output_names": output_names} if output_names else {}))
     except Exception as exc:
         raise SpdyError(f"INT8 export failed: {first_line(exc)}") from None
     return path

@@ -90,9 +90,12 @@ class PlanTimer:
                                  self.deployment))
 
     def measure_model(self, model: ModelBundle) -> SpeedupMeasurement:
-        """The measured speedup of ``model`` (already sparse, e.g. trained with a recipe) over the dense one."""
+        """The measured speedup of ``model`` (already sparse, e.g. trained with a recipe; INT8 after its
+        quantization-aware training, with the scales it learnt) over the dense one, exported in the timer's
+        deployment."""
         self._count += 1
-        return self.measure_onnx(str(export_onnx(model, Path(self._tmp.name) / f"pruned-{self._count}.onnx")))
+        path = Path(self._tmp.name) / f"pruned-{self._count}.onnx"
+        return self.measure_onnx(str(export_onnx(model, path, self.deployment)))
 
     def measure(self, sparsities: dict[str, float]) -> SpeedupMeasurement:
         """The measured speedup of the model pruned to ``sparsities``."""
