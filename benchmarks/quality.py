@@ -20,6 +20,8 @@ best baseline's (goal <= 0.7), and how much the search lowered the calibration l
 
     python benchmarks/quality.py                                   # all models at 1.1, 1.2, 1.3, 1.5 and 2x
     python benchmarks/quality.py --models mobilenet_v2 --speedups 1.5 --global-refit 50
+    python benchmarks/quality.py --models mobilenet_v2 --speedups 1.7 --precision int8 --grid spdy:12 \
+        --global-refit 0                         # INT8 + block-4, speedups over dense fp32, rows scored quantized
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 
 from assets import minilm_dir, mobilenet_v2_weights
 from guarantee import machine_line
+from spdy_recipes.deployment import Deployment
 from spdy_recipes.entrypoints import CompareRequest, ModelRequest, SearchRequest, compare
 from spdy_recipes.errors import SpdyError
 from spdy_recipes.profile.backends import get_backend
@@ -54,7 +58,8 @@ def run_point(name: str, target: float, args: argparse.Namespace, cores: int) ->
         source = args.calib_source
     request = CompareRequest(
         model=ModelRequest(spec=spec, batch_size=args.batch_size, input_shape=shape, weights=weights()),
-        profile=ProfileRequest(hw="local", grid=parse_grid(args.grid), cores=cores, timing=PROFILE_TIMING),
+        profile=ProfileRequest(hw="local", grid=parse_grid(args.grid), cores=cores,
+                               timing=replace(PROFILE_TIMING, deployment=Deployment(args.precision))),
         speedup=target,
         search=SearchRequest(CalibrationSettings(source=source, samples=args.samples, holdout=holdout,
                                                  seed=args.seed, database=args.database,
@@ -119,12 +124,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--database", default="obs", choices=["obs", "magnitude"])
     parser.add_argument("--global-refit", type=int, default=30, help="global re-fit steps (0: one-shot only)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "int8"],
+                        help="int8: block-4 INT8 profiles, speedups over dense fp32, every row scored quantized")
     parser.add_argument("--verbose", action="store_true", help="print every measurement")
     args = parser.parse_args()
     backend = get_backend("deepsparse")
     cores = backend.max_cores()
     print(f"{machine_line(args.batch_size)}; grid {args.grid}, search budget {args.budget} "
-          f"candidates, {args.samples} calibration samples, seed {args.seed}", flush=True)
+          f"candidates, {args.samples} calibration samples, seed {args.seed}, {Deployment(args.precision).label}",
+          flush=True)
     rows = []
     for name in args.models.split(","):
         for target in (float(s) for s in args.speedups.split(",")):

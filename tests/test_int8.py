@@ -5,6 +5,7 @@ a speed, which needs AVX-512 VNNI for native INT8 sparse kernels)."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -351,3 +352,18 @@ def test_a_profile_with_an_unknown_precision_is_one_error_naming_the_profile_and
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(data))
     assert_clean_failure(["solve", "--profile", bad, "--speedup", 2], "'model.precision' must be one of fp32, int8")
+
+
+def test_compare_of_an_int8_profile_scores_every_row_quantized_against_dense_fp32(int8_profile):
+    """compare on an INT8 profile prunes in block-4 and scores each row as its INT8 export computes (fake
+    quantization): even the dense row is off the fp32 reference by quantization's own error."""
+    profile, best = _reach_over_fp32(int8_profile, "compare")
+    code, stdout, stderr = run_cli(["compare", "--model", CNN_SPEC, "--input-shape", "3,64,64", "--batch-size", 4,
+                                    "--hw", int8_profile[1], "--precision", "int8",
+                                    "--speedup", round(1 + 0.6 * (best - 1), 3), "--calib", "builtin:images",
+                                    "--calib-samples", 16, "--holdout", 8, "--search-budget", 4, "--rounds", 0])
+    assert code == 0, stderr
+    assert "scored quantized to INT8 against dense fp32" in stdout
+    dense = next(line for line in stdout.splitlines() if line.startswith("dense "))
+    losses = [float(field) for field in dense.split() if re.fullmatch(r"\d+\.\d+(e-?\d+)?", field)]
+    assert losses and all(loss > 0 for loss in losses[:2]), dense  # KL of dense INT8 to dense fp32 > 0

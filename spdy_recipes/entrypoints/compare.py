@@ -61,12 +61,15 @@ class Comparison:
     regimes: dict[int, list[MethodResult]]
     setup: AccuracySetup
     search_states: list[SearchState]  # SPDY's searches (prior alone: curve[0][1]; best: best_loss)
+    int8: bool = False  # every row scored in its fake-quantized INT8 form against dense fp32
 
     def table(self) -> str:
         """Each regime's ``format_results`` under a heading naming it."""
         parts = []
         for steps, results in self.regimes.items():
             name = "one-shot, layer-wise re-fit" if steps == 0 else f"layer-wise + global re-fit ({steps} steps)"
+            if self.int8:
+                name += "; every row, dense included, scored quantized to INT8 against dense fp32"
             parts.append(f"[{name}]\n{format_results(results, self.setup)}")
         return "\n\n".join(parts)
 
@@ -88,6 +91,7 @@ def compare(request: CompareRequest, log: Log) -> Comparison:
     with timing as timer:
         allocations = matched_allocations(solver, timer, request.match, log, request.methods)
     oneshot = OneShot(solver.setup)
-    regimes = {steps: evaluate_allocations(solver.setup, allocations, request.methods, steps, log, oneshot)
+    int8 = profile.deployment.resolved().precision == "int8"  # each model scored as its INT8 export computes
+    regimes = {steps: evaluate_allocations(solver.setup, allocations, request.methods, steps, log, oneshot, int8)
                for steps in request.refit_steps}
-    return Comparison(regimes, solver.setup, list(solver.history))
+    return Comparison(regimes, solver.setup, list(solver.history), int8)

@@ -249,7 +249,8 @@ def _with_losses(setup: AccuracySetup, profile: Profile, target: float, request:
                             lambda: search_progress(settings.steps, log), log)
     allocations = matched_allocations(solver, timer, "predicted", log, request.methods)
     oneshot = oneshot or OneShot(setup)
-    return evaluate_allocations(setup, allocations, request.methods, 0, log, oneshot), oneshot
+    int8 = profile.deployment.resolved().precision == "int8"  # scored as the INT8 export computes
+    return evaluate_allocations(setup, allocations, request.methods, 0, log, oneshot, int8), oneshot
 
 
 def write_tradeoff(result: Tradeoff, folder: Path) -> None:

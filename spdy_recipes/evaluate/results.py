@@ -33,9 +33,18 @@ class MethodResult:
     unreachable: str = ""
 
 
-def _evaluate(setup: AccuracySetup) -> tuple[Evaluation, Evaluation | None]:
-    heldout = setup.heldout_scorer.evaluate() if setup.heldout_scorer else None
-    return setup.scorer.evaluate(), heldout
+def _evaluate(setup: AccuracySetup, int8: bool = False) -> tuple[Evaluation, Evaluation | None]:
+    """Calibration and held-out scores of the model's current weights; with ``int8``, of its fake-quantized copy
+    (``models.quantize.quantized_module``, observers calibrated on the first calibration batch), against the
+    same dense fp32 references: what the INT8 export computes."""
+    model = None
+    if int8:
+        from ..models.quantize import quantized_module
+
+        inputs, _ = next(setup.calibration.batches(setup.bundle.batch_size))
+        model = quantized_module(setup.bundle.module, inputs)
+    heldout = setup.heldout_scorer.evaluate(model) if setup.heldout_scorer else None
+    return setup.scorer.evaluate(model), heldout
 
 
 class OneShot:
@@ -68,15 +77,16 @@ class OneShot:
 
 def evaluate_allocations(setup: AccuracySetup, allocations: list[Allocation | SpdyError], methods: tuple[str, ...],
                          refit_steps: int = 0, log: Callable[[str], None] = lambda _: None,
-                         oneshot: OneShot | None = None) -> list[MethodResult]:
+                         oneshot: OneShot | None = None, int8: bool = False) -> list[MethodResult]:
     """Dense first, then SPDY's and each of ``methods``' allocation (in that order, as
     ``matched_allocations`` returns them) pruned one-shot (``OneShot``), then ``refit_steps`` Adam steps
     of global re-fit (0: none), evaluated on the calibration and held-out data. The model is left dense.
     Evaluating the same allocations with several ``refit_steps`` compares the regimes at one speed; pass
-    one ``oneshot`` to all of them so that its Hessians are collected once."""
+    one ``oneshot`` to all of them so that its Hessians are collected once. With ``int8``, every row (dense
+    included) is scored in its fake-quantized INT8 form against the dense fp32 model (``_evaluate``)."""
     stitcher = setup.stitcher
     stitcher.restore()
-    calibration, heldout = _evaluate(setup)
+    calibration, heldout = _evaluate(setup, int8)
     results = [MethodResult(method="dense", sparsities={}, predicted_speedup=1.0, measurement=None,
                             calibration=calibration, heldout=heldout)]
     oneshot = oneshot or OneShot(setup)
@@ -95,7 +105,7 @@ def evaluate_allocations(setup: AccuracySetup, allocations: list[Allocation | Sp
                 global_refit(setup.bundle.module, dense_model, setup.selected, setup.calibration,
                              setup.bundle.batch_size, refit_steps)
                 stitcher.weights_changed()
-            calibration, heldout = _evaluate(setup)
+            calibration, heldout = _evaluate(setup, int8)
             stitcher.restore()
             log(f"[compare] {method}: calibration loss {calibration.loss:.5g}")
             results.append(MethodResult(method=method, sparsities=allocation.sparsities,

@@ -48,11 +48,14 @@ class Scorer:
                             f"{self.reference[0].shape[-1]} classes (labels are class indices of this model)")
         self.accuracy_kind = ("top-1" if labelled else "top-1 agreement with dense") if classifier else None
 
-    def evaluate(self) -> Evaluation:
+    def evaluate(self, model: nn.Module | None = None) -> Evaluation:
+        """The loss and accuracy of the model's current weights, or of ``model`` (another form of it, such as
+        its fake-quantized INT8 copy), against the dense references taken at creation."""
+        model = self.model if model is None else model
         losses, correct, count, squared, reference_squared = 0.0, 0, 0, 0.0, 0.0
         with torch.no_grad():
             for (inputs, labels), dense in zip(self.data.batches(self.batch_size), self.reference, strict=True):
-                output = model_output(self.model, inputs).float()
+                output = model_output(model, inputs).float()
                 count += output.shape[0]
                 if self.kind == "relative MSE to dense":
                     weight = _token_weights(inputs, output)
