@@ -97,6 +97,25 @@ def test_an_interrupted_search_resumes_exactly(setup, bert_profile, tmp_path):
     assert fresh.key == "other" and fresh.step == SETTINGS.steps
 
 
+def test_candidates_scored_several_at_a_time_give_the_search_of_one_at_a_time(setup, bert_profile):
+    """An objective that scores ``width`` plans at once (Ray actors) gets them drawn ahead, as if none improved,
+    and redrawn after an improvement or a schedule change: every width makes the same search, step for step."""
+    profile, _ = bert_profile
+    speedup = _speedup(profile)
+    settings = SearchSettings(seed=5, steps=40, random_inits=4, max_failures=3, layer_fraction=0.3)
+    states = {}
+    for width in (1, 3, 8):
+        objective = Recording(setup, profile, speedup, QUANTILE)
+        objective.width = width
+        states[width] = dataclasses.asdict(search(objective, len(setup.selected), settings, "k", None))
+        states[width].pop("elapsed_s")
+        if width == 8:
+            assert len(objective.scored) > len(states[width]["scores"])  # it did score ahead, and redrew
+    one = states[1]
+    assert len(one["curve"]) >= 3 and one["k"] < round(0.3 * len(setup.selected))  # improvements and k drops
+    assert states[3] == one and states[8] == one
+
+
 def test_budget_parsing():
     assert parse_budget("300") == (300, None) and parse_budget("2.5m") == (None, 2.5)
     for bad in ("0", "-3", "ten", "5h"):

@@ -34,6 +34,17 @@ class CalibrationSet:
             labels = None if self.labels is None else self.labels[window]
             yield {name: tensor[window] for name, tensor in self.inputs.items()}, labels
 
+    def to(self, device: torch.device) -> CalibrationSet:
+        """The same samples and labels on ``device`` (itself when they are there already)."""
+        if all(tensor.device == device for tensor in self.inputs.values()):
+            return self
+        labels = None if self.labels is None else self.labels.to(device)
+        return CalibrationSet({name: tensor.to(device) for name, tensor in self.inputs.items()}, labels, self.source)
+
+    def to_cpu(self) -> CalibrationSet:
+        """The same samples on the CPU."""
+        return self.to(torch.device("cpu"))
+
     def fingerprint(self) -> str:
         """A sha256 over the inputs' names, dtypes, shapes and bytes, and the labels: a cache key."""
         digest = hashlib.sha256()

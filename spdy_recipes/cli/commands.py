@@ -17,6 +17,7 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated")  # spar
 from .. import __version__  # noqa: E402
 from ..errors import SpdyError, fail_cleanly  # noqa: E402
 from .options import (  # noqa: E402
+    cluster_settings,
     comma_list,
     evaluation_requests,
     model_request,
@@ -93,6 +94,7 @@ def profile(model, profile, instance_type, output, force):
 @profile_request()
 @solve_settings()
 @search_request()
+@cluster_settings()
 @verify_settings(toggle=True)
 @recipe_settings
 @click.option("--speedup", required=True, type=float,
@@ -102,7 +104,7 @@ def profile(model, profile, instance_type, output, force):
               help="also write the HTML report (see report) to this folder; when verifying, the plan's layers are "
                    "analysed once more for their in-context times")
 @click.option("--force", is_flag=True, help="overwrite an existing recipe (and report)")
-def generate(model, profile, solve, search, verify, recipe, speedup, output, report_dir, force):
+def generate(model, profile, solve, search, cluster, verify, recipe, speedup, output, report_dir, force):
     """Profile (or load a profile), solve SPDY for --speedup, verify here (default with --hw local) and
     write a SparseML recipe.
 
@@ -111,13 +113,15 @@ def generate(model, profile, solve, search, verify, recipe, speedup, output, rep
     from ..entrypoints import generate as generate_recipe
 
     request = GenerateRequest(model=model, profile=profile, speedup=speedup, output=Path(output), recipe=recipe,
-                              solve=solve, search=search, verify=verify, force=force, report=path_or_none(report_dir))
+                              solve=solve, search=search, verify=verify, force=force, report=path_or_none(report_dir),
+                              cluster=cluster)
     click.echo(generate_recipe(request, _log).summary())
 
 
 @main.command(name="compare")
 @fail_cleanly
 @evaluation_requests
+@cluster_settings()
 @click.option("--speedup", required=True, type=float, help="target end-to-end speedup over dense")
 @click.option("--rounds", default=10, show_default=True, type=int, help="timing rounds per method (0: do not measure)")
 @click.option("--match", default="predicted", show_default=True, type=click.Choice(["predicted", "measured"]),
@@ -126,7 +130,7 @@ def generate(model, profile, solve, search, verify, recipe, speedup, output, rep
 @click.option("--global-refit", default="0", show_default=True,
               help="Adam steps re-fitting all kept weights against the dense model (SPDY's gAP) before "
                    "evaluating; a comma list (0,200) evaluates each regime on the same allocations")
-def compare(model, profile, solve, search, speedup, rounds, match, global_refit):
+def compare(model, profile, solve, search, cluster, speedup, rounds, match, global_refit):
     """SPDY against uniform, global magnitude, LAMP and ERK at the same speed.
 
     Prints per method: predicted and measured speedup (with its 95% interval), calibration loss, and
@@ -138,7 +142,7 @@ def compare(model, profile, solve, search, speedup, rounds, match, global_refit)
     if search is None:
         raise SpdyError("compare needs --calib (calibration data to search and score on)")
     request = CompareRequest(model=model, profile=profile, speedup=speedup, search=search, solve=solve,
-                             rounds=rounds, match=match,
+                             rounds=rounds, match=match, cluster=cluster,
                              refit_steps=comma_list(global_refit, int, "--global-refit", "step counts like 0 or 0,200"))
     click.echo(compare_flow(request, _log).table())
 

@@ -5,6 +5,7 @@ under one parameter name, so that a command's body only assembles requests and c
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -122,14 +123,14 @@ def _profile_request(hw: str, cores: int | None, grid: str, hw_root: str | None,
 def _warn_measuring_options_ignored(hw: str) -> None:
     """Options that say how to measure a profile do nothing for a stored one: say so instead of ignoring them."""
     context = click.get_current_context(silent=True)
-    if context is None:
-        return
+    if context is None or context.params.get("cluster_address") is not None or os.environ.get("RAY_ADDRESS"):
+        return  # (with a Ray cluster, a named hardware's missing profile is measured on its node with them)
     given = [f"--{name.replace('_', '-')}" for name in MEASURING_OPTIONS
              if name in context.params and context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
     if given:
         verb = "applies" if len(given) == 1 else "apply"
-        warn(f"{', '.join(given)} only {verb} to profiles measured here (--hw local); {hw} is a stored profile, "
-             f"used as it was measured")
+        warn(f"{', '.join(given)} only {verb} to profiles measured here (--hw local) or on a Ray cluster's "
+             f"node (--cluster); {hw} is a stored profile, used as it was measured")
 
 
 MEASURING = [
@@ -208,7 +209,7 @@ def solve_settings(sensitivity: bool = True) -> Callable[[F], F]:
 # --- SPDY's search -----------------------------------------------------------------------------------------------
 
 def _search_request(calib: str | None, calib_samples: int, database: str, search_budget: str, seed: int,
-                    holdout: int = 0, heldout_data: str | None = None) -> Any:
+                    device: str, holdout: int = 0, heldout_data: str | None = None) -> Any:
     from ..entrypoints import SearchRequest
     from ..sensitivity.setup import CalibrationSettings
 
@@ -216,12 +217,12 @@ def _search_request(calib: str | None, calib_samples: int, database: str, search
         return None
     calibration = CalibrationSettings(source=calib, samples=calib_samples, holdout=holdout, seed=seed,
                                       database=database, heldout_source=heldout_data)
-    return SearchRequest(calibration, search_budget)
+    return SearchRequest(calibration, search_budget, device)
 
 
 def search_request(heldout: bool = False) -> Callable[[F], F]:
-    """``search``: the SearchRequest of --calib, --calib-samples, --database, --search-budget, --seed (and
-    --holdout, --heldout-data); None without --calib."""
+    """``search``: the SearchRequest of --calib, --calib-samples, --database, --search-budget, --seed, --device
+    (and --holdout, --heldout-data); None without --calib."""
     return option_group("search", [
         click.option("--calib", default=None,
                      help="calibration data, which turns on SPDY's search: an image folder, a .pt/.npy tensor "
@@ -234,6 +235,9 @@ def search_request(heldout: bool = False) -> Callable[[F], F]:
         click.option("--search-budget", default="150", show_default=True,
                      help="candidates to score (e.g. 300) or minutes (e.g. 10m)"),
         click.option("--seed", default=0, show_default=True, type=int, help="seeds data sampling and the search"),
+        click.option("--device", default="auto", show_default=True,
+                     help="where the torch work runs (layer inputs, Hessians, database, search scoring, re-fit, "
+                          "evaluation): auto (a GPU when torch sees one), cpu, cuda or cuda:N"),
         *([click.option("--holdout", default=64, show_default=True, type=int,
                         help="held-out samples (never seen by the search) for the final evaluation, drawn from "
                              "--heldout-data when given (more samples than its images repeat them as crops)"),
@@ -242,6 +246,28 @@ def search_request(heldout: bool = False) -> Callable[[F], F]:
                              "(e.g. builtin:imagenet: 20 labelled ImageNet images, reported as top-1)")]
           if heldout else []),
     ], _search_request)
+
+
+# --- Ray ----------------------------------------------------------------------------------------------------------
+
+def _cluster_settings(workers: int | None, cluster_address: str | None) -> Any:
+    from ..cluster import ClusterSettings
+
+    return ClusterSettings(workers=workers, address=cluster_address)
+
+
+def cluster_settings() -> Callable[[F], F]:
+    """``cluster``: the ClusterSettings of --workers and --cluster (neither: no Ray)."""
+    return option_group("cluster", [
+        click.option("--workers", default=None, type=int,
+                     help="run the database's layers and the search's candidates on N Ray worker processes (a "
+                          "local Ray instance, or N actors on the --cluster / $RAY_ADDRESS cluster); same recipe "
+                          "for any N"),
+        click.option("--cluster", "cluster_address", default=None,
+                     help="join this running Ray cluster (host:port, or auto): its workers build the database and "
+                          "score the search, and a node started with the resource hw:NAME profiles --hw NAME when "
+                          "its profile is missing or stale"),
+    ], _cluster_settings)
 
 
 # --- verification and the recipe ------------------------------------------------------------------------------

@@ -63,10 +63,18 @@ class VerifySettings:
 class SearchRequest:
     """SPDY's search: the calibration data and database it is scored on (``calibration``: source, samples,
     held-out samples, seed, database kind, held-out source; see ``sensitivity.setup.CalibrationSettings``) and
-    its budget ("150" candidates or "10m" minutes)."""
+    its budget ("150" candidates or "10m" minutes); ``device``: where its torch work runs (``device.resolve_device``:
+    auto, cpu, cuda, cuda:N)."""
 
     calibration: CalibrationSettings
     budget: str = "150"
+    device: str = "auto"
+
+    def torch_device(self):
+        """The resolved ``device``. Raises SpdyError for a bad name or a GPU torch does not see."""
+        from ..device import resolve_device
+
+        return resolve_device(self.device)
 
     def search_settings(self) -> SearchSettings:
         """The search's seed and budget (candidates or minutes). Raises SpdyError on a bad budget."""
@@ -102,17 +110,30 @@ def search_progress(total: int | None, log: Log) -> Iterator[Callable]:
 
 
 def searched_solver(bundle: ModelBundle, profile: Profile, speedup: float, settings: SolveSettings,
-                    request: SearchRequest, log: Log):
+                    request: SearchRequest, log: Log, cluster=None):
     """Calibration data and database ready, a SearchedSolver for ``speedup``; fails on an infeasible
-    speedup before any work. Returns (solver, CalibrationSettings)."""
+    speedup before any work. With ``cluster`` (``cluster.Cluster``), the database's layers are Ray tasks and
+    the search's candidates are scored by Ray actors. Returns (solver, CalibrationSettings)."""
+    from ..sensitivity.database import LayerBuilder, build_locally
     from ..sensitivity.setup import prepare
     from ..solve.objective import SearchedSolver
 
     calibration = request.calibration
     search = request.search_settings()
     selected = settings.selected(profile)
+    device = request.torch_device()
     solve(profile, speedup, settings)  # infeasible: fail before any work
-    setup = prepare(bundle, profile.grid, selected, calibration, log, profile.deployment.mask)
+    builder: LayerBuilder = build_locally
+    if cluster is not None:
+        from ..cluster.database import layer_builder
+
+        builder = layer_builder(cluster)
+    setup = prepare(bundle, profile.grid, selected, calibration, log, profile.deployment.mask, device, builder)
+    if cluster is not None:
+        from ..cluster.scoring import ScoringPool
+
+        setup.pool = ScoringPool(cluster, setup.bundle.module, setup.calibration, setup.database, setup.selected,
+                                 setup.bundle.batch_size)
     solver = SearchedSolver(setup, profile, speedup, settings, search, lambda: search_progress(search.steps, log),
                             log)
     return solver, calibration

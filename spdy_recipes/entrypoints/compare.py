@@ -6,9 +6,11 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..cluster import ClusterSettings, open_cluster
+from ..cluster.profile import obtain_profile_on
 from ..errors import SpdyError
 from ..evaluate import MethodResult, OneShot, evaluate_allocations, format_results, matched_allocations
-from ..profile.store import ProfileRequest, obtain_profile
+from ..profile.store import ProfileRequest
 from ..solve.baselines import BASELINES
 from ..solve.settings import SolveSettings
 from .common import Log, ModelRequest, SearchRequest, searched_solver
@@ -37,6 +39,7 @@ class CompareRequest:
     match: str = "predicted"
     refit_steps: tuple[int, ...] = (0,)
     methods: tuple[str, ...] = BASELINES
+    cluster: ClusterSettings = ClusterSettings()  # Ray: the database and the search on its workers
 
     def check(self) -> None:
         """Raises SpdyError on a bad request, before any work."""
@@ -49,6 +52,7 @@ class CompareRequest:
             raise SpdyError("--holdout must be at least 1 (compare evaluates on held-out data)")
         if self.match == "measured" and not self.rounds:
             raise SpdyError("--match measured needs timing rounds (--rounds > 0)")
+        self.cluster.check()
         from ..sensitivity.setup import check_heldout_source
 
         check_heldout_source(self.search.calibration.source, self.search.calibration.heldout_source)
@@ -83,13 +87,14 @@ def compare(request: CompareRequest, log: Log) -> Comparison:
 
     request.check()
     bundle = request.model.load()
-    profile, _ = obtain_profile(bundle, request.profile)
-    solver, _ = searched_solver(bundle, profile, request.speedup, request.solve, request.search, log)
-    timing = PlanTimer(bundle, get_backend(request.profile.backend), profile.cores, request.rounds,
-                       profile.deployment, profile.baseline) \
-        if request.rounds else nullcontext()
-    with timing as timer:
-        allocations = matched_allocations(solver, timer, request.match, log, request.methods)
+    with open_cluster(request.cluster, log) as cluster:
+        profile, _ = obtain_profile_on(cluster, request.model, bundle, request.profile, log)
+        solver, _ = searched_solver(bundle, profile, request.speedup, request.solve, request.search, log, cluster)
+        timing = PlanTimer(bundle, get_backend(request.profile.backend), profile.cores, request.rounds,
+                           profile.deployment, profile.baseline) \
+            if request.rounds else nullcontext()
+        with timing as timer:
+            allocations = matched_allocations(solver, timer, request.match, log, request.methods)
     oneshot = OneShot(solver.setup)
     int8 = profile.deployment.resolved().precision == "int8"  # each model scored as its INT8 export computes
     regimes = {steps: evaluate_allocations(solver.setup, allocations, request.methods, steps, log, oneshot, int8)

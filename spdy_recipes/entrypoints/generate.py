@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..cluster import ClusterSettings, open_cluster
 from ..emit import RecipeSettings
 from ..emit.recipe import check_qat_room
 from ..emit.write import check_recipe_path, render_checked_recipe, write_recipe
@@ -13,7 +14,7 @@ from ..errors import SpdyError, warn
 from ..files import refuse_overwrite
 from ..models.sparseml_registry import trainer_note
 from ..profile import Profile
-from ..profile.store import LOCAL, ProfileRequest, obtain_profile
+from ..profile.store import LOCAL, ProfileRequest
 from ..solve import Plan
 from ..solve.settings import SolveSettings
 from ..verify import Verified
@@ -69,6 +70,7 @@ class GenerateRequest:
     verify: VerifySettings = field(default_factory=VerifySettings)
     force: bool = False
     report: Path | None = None  # also write the HTML report there (with in-context layer times when verified)
+    cluster: ClusterSettings = ClusterSettings()  # Ray: the database, the search, a named hardware's profile
 
     def check(self) -> None:
         """Raises SpdyError on a bad request, before any work."""
@@ -83,6 +85,7 @@ class GenerateRequest:
         if lr is not None and not (math.isfinite(lr) and lr > 0):
             raise SpdyError(f"--init-lr must be a positive number, got {lr}")
         self.verify.check()
+        self.cluster.check()
         if self.profile.timing.deployment.resolved().precision == "int8":  # before any timing, not at the end
             check_qat_room(self.recipe.epochs, self.recipe.pruning_end_fraction)
         if self.search and self.solve.sensitivity:
@@ -126,20 +129,29 @@ def generate(request: GenerateRequest, log: Log) -> GenerateResult:
     the solve speedup until the measurement meets the target without overshooting, ``verify.meet_target``)
     and write the checked recipe atomically, then the HTML report when ``request.report`` names a folder
     (verified plans are analysed once more for their layers' in-context times). Raises SpdyError (nothing
-    written) on bad input, an infeasible target, a target not met or a machine too busy to measure."""
-    from ..models import prunable_layers
+    written) on bad input, an infeasible target, a target not met or a machine too busy to measure.
 
+    With ``request.cluster`` (Ray), the database and the search run on its workers, and a named hardware whose
+    profile is missing or stale is profiled on the node that offers ``hw:NAME`` (``cluster.profile``)."""
     request.check()
     bundle = request.model.load()
     note = trainer_note(bundle.spec, bundle.module)
     if note:
         warn(note)
-    profile, profile_path = obtain_profile(bundle, request.profile)
+    with open_cluster(request.cluster, log) as cluster:
+        return _generate(request, bundle, cluster, log)
+
+
+def _generate(request: GenerateRequest, bundle, cluster, log: Log) -> GenerateResult:
+    from ..cluster.profile import obtain_profile_on
+    from ..models import prunable_layers
+
+    profile, profile_path = obtain_profile_on(cluster, request.model, bundle, request.profile, log)
     settings, searched = request.solve, None
     solver = plain_solver(request.speedup, settings)
     if request.search:
         searched, searched_calibration = searched_solver(bundle, profile, request.speedup, settings, request.search,
-                                                         log)
+                                                         log, cluster)
         solver = searched.keeping()
     verified: Verified | None = None
     notes: tuple[str, ...] = ()

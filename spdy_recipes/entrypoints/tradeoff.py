@@ -214,7 +214,7 @@ def _prepare(bundle, profile: Profile, selected: list[str], request: TradeoffReq
     if request.search is None:
         raise SpdyError("losses need calibration data (--calib)")
     return prepare(bundle, profile.grid, selected, request.search.calibration, log,
-                   profile.deployment.mask)
+                   profile.deployment.mask, request.search.torch_device())
 
 
 def _predicted_only(profile: Profile, target: float, request: TradeoffRequest, selected: list[str], params: dict,

@@ -22,14 +22,14 @@ def magnitude_mask(weight: torch.Tensor, sparsity: float, mask_type: str = "unst
     skip whole blocks. Raises SpdyError for another ``mask_type``."""
     if mask_type == "unstructured":
         count = int(round(sparsity * weight.numel()))
-        keep = torch.ones(weight.numel(), dtype=torch.bool)
+        keep = torch.ones(weight.numel(), dtype=torch.bool, device=weight.device)
         if count > 0:
             order = weight.detach().abs().flatten().argsort(stable=True)
             keep[order[:count]] = False
         return keep.view(weight.shape)
     if mask_type == "block4":
         if sparsity <= 0:
-            return torch.ones(weight.shape, dtype=torch.bool)
+            return torch.ones(weight.shape, dtype=torch.bool, device=weight.device)
         from sparseml.pytorch.sparsification.pruning.mask_creator import FourBlockMaskCreator
 
         scores = weight.detach().abs().float()

@@ -40,6 +40,11 @@ class ProfileRequest:
     baseline: str = "fp32"  # the dense model speedups are over (``Profile.with_baseline``)
 
 
+class ProfileMissing(SpdyError):
+    """A named hardware has no profile for the model (or the folder is unknown), or its profile is stale: one
+    measured on that hardware (``cluster.profile``) would answer it."""
+
+
 def hardware_root(override: str | None = None) -> Path:
     """The folder of named hardware (``--hw-root``, ``$SPDY_RECIPES_HW_ROOT`` or ./recipes/hardware)."""
     return Path(override or os.environ.get("SPDY_RECIPES_HW_ROOT") or "recipes/hardware")
@@ -97,7 +102,7 @@ def named_profile_path(hw: str, bundle: ModelBundle, cores: int | None, root: Pa
     folder = root / hw
     if not folder.is_dir():
         listing = ", ".join(known_hardware(root)) or "none"
-        raise SpdyError(f"unknown hardware {hw!r} (known in {root}: {listing}); create it on that machine "
+        raise ProfileMissing(f"unknown hardware {hw!r} (known in {root}: {listing}); create it on that machine "
                         f"with: {create_command(bundle, hw, cores, deployment)}")
     if cores is None:
         cores = read_description(folder).get("cores")
@@ -110,7 +115,7 @@ def named_profile_path(hw: str, bundle: ModelBundle, cores: int | None, root: Pa
     if path is None or cores is None or not path.is_file():
         available = ", ".join(p.name for p in sorted(folder.glob(f"{bundle.slug}-*.json"))) or "none"
         at = f"{cores} cores" if cores else "any core count"
-        raise SpdyError(f"hardware {hw!r} has no profile for {bundle.spec} at batch {bundle.batch_size}, {at} "
+        raise ProfileMissing(f"hardware {hw!r} has no profile for {bundle.spec} at batch {bundle.batch_size}, {at} "
                         f"(it has: {available}); create it on that machine with: "
                         f"{create_command(bundle, hw, cores, deployment)}")
     return path, cores
@@ -122,7 +127,7 @@ def check_profile_matches(profile: Profile, bundle: ModelBundle, cores: int | No
     (precision and mask type; None: any)."""
     expected = graph_hash(bundle)
     if profile.model.get("graph_hash") != expected:
-        raise SpdyError(f"profile {source} does not match the model {bundle.spec} (stale, or another model): "
+        raise ProfileMissing(f"profile {source} does not match the model {bundle.spec} (stale, or another model): "
                         f"it was measured for {profile.model.get('spec')} with graph "
                         f"{profile.model.get('graph_hash')}, the model has graph {expected}; measure it again")
     if profile.batch_size != bundle.batch_size:

@@ -41,8 +41,9 @@ class PackedWeight:
 
     @classmethod
     def pack(cls, weight: torch.Tensor, keep: torch.Tensor) -> PackedWeight:
+        """Pack ``weight`` (any device) where ``keep`` holds; the packed form lives on the CPU."""
         flat_keep = keep.flatten()
-        return cls(np.packbits(flat_keep.numpy()), weight.flatten()[flat_keep].clone())
+        return cls(np.packbits(flat_keep.cpu().numpy()), weight.flatten()[flat_keep].cpu().clone())
 
     def unpack(self, shape: torch.Size) -> torch.Tensor:
         count = int(np.prod(shape))
@@ -117,31 +118,51 @@ def database_key(bundle: ModelBundle, layers: list[PrunableLayer], grid: list[fl
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
+LayerRows = tuple[torch.Size, list[float], list[float], list["PackedWeight"]]  # ``build_layer``'s result
+LayerJob = tuple[str, torch.Tensor, "torch.Tensor | None"]  # a layer's name, weight and Hessian (or None)
+# (jobs, grid, method, mask type, step(what, amount)) -> rows by layer name: how the layers are built
+LayerBuilder = Callable[[list[LayerJob], list[float], str, str, Callable[[str, int], None]], dict[str, LayerRows]]
+
+
+def build_locally(jobs: list[LayerJob], grid: list[float], method: str, mask_type: str,
+                  step: Callable[[str, int], None]) -> dict[str, LayerRows]:
+    """Every layer's rows here, one after another (``build_layer``)."""
+    rows = {}
+    for name, weight, hessian in jobs:
+        rows[name] = build_layer(weight, hessian, grid, method, mask_type)
+        step(f"{method} {name}", weight.numel())
+    return rows
+
+
 def build_database(bundle: ModelBundle, layers: list[PrunableLayer], grid: list[float],
                    calibration: CalibrationSet, method: str, key: str,
-                   log: Callable[[str], None] = lambda _: None, mask_type: str = "unstructured") -> Database:
-    """Mask every layer at every level and (``obs``) re-fit the kept weights; record each level's error."""
+                   log: Callable[[str], None] = lambda _: None, mask_type: str = "unstructured",
+                   builder: LayerBuilder = build_locally) -> Database:
+    """Mask every layer at every level and (``obs``) re-fit the kept weights; record each level's error. The
+    layers' input Hessians are collected here; ``builder`` builds the layers (here, or one Ray task per layer:
+    ``cluster.database``)."""
     if method not in DATABASES:
         raise SpdyError(f"unknown --database {method!r}: expected one of {', '.join(DATABASES)}")
     hessians = collect_hessians(bundle.module, layers, calibration, bundle.batch_size, log)
     params = parameters_by_name(bundle.module)
-    shapes, errors, magnitude_errors, weights = {}, {}, {}, {}
+    jobs = [(layer.name, params[layer.name].detach().float(), hessians.get(layer.name)) for layer in layers]
     sizes = {layer.name: params[layer.name].numel() for layer in layers}  # a layer's cost grows with its size
     with progress(sum(sizes.values()), "database", log, weighted=True) as step:
-        for layer in layers:
-            name = layer.name
-            shapes[name], errors[name], magnitude_errors[name], weights[name] = _build_layer(
-                params[name].detach().float(), hessians.get(name), grid, method, mask_type)
-            step(f"{method} {name}", sizes[name])
+        rows = builder(jobs, grid, method, mask_type, step)
+    shapes, errors, magnitude_errors, weights = {}, {}, {}, {}
+    for layer in layers:  # in the layers' order, however they were built
+        name = layer.name
+        shapes[name], errors[name], magnitude_errors[name], weights[name] = rows[name]
     return Database(key=key, method=method, grid=list(grid), shapes=shapes, errors=errors,
                     magnitude_errors=magnitude_errors, weights=weights, mask_type=mask_type)
 
 
-def _build_layer(weight: torch.Tensor, hessian: torch.Tensor | None, grid: list[float],
-                 method: str, mask_type: str = "unstructured"
-                 ) -> tuple[torch.Size, list[float], list[float], list[PackedWeight]]:
+def build_layer(weight: torch.Tensor, hessian: torch.Tensor | None, grid: list[float],
+                method: str, mask_type: str = "unstructured") -> LayerRows:
     """One layer's rows of the database: its shape, its error at every level (after the re-fit, and with the
-    mask alone) and its packed weights at every level."""
+    mask alone; relative output errors, SPDY section 4) and its packed weights at every level. ``weight``:
+    the layer's weight (out, in[, kh, kw]); ``hessian``: its input second moment X Xᵀ / samples (in·kh·kw
+    square, ``hessians.collect_hessians``), None for a layer that is no plain matrix product."""
     dense = weight_matrix(weight)
     keeps = [weight_matrix(magnitude_mask(weight, sparsity, mask_type)) for sparsity in grid]
     reconstructor = LayerReconstructor(hessian) if hessian is not None else None
@@ -173,13 +194,14 @@ def _reconstruct_levels(reconstructor: LayerReconstructor, dense: torch.Tensor,
 def obtain_database(bundle: ModelBundle, layers: list[PrunableLayer], grid: list[float],
                     calibration: CalibrationSet, method: str,
                     log: Callable[[str], None] = lambda _: None,
-                    mask_type: str = "unstructured") -> tuple[Database, Path, bool]:
+                    mask_type: str = "unstructured",
+                    builder: LayerBuilder = build_locally) -> tuple[Database, Path, bool]:
     """The cached database for these inputs (``mask_type``: the pattern of every level's zeros), or a new one
-    built and cached. Returns (database, path, hit)."""
+    built (by ``builder``) and cached. Returns (database, path, hit)."""
     key = database_key(bundle, layers, grid, calibration, method, mask_type)
     path = cache_dir() / "databases" / f"{bundle.slug}-{method}-{key}.pt"
     if path.is_file():
         return Database.load(path), path, True
-    database = build_database(bundle, layers, grid, calibration, method, key, log, mask_type)
+    database = build_database(bundle, layers, grid, calibration, method, key, log, mask_type, builder)
     database.save(path)
     return database, path, False

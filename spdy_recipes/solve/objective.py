@@ -30,12 +30,14 @@ LOSS_VERSION = 2  # bumped when the calibration loss changes meaning (2: padding
 
 class ProfileObjective:
     """Coefficients -> DP profile on the hardware profile (solved for ``solve_speedup`` when verification
-    moved it) -> stitched calibration loss."""
+    moved it) -> stitched calibration loss; scored here, or by the setup's pool of Ray actors (``setup.pool``,
+    ``width`` plans at once)."""
 
     def __init__(self, setup: AccuracySetup, profile: Profile, speedup: float, quantile: float,
                  solve_speedup: float | None = None) -> None:
         self.setup, self.profile, self.speedup, self.quantile = setup, profile, speedup, quantile
         self.solve_speedup = solve_speedup
+        self.width = setup.pool.width if setup.pool is not None else 1
 
     def levels(self, coefficients: npt.NDArray[np.float64]) -> tuple[int, ...]:
         errors = prior_errors(len(self.setup.selected), len(self.profile.grid), coefficients)
@@ -44,8 +46,17 @@ class ProfileObjective:
         return tuple(plan.levels[name] for name in self.setup.selected)
 
     def loss(self, levels: tuple[int, ...]) -> float:
+        """The calibration loss of the model stitched at ``levels`` (one per selected layer), here."""
         self.setup.stitcher.apply_levels(dict(zip(self.setup.selected, levels, strict=True)))
         return self.setup.scorer.loss()
+
+    def losses(self, plans: list[tuple[int, ...]]) -> list[float]:
+        """Each plan's calibration loss, in order: by the setup's pool when it has one, else here."""
+        if not plans:
+            return []
+        if self.setup.pool is not None:
+            return self.setup.pool.losses(plans)
+        return [self.loss(levels) for levels in plans]
 
 
 def search_key(objective: ProfileObjective, settings: SearchSettings) -> str:

@@ -6,6 +6,12 @@ random candidates (the first is all ones, the plain prior), then first-improveme
 re-draws k random coefficients, k starting at ``layer_fraction`` of the layers and dropping by one after
 ``max_failures`` candidates in a row fail to improve. After every candidate the whole state, random
 generator included, goes to the checkpoint, so an interrupted search resumes exactly where it stopped.
+
+An objective that scores ``width`` plans at once (Ray actors, ``cluster.scoring``) gets the next ``width``
+candidates together, drawn as if none of them improved; they are then taken in order, as one after another,
+and the first whose draw would have been another (an improvement changed the incumbent or the schedule)
+sends the rest back to be drawn again. The candidates, the chosen plan and the checkpoint are therefore the
+same for every width: they depend only on the seed and the budget.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,11 +31,13 @@ from ..files import atomic_write_json, read_json
 
 
 class Objective(Protocol):
+    width: int  # plans ``losses`` scores at once (1: one after another)
+
     def levels(self, coefficients: npt.NDArray[np.float64]) -> tuple[int, ...]:
         """The DP's grid level per layer for these coefficients (always within the budget)."""
 
-    def loss(self, levels: tuple[int, ...]) -> float:
-        """Calibration loss of the model stitched at these levels."""
+    def losses(self, plans: list[tuple[int, ...]]) -> list[float]:
+        """Calibration loss of the model stitched at each plan's levels, in order."""
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -106,19 +114,62 @@ def search(objective: Objective, layers: int, settings: SearchSettings, key: str
         rng = np.random.default_rng()
         rng.bit_generator.state = state.rng
     started = time.monotonic() - state.elapsed_s
+    spare: dict[str, float] = {}  # losses scored ahead whose candidates were drawn again
     while not state.finished and not _spent(state, settings):
-        candidate = _next_candidate(state, settings, rng)
-        levels = objective.levels(candidate)
-        label = ",".join(map(str, levels))
-        if label not in state.scores:
-            state.scores[label] = objective.loss(levels)
-        _record(state, settings, candidate, levels, state.scores[label])
-        state.rng = rng.bit_generator.state
-        state.elapsed_s = time.monotonic() - started
-        if checkpoint:
-            atomic_write_json(checkpoint, asdict(state))
-        progress(state)
+        left = settings.steps - state.step if settings.steps is not None else objective.width
+        batch = _draw(state, settings, rng, max(1, min(objective.width, left)))
+        if not batch:  # the local search has no incumbent: no initial candidate had a finite loss
+            state.finished = True
+            break
+        plans = [objective.levels(draw.candidate) for draw in batch]
+        labels = [",".join(map(str, levels)) for levels in plans]
+        todo = {label: levels for label, levels in zip(labels, plans, strict=True)
+                if label not in state.scores and label not in spare}
+        spare.update(zip(todo, objective.losses(list(todo.values())), strict=True))
+        incumbent = state.best
+        for draw, levels, label in zip(batch, plans, labels, strict=True):
+            if draw.schedule != (state.inits_done, state.k) or (draw.from_incumbent and state.best is not incumbent):
+                break  # drawn for a state the search is not in: draw it again from this one
+            if label not in state.scores:
+                state.scores[label] = spare.pop(label)
+            _record(state, settings, draw.candidate, levels, state.scores[label])
+            state.rng = draw.rng
+            state.elapsed_s = time.monotonic() - started
+            if checkpoint:
+                atomic_write_json(checkpoint, asdict(state))
+            progress(state)
+            if state.finished or _spent(state, settings):
+                break
+        rng.bit_generator.state = state.rng
     return state
+
+
+@dataclass(frozen=True)
+class _Draw:
+    """A candidate drawn ahead: the schedule it was drawn for ((inits done, k)), whether it re-draws the
+    incumbent's coefficients, and the generator's state after its draws."""
+
+    candidate: npt.NDArray[np.float64]
+    schedule: tuple[int, int]
+    from_incumbent: bool
+    rng: Mapping[str, Any]
+
+
+def _draw(state: SearchState, settings: SearchSettings, rng: np.random.Generator, count: int) -> list[_Draw]:
+    """The next ``count`` candidates, each drawn from the state the search reaches if none before it improves
+    (the draws themselves depend only on the schedule, not on the losses)."""
+    ahead = replace(state, scores={}, curve=[])
+    draws = []
+    for _ in range(count):
+        if ahead.finished:
+            break
+        schedule, from_incumbent = (ahead.inits_done, ahead.k), ahead.inits_done >= settings.random_inits
+        if from_incumbent and ahead.best is None:  # no incumbent yet (the first local step waits for the inits)
+            break
+        candidate = _next_candidate(ahead, settings, rng)
+        draws.append(_Draw(candidate, schedule, from_incumbent, rng.bit_generator.state))
+        _record(ahead, settings, candidate, (), math.inf)
+    return draws
 
 
 def _spent(state: SearchState, settings: SearchSettings) -> bool:
