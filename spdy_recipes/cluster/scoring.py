@@ -46,6 +46,14 @@ class ScoringPool:
         self._shared: list[Any] = []  # the actors' arguments, put into the object store once
         self._restarts = 0
 
+    def start(self) -> None:
+        """Start the actors now (the first ``losses`` call does otherwise)."""
+        if not self._actors:
+            self._start()
+            import ray
+
+            ray.get([actor.__ray_ready__.remote() for actor in self._actors])
+
     def _start(self) -> None:
         import ray
 

@@ -78,7 +78,8 @@ class Database:
         payload = {"format_version": FORMAT_VERSION, "key": self.key, "method": self.method, "grid": self.grid,
                    "shapes": {n: list(s) for n, s in self.shapes.items()}, "errors": self.errors,
                    "magnitude_errors": self.magnitude_errors,
-                   "weights": {n: [(torch.from_numpy(p.mask), p.values) for p in levels]
+                   "weights": {n: [(torch.from_numpy(np.require(p.mask, requirements="W")), p.values)
+                                   for p in levels]  # (a mask from Ray's object store is read-only)
                                for n, levels in self.weights.items()},
                    "mask_type": self.mask_type}
         atomic_torch_save(payload, path)
