@@ -5,8 +5,8 @@ cache: no Ray (one process, torch's own threads), ``--workers 1`` and ``--worker
 one torch thread per worker). Per configuration it prints Ray's start, the database build (Hessians here, then
 the layers: one Ray task each with workers), the scoring actors' start (each loads the model, the calibration
 data and the database, and scores the dense model once) and the search (``--steps`` candidates, seed 0):
-seconds and candidates per minute, and the ratio to the no-Ray run; then whether the searches chose the same coefficients
-(they must, for any worker count). Finally it extrapolates a 1,000-sample search of 150 candidates (SPDY's
+seconds and candidates per minute, and the ratio to the no-Ray run; then whether the searches chose the same
+coefficients (they must, for any worker count). Finally it extrapolates a 1,000-sample search of 150 candidates (SPDY's
 ResNet50 setting, section 5) from the measured cost per candidate, which grows with the calibration samples.
 
     python benchmarks/scaling.py                                 # MobileNetV2 (ImageNet weights) and ResNet50
@@ -65,8 +65,8 @@ def run(name: str, workers: int | None, args: argparse.Namespace) -> dict:
             search_s = time.monotonic() - started
     state = solver.last
     assert state is not None
-    return {"ray_s": ray_s, "database_s": database_s, "actors_s": actors_s, "search_s": search_s, "candidates": state.step,
-            "best": state.best, "loss": state.best_loss}
+    return {"ray_s": ray_s, "database_s": database_s, "actors_s": actors_s, "search_s": search_s,
+            "candidates": state.step, "best": state.best, "loss": state.best_loss}
 
 
 def main() -> int:
@@ -86,7 +86,8 @@ def main() -> int:
             base = results["no Ray"]
             per_minute = 60 * result["candidates"] / result["search_s"]
             print(f"{name:13} {label:12} {result['ray_s']:8.1f}s {result['database_s']:8.1f}s "
-                  f"{result['actors_s']:6.1f}s {result['search_s']:7.1f}s {per_minute:9.1f} {base['database_s'] / result['database_s']:8.2f} "
+                  f"{result['actors_s']:6.1f}s {result['search_s']:7.1f}s {per_minute:9.1f} "
+                  f"{base['database_s'] / result['database_s']:8.2f} "
                   f"{base['search_s'] / result['search_s']:12.2f}", flush=True)
         same = all(r["best"] == results["--workers 1"]["best"] for label, r in results.items() if label != "no Ray")
         print(f"{name}: --workers 1 and 2 chose the same coefficients: {same}; no Ray "
