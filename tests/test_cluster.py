@@ -18,7 +18,8 @@ from .cli_helpers import assert_clean_failure, run_cli
 from .conftest import BERT_SEQ, halfway
 
 REPO = Path(__file__).resolve().parents[1]
-SEARCH = ["--search-budget", "16", "--seed", "2", "--calib-samples", "16", "--no-verify"]
+# 32 candidates: past the 25 random ones, into the local search, where candidates scored ahead are drawn again
+SEARCH = ["--search-budget", "32", "--seed", "2", "--calib-samples", "16", "--no-verify"]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def test_one_or_two_workers_give_the_same_recipe_bytes(bert_profile, bert_spec, 
                                          monkeypatch, "--workers", workers)
         assert code == 0, stderr
         assert f"[cluster] a local Ray instance ({workers} workers)" in stderr
-        assert "[database] built" in stderr and "[search] 16 candidates" in stderr
+        assert "[database] built" in stderr and "[search] 32 candidates" in stderr
         recipes[workers] = out.read_bytes()
     assert recipes[1] == recipes[2]
     assert b"searched coefficients" in recipes[1]
@@ -62,7 +63,10 @@ def test_device_cpu_gives_todays_recipe_and_a_gpu_torch_does_not_see_is_one_erro
                                                                                    bert_tokens, tmp_path,
                                                                                    monkeypatch):
     outs = {}
-    for name, extra in (("default", []), ("cpu", ["--device", "cpu"])):
+    if torch.cuda.is_available():  # --device auto would be the GPU: its recipe may differ in the last digits
+        print(f"compared --device cpu with itself: torch sees {torch.cuda.device_count()} GPU(s) here")
+    default = ["--device", "cpu"] if torch.cuda.is_available() else []
+    for name, extra in (("default", default), ("cpu", ["--device", "cpu"])):
         outs[name] = tmp_path / f"{name}.yaml"
         code, _, stderr = _generate(bert_profile, bert_spec, bert_tokens, outs[name], tmp_path / f"cache-{name}",
                                     monkeypatch, *extra)
@@ -127,6 +131,14 @@ def test_a_named_hardware_profile_runs_on_the_node_that_offers_it_and_is_reused(
         assert json.loads(stored.read_text())["hardware"]["ray_node_id"] == node.node_id
         code, _, stderr = run_cli([*args, "-o", tmp_path / "second.yaml"])
         assert "[profile] measuring" not in stderr
+        # profile --cluster measures it there again (the command a CI job per hardware runs)
+        code, stdout, stderr = run_cli(["profile", "--model", CNN_SPEC, "--input-shape", "3,32,32", "--batch-size", 2,
+                                        "--hw", "test-node", "--hw-root", tmp_path / "hardware", "--cluster",
+                                        cluster.address, "--grid", "0,0.9", "--repeats", 1, "--iterations", 2,
+                                        "--calibration-plans", 0, "--force"])
+        assert code == 0, stderr
+        assert "[profile] measuring" in stderr and f"wrote {stored}" in stdout
+        assert json.loads(stored.read_text())["grid"] == [0.0, 0.9]
     finally:
         cluster.shutdown()
 

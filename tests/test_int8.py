@@ -5,7 +5,6 @@ a speed, which needs AVX-512 VNNI for native INT8 sparse kernels)."""
 from __future__ import annotations
 
 import json
-import re
 
 import numpy as np
 import pytest
@@ -364,6 +363,6 @@ def test_compare_of_an_int8_profile_scores_every_row_quantized_against_dense_fp3
                                     "--calib-samples", 16, "--holdout", 8, "--search-budget", 4, "--rounds", 0])
     assert code == 0, stderr
     assert "scored quantized to INT8 against dense fp32" in stdout
-    dense = next(line for line in stdout.splitlines() if line.startswith("dense "))
-    losses = [float(field) for field in dense.split() if re.fullmatch(r"\d+\.\d+(e-?\d+)?", field)]
-    assert losses and all(loss > 0 for loss in losses[:2]), dense  # KL of dense INT8 to dense fp32 > 0
+    dense = next(line for line in stdout.splitlines() if line.startswith("dense ")).split()
+    calibration_loss, heldout_loss = float(dense[-3]), float(dense[-2])  # (then the held-out accuracy)
+    assert calibration_loss > 0 and heldout_loss > 0, dense  # KL of dense INT8 to dense fp32 > 0

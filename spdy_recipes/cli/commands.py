@@ -75,7 +75,10 @@ def main() -> None:
 @click.option("-o", "--output", default=None,
               help="profile file [default: recipes/hardware/HW/<model>-bs<B>-c<C>.json]")
 @click.option("--force", is_flag=True, help="measure again and overwrite an existing profile")
-def profile(model, profile, instance_type, output, force):
+@click.option("--cluster", "cluster_address", default=None,
+              help="measure --hw NAME on the node of this Ray cluster started with the resource hw:NAME, and store "
+                   "the profile in recipes/hardware/NAME/ here")
+def profile(model, profile, instance_type, output, force, cluster_address):
     """Measure per-layer latency at every sparsity level and save a hardware profile.
 
     Only the architecture matters: the engine imposes each sparsity on freshly initialised weights. Then the
@@ -84,7 +87,7 @@ def profile(model, profile, instance_type, output, force):
     from ..entrypoints.profile import MeasureRequest, measure_and_save
 
     outcome = measure_and_save(MeasureRequest(model=model, profile=profile, output=path_or_none(output),
-                                              force=force, instance_type=instance_type))
+                                              force=force, instance_type=instance_type, cluster=cluster_address))
     click.echo(outcome.summary())
 
 
@@ -150,6 +153,7 @@ def compare(model, profile, solve, search, cluster, speedup, rounds, match, glob
 @main.command(name="tradeoff")
 @fail_cleanly
 @evaluation_requests
+@cluster_settings()
 @click.option("--speedups", required=True, help="target speedups over dense, comma-separated, e.g. 1.2,1.5,2,2.5")
 @click.option("--methods", default=",".join(("uniform", "global_magnitude", "lamp", "erk")), show_default=True,
               help="baselines to compare SPDY with (comma-separated; empty: SPDY alone)")
@@ -157,14 +161,14 @@ def compare(model, profile, solve, search, cluster, speedup, rounds, match, glob
               help="timing rounds per method and target, to measure every plan here (0: predicted only)")
 @click.option("-o", "--output", default=None, help="folder for tradeoff.csv and tradeoff.png")
 @click.option("--force", is_flag=True, help="replace an existing trade-off in the folder")
-def tradeoff_command(model, profile, solve, search, speedups, methods, rounds, output, force):
+def tradeoff_command(model, profile, solve, search, cluster, speedups, methods, rounds, output, force):
     """The speed/accuracy curve: SPDY and the baselines at each of --speedups, with predicted (and with
     --rounds, measured) speedup, overall sparsity and, with --calib, calibration and held-out loss after
     one-shot pruning. Reuses the cached profile, database and searches."""
     from ..entrypoints.tradeoff import TradeoffRequest, tradeoff
 
     request = TradeoffRequest(
-        model=model, profile=profile, search=search, solve=solve, rounds=rounds, force=force,
+        model=model, profile=profile, search=search, solve=solve, rounds=rounds, force=force, cluster=cluster,
         speedups=comma_list(speedups, float, "--speedups", "numbers like 1.2,1.5,2"),
         methods=name_list(methods),
         output=path_or_none(output),
@@ -216,11 +220,13 @@ def solve_command(profile_path, speedup, solve):
 @click.option("--manifest", default="recipes/manifest.yaml", show_default=True,
               help="the models x hardware x speedups x methods to build (README: Named hardware and the manifest)")
 @click.option("--check", is_flag=True, help="write nothing; exit 1 listing every recipe that is stale or would change")
-def regenerate_command(manifest, check):
-    """Rebuild every recipe of the manifest from the stored hardware profiles (deterministic)."""
+@cluster_settings()
+def regenerate_command(manifest, check, cluster):
+    """Rebuild every recipe of the manifest from the stored hardware profiles (deterministic); with --workers or
+    --cluster, the recipes are built as Ray tasks spread over the workers."""
     from ..entrypoints.regenerate import regenerate, summary
 
-    outcomes = regenerate(manifest, check, _log)
+    outcomes = regenerate(manifest, check, _log, cluster)
     text, failed = summary(outcomes, check)
     click.echo(text)
     if failed:

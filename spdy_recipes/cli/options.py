@@ -5,7 +5,6 @@ under one parameter name, so that a command's body only assembles requests and c
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -123,7 +122,7 @@ def _profile_request(hw: str, cores: int | None, grid: str, hw_root: str | None,
 def _warn_measuring_options_ignored(hw: str) -> None:
     """Options that say how to measure a profile do nothing for a stored one: say so instead of ignoring them."""
     context = click.get_current_context(silent=True)
-    if context is None or context.params.get("cluster_address") is not None or os.environ.get("RAY_ADDRESS"):
+    if context is None or context.params.get("cluster_address") is not None:
         return  # (with a Ray cluster, a named hardware's missing profile is measured on its node with them)
     given = [f"--{name.replace('_', '-')}" for name in MEASURING_OPTIONS
              if name in context.params and context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]

@@ -55,7 +55,7 @@ def profile_on_node(cluster: Cluster, model: Any, bundle: ModelBundle, request: 
     if not nodes:
         raise SpdyError(f"no node of {cluster.where()} offers the resource {resource}: start one on that machine "
                         f"with: ray start --address <head address> --resources='{{\"{resource}\": 1}}'")
-    cpus = float(nodes[0]["Resources"].get("CPU", 1))
+    cpus = float(nodes[0]["Resources"].get("CPU", 0))
     task = ray.remote(num_cpus=cpus, resources={resource: 1}, max_retries=RETRIES)(_measure_task)
     log(f"[profile] measuring {bundle.spec} on the node with {resource}, all its {cpus:g} CPU(s) reserved so that "
         f"nothing else runs there")
@@ -73,10 +73,11 @@ def profile_on_node(cluster: Cluster, model: Any, bundle: ModelBundle, request: 
 
 def obtain_profile_on(cluster: Cluster | None, model: Any, bundle: ModelBundle, request: ProfileRequest,
                       log: Callable[[str], None]) -> tuple[Profile, Path]:
-    """``profile.store.obtain_profile``; with a cluster and a hardware NAME whose profile is missing or stale
-    (``ProfileMissing``), measure it on that hardware's node first (``profile_on_node``)."""
-    if cluster is None or request.hw == LOCAL or is_path(request.hw):
-        return obtain_profile(bundle, request)
+    """``profile.store.obtain_profile``; with a joined cluster (``--cluster``, ``RAY_ADDRESS``) and a hardware
+    NAME whose profile is missing or stale (``ProfileMissing``), measure it on that hardware's node first
+    (``profile_on_node``)."""
+    if cluster is None or cluster.address is None or request.hw == LOCAL or is_path(request.hw):
+        return obtain_profile(bundle, request)  # (a local instance of --workers has no hardware nodes)
     try:
         return obtain_profile(bundle, request)
     except ProfileMissing as missing:

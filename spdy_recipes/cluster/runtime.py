@@ -81,7 +81,7 @@ def open_cluster(settings: ClusterSettings, log: Callable[[str], None]) -> Itera
         env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *[p for p in sys.path if p]])
     try:
         if address is None:
-            ray.init(num_cpus=settings.workers, include_dashboard=False, logging_level=logging.ERROR,
+            ray.init(address="local", num_cpus=settings.workers, include_dashboard=False, logging_level=logging.ERROR,
                      log_to_driver=False, runtime_env={"env_vars": env})
         else:
             ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False,
@@ -132,8 +132,14 @@ def gather(refs: Sequence[Any], what: str) -> list[Any]:
         if isinstance(cause, SpdyError):
             raise SpdyError(str(cause)) from None
         raise SpdyError(f"{what} failed on a Ray worker: {first_line(cause or exc)}") from None
-    except (exceptions.WorkerCrashedError, exceptions.RayActorError, exceptions.ObjectLostError,
-            exceptions.NodeDiedError) as exc:
+    except exceptions.RayActorError as exc:
+        if getattr(exc, "actor_init_failed", False):  # the actor's own error, not a death: no retry helps
+            cause = getattr(exc, "error_msg", None) or str(exc)
+            lines = [line for line in str(cause).splitlines() if line.strip() and not line.startswith(" ")]
+            raise SpdyError(f"{what}: a Ray actor could not start: {lines[-1] if lines else type(exc).__name__}") \
+                from None
+        raise WorkerDied(f"a Ray worker died while {what} (retried {RETRIES}x): {type(exc).__name__}") from None
+    except (exceptions.WorkerCrashedError, exceptions.ObjectLostError, exceptions.NodeDiedError) as exc:
         raise WorkerDied(f"a Ray worker died while {what} (retried {RETRIES}x): {type(exc).__name__}") from None
     except exceptions.RayError as exc:
         raise SpdyError(f"{what} failed in Ray: {first_line(exc)}") from None

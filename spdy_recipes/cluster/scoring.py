@@ -54,6 +54,14 @@ class ScoringPool:
 
             ray.get([actor.__ray_ready__.remote() for actor in self._actors])
 
+    def close(self) -> None:
+        """Stop the actors now (idle actors hold memory; a later ``losses`` starts them again)."""
+        import ray
+
+        for actor in self._actors:
+            ray.kill(actor)
+        self._actors = []
+
     def _start(self) -> None:
         import ray
 

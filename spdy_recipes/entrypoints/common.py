@@ -109,31 +109,46 @@ def search_progress(total: int | None, log: Log) -> Iterator[Callable]:
         yield progress
 
 
-def searched_solver(bundle: ModelBundle, profile: Profile, speedup: float, settings: SolveSettings,
-                    request: SearchRequest, log: Log, cluster=None):
-    """Calibration data and database ready, a SearchedSolver for ``speedup``; fails on an infeasible
-    speedup before any work. With ``cluster`` (``cluster.Cluster``), the database's layers are Ray tasks and
-    the search's candidates are scored by Ray actors. Returns (solver, CalibrationSettings)."""
+def prepare_search(bundle: ModelBundle, profile: Profile, selected: list[str], request: SearchRequest, log: Log,
+                   cluster=None):
+    """The AccuracySetup of ``request`` on ``request.device`` (``sensitivity.setup.prepare``); with ``cluster``
+    (``cluster.Cluster``), its database's layers are Ray tasks and its search's candidates are scored by Ray
+    actors (``cluster.scoring.ScoringPool``). Raises SpdyError on a bad device or calibration source."""
     from ..sensitivity.database import LayerBuilder, build_locally
     from ..sensitivity.setup import prepare
-    from ..solve.objective import SearchedSolver
 
-    calibration = request.calibration
-    search = request.search_settings()
-    selected = settings.selected(profile)
     device = request.torch_device()
-    solve(profile, speedup, settings)  # infeasible: fail before any work
     builder: LayerBuilder = build_locally
     if cluster is not None:
         from ..cluster.database import layer_builder
 
         builder = layer_builder(cluster)
-    setup = prepare(bundle, profile.grid, selected, calibration, log, profile.deployment.mask, device, builder)
+        if device.type != "cpu":
+            warn(f"--device {device}: with Ray, the database's layers and the search's candidates run on the "
+                 f"workers' CPUs; {device} takes the layer inputs, Hessians and the final evaluation")
+    setup = prepare(bundle, profile.grid, selected, request.calibration, log, profile.deployment.mask, device,
+                    builder)
     if cluster is not None:
         from ..cluster.scoring import ScoringPool
 
         setup.pool = ScoringPool(cluster, setup.bundle.module, setup.calibration, setup.database, setup.selected,
                                  setup.bundle.batch_size)
+    return setup
+
+
+def searched_solver(bundle: ModelBundle, profile: Profile, speedup: float, settings: SolveSettings,
+                    request: SearchRequest, log: Log, cluster=None):
+    """Calibration data and database ready, a SearchedSolver for ``speedup``; fails on an infeasible
+    speedup before any work. With ``cluster`` (``cluster.Cluster``), the database's layers are Ray tasks and
+    the search's candidates are scored by Ray actors. Returns (solver, CalibrationSettings)."""
+    from ..solve.objective import SearchedSolver
+
+    calibration = request.calibration
+    search = request.search_settings()
+    selected = settings.selected(profile)
+    request.torch_device()  # a bad --device: fail before any work
+    solve(profile, speedup, settings)  # infeasible: fail before any work
+    setup = prepare_search(bundle, profile, selected, request, log, cluster)
     solver = SearchedSolver(setup, profile, speedup, settings, search, lambda: search_progress(search.steps, log),
                             log)
     return solver, calibration

@@ -23,6 +23,7 @@ class MeasureRequest:
     output: Path | None = None
     force: bool = False
     instance_type: str | None = None
+    cluster: str | None = None  # a Ray cluster address: measure a NAME on its node with the resource hw:NAME
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,39 @@ class ProfileOutcome:
                 f"{measured.calibration_label()}; wrote {self.path}")
 
 
+def _measure_on_cluster(request: MeasureRequest) -> ProfileOutcome:
+    """The named hardware's profile measured on its Ray node (``cluster.profile.profile_on_node``)."""
+    from ..cluster import ClusterSettings, open_cluster
+    from ..cluster.profile import profile_on_node
+    from ..profile import load_profile
+    from ..profile.store import LOCAL, profile_filename
+
+    if request.profile.hw == LOCAL or request.output is not None:
+        raise SpdyError("profile --cluster measures a hardware NAME on its node and stores it under "
+                        "recipes/hardware/NAME/: give --hw NAME, without -o")
+    bundle = request.model.load()
+    folder = request.profile.hw_root / request.profile.hw
+    if request.profile.cores is not None and not request.force:
+        refuse_overwrite(folder / profile_filename(bundle, request.profile.cores, request.profile.timing.deployment),
+                         False)
+    with open_cluster(ClusterSettings(address=request.cluster), _stderr) as cluster:
+        assert cluster is not None  # an address was given
+        path = profile_on_node(cluster, request.model, bundle, request.profile, _stderr)
+    return ProfileOutcome(path, load_profile(path))
+
+
+def _stderr(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
+
+
 def measure_and_save(request: MeasureRequest) -> ProfileOutcome:
     """Measure the profile (``profile.measure.measure_profile``) and write it atomically. A local profile
     already cached is kept unless ``force``; a named hardware folder described as another machine is a
-    warning. Raises SpdyError on a path given as ``hw``, bad settings, or an existing file without ``force``."""
+    warning. With ``request.cluster``, a hardware NAME is measured on that Ray cluster's node started with the
+    resource ``hw:NAME`` (``cluster.profile``). Raises SpdyError on a path given as ``hw``, bad settings, or an
+    existing file without ``force``."""
     from ..profile import save_profile
     from ..profile.backends import engine_label, get_backend
     from ..profile.hardware import read_description, write_description
@@ -57,6 +87,8 @@ def measure_and_save(request: MeasureRequest) -> ProfileOutcome:
     hw, wanted = request.profile.hw, request.profile
     if is_path(hw):
         raise SpdyError("profile --hw takes 'local' or a hardware NAME; use -o for a file path")
+    if request.cluster is not None:
+        return _measure_on_cluster(request)
     bundle = request.model.load()
     measurer = get_backend(wanted.backend)
     cores = check_cores(wanted.cores if wanted.cores is not None else measurer.max_cores(), measurer.max_cores())

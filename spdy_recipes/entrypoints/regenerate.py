@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cluster import ClusterSettings, open_cluster
 from ..emit import RecipeSettings
 from ..emit.manifest import RecipeJob, load_manifest
 from ..emit.write import render_checked_recipe
@@ -68,17 +69,59 @@ def build_recipe(job: RecipeJob, sources: _Sources, base: Path) -> str:
     return render_checked_recipe(plan, profile, profile_path, recipe, settings, model_layers)
 
 
-def regenerate(manifest: str | Path, check: bool, log: Callable[[str], None]) -> list[Outcome]:
-    """Build every recipe; write changed ones unless ``check``. Every job is tried even after a failure."""
+def _build_task(job: RecipeJob, hw_root: Path, base: Path) -> str | SpdyError:
+    """One job's recipe text in a Ray worker, or its SpdyError (returned, so that every job is tried)."""
+    from ..cluster.runtime import fault_point
+
+    fault_point("regenerate")
+    try:
+        return build_recipe(job, _Sources(hw_root), base)
+    except SpdyError as exc:
+        return exc
+
+
+def _built(jobs: list[RecipeJob], hw_root: Path, base: Path, cluster) -> Iterator[str | SpdyError]:
+    """Every job's recipe text (or its SpdyError), in order: built here one after another, or with ``cluster``
+    one Ray task per job (retried once when its worker dies; ``cluster.runtime``)."""
+    if cluster is None:
+        sources = _Sources(hw_root)
+        for job in jobs:
+            try:
+                yield build_recipe(job, sources, base)
+            except SpdyError as exc:
+                yield exc
+        return
+    import ray
+
+    from ..cluster.runtime import RETRIES, gather
+
+    task = ray.remote(num_cpus=1, max_retries=RETRIES)(_build_task)
+    refs = [task.remote(job, hw_root, base) for job in jobs]
+    for job, ref in zip(jobs, refs, strict=True):
+        yield gather([ref], f"building {job.output}")[0]
+
+
+def regenerate(manifest: str | Path, check: bool, log: Callable[[str], None],
+               cluster_settings: ClusterSettings | None = None) -> list[Outcome]:
+    """Build every recipe (with ``cluster_settings``, as Ray tasks spread over its workers); write changed ones
+    unless ``check``. Every job is tried even after a failure. Raises SpdyError when a Ray worker dies twice
+    on one job (nothing is written then)."""
     jobs, hw_root = load_manifest(manifest)
     base = Path(manifest).parent
-    sources = _Sources(hw_root)
+    cluster_settings = cluster_settings or ClusterSettings()
+    cluster_settings.check()
+    with open_cluster(cluster_settings, log) as cluster:
+        texts = list(_built(jobs, hw_root, base, cluster))  # all built before anything is written
+    return _write(jobs, texts, check, log)
+
+
+def _write(jobs: list[RecipeJob], texts: list[str | SpdyError], check: bool,
+           log: Callable[[str], None]) -> list[Outcome]:
+    """Compare each job's text with its file and write it unless ``check``; one outcome per job."""
     outcomes = []
-    for number, job in enumerate(jobs, 1):
-        try:
-            text = build_recipe(job, sources, base)
-        except SpdyError as exc:
-            outcomes.append(Outcome(job.output, "error", str(exc)))
+    for number, (job, text) in enumerate(zip(jobs, texts, strict=True), 1):
+        if isinstance(text, SpdyError):
+            outcomes.append(Outcome(job.output, "error", str(text)))
         else:
             old = job.output.read_text() if job.output.is_file() else None
             if old == text:

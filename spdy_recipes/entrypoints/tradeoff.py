@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..cluster import ClusterSettings, open_cluster
 from ..errors import SpdyError
 from ..profile.store import ProfileRequest
 from ..solve.baselines import BASELINES
 from ..solve.settings import SolveSettings
-from .common import Log, ModelRequest, SearchRequest, warn_if_other_machine
+from .common import Log, ModelRequest, SearchRequest, prepare_search, warn_if_other_machine
 
 if TYPE_CHECKING:
     from ..evaluate import MethodResult
@@ -42,6 +43,7 @@ class TradeoffRequest:
     methods: tuple[str, ...] = BASELINES
     output: Path | None = None
     force: bool = False
+    cluster: ClusterSettings = ClusterSettings()  # Ray: the database and every target's search on its workers
 
     def check(self) -> None:
         """Raises SpdyError on a bad request, before any work."""
@@ -164,24 +166,31 @@ def tradeoff(request: TradeoffRequest, log: Log) -> Tradeoff:
     evaluated one-shot on the calibration and held-out data with ``search``. The profile, database and
     searches are the cached ones (a target searched before costs nothing). A target beyond the profile's
     reach is recorded as such. Writes ``tradeoff.csv`` and ``tradeoff.png`` to ``request.output`` when
-    given. Raises SpdyError on bad input, or when no target is reachable."""
+    given. Raises SpdyError on bad input, or when no target is reachable. With ``request.cluster`` (Ray) the
+    database and every target's search run on its workers."""
+    request.check()
+    request.cluster.check()
+    bundle = request.model.load()
+    with open_cluster(request.cluster, log) as cluster:
+        return _tradeoff(request, bundle, cluster, log)
+
+
+def _tradeoff(request: TradeoffRequest, bundle, cluster, log: Log) -> Tradeoff:
+    from ..cluster.profile import obtain_profile_on
     from ..models.layers import parameters_by_name
     from ..profile.backends import get_backend
-    from ..profile.store import obtain_profile
     from ..progress import progress
     from ..solve.settings import best_reachable
     from ..verify import PlanTimer
 
-    request.check()
-    bundle = request.model.load()
-    profile, _ = obtain_profile(bundle, request.profile)
+    profile, _ = obtain_profile_on(cluster, request.model, bundle, request.profile, log)
     reachable = best_reachable(profile, request.solve)
     targets = sorted({round(s, 4) for s in request.speedups})  # 1.2 and 1.20000001 are one target
     if all(target > reachable for target in targets):
         raise SpdyError(f"no target is reachable on this profile: the best is {reachable:.3f}x")
     selected = request.solve.selected(profile)
     params = parameters_by_name(bundle.module)
-    setup = _prepare(bundle, profile, selected, request, log) if request.search else None
+    setup = _prepare(bundle, profile, selected, request, log, cluster) if request.search else None
     timing: AbstractContextManager[PlanTimer | None] = nullcontext()
     if request.rounds:
         backend = get_backend(request.profile.backend)
@@ -208,13 +217,11 @@ def tradeoff(request: TradeoffRequest, log: Log) -> Tradeoff:
     return result
 
 
-def _prepare(bundle, profile: Profile, selected: list[str], request: TradeoffRequest, log: Log) -> AccuracySetup:
-    from ..sensitivity.setup import prepare
-
+def _prepare(bundle, profile: Profile, selected: list[str], request: TradeoffRequest, log: Log,
+             cluster=None) -> AccuracySetup:
     if request.search is None:
         raise SpdyError("losses need calibration data (--calib)")
-    return prepare(bundle, profile.grid, selected, request.search.calibration, log,
-                   profile.deployment.mask, request.search.torch_device())
+    return prepare_search(bundle, profile, selected, request.search, log, cluster)
 
 
 def _predicted_only(profile: Profile, target: float, request: TradeoffRequest, selected: list[str], params: dict,

@@ -58,6 +58,7 @@ def quantized_module(module: nn.Module, inputs: dict[str, torch.Tensor]) -> nn.M
                 _forward(prepared, inputs)
     except Exception as exc:  # a forward that fails under fake quantization raises many types
         raise SpdyError(f"the model quantized for INT8 cannot run its own batch: {first_line(exc)}") from None
+    prepared.apply(torch.ao.quantization.disable_observer)  # the ranges stay those of the calibration passes
     return prepared
 
 

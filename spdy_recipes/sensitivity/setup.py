@@ -42,6 +42,9 @@ class LossPool(Protocol):
     def losses(self, plans: list[tuple[int, ...]]) -> list[float]:
         """The calibration loss of each plan (a grid level per selected layer), in order."""
 
+    def close(self) -> None:
+        """Stop the workers (a later ``losses`` starts them again)."""
+
 
 @dataclass(kw_only=True)
 class AccuracySetup:

@@ -129,6 +129,8 @@ class SearchedSolver:
         with self.progress() as progress:
             state, checkpoint = search_coefficients(self.setup, profile, target, self.settings.quantile,
                                                     self.search, progress, self.log, solve_speedup)
+        if state.best is None:  # every candidate's loss was NaN (or none was scored): nothing to solve with
+            raise SpdyError(f"the search (key {state.key}) kept no coefficients: no candidate had a finite loss")
         self.log(f"[search] {state.step} candidates{' (finished)' if state.finished else ''}: calibration loss "
                  f"({self.setup.scorer.kind}) {state.best_loss:.5g}, prior alone {state.curve[0][1]:.5g}; "
                  f"checkpoint {checkpoint}")
@@ -144,6 +146,8 @@ class SearchedSolver:
         def solver(profile: Profile, solve_speedup: float | None = None) -> Plan:
             if self.last is None:
                 self(self.profile, None)
+                if self.setup.pool is not None:  # no other search follows: free the workers before any timing
+                    self.setup.pool.close()
             assert self.last is not None  # set by the search just run
             return self._solve(profile, self.last, solve_speedup)
 

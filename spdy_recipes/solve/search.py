@@ -10,8 +10,9 @@ generator included, goes to the checkpoint, so an interrupted search resumes exa
 An objective that scores ``width`` plans at once (Ray actors, ``cluster.scoring``) gets the next ``width``
 candidates together, drawn as if none of them improved; they are then taken in order, as one after another,
 and the first whose draw would have been another (an improvement changed the incumbent or the schedule)
-sends the rest back to be drawn again. The candidates, the chosen plan and the checkpoint are therefore the
-same for every width: they depend only on the seed and the budget.
+sends the rest back to be drawn again. With a candidate budget, the candidates, the chosen plan and the
+checkpoint are therefore the same for every width, given the same losses (Ray's workers compute them with one
+torch thread each, whatever their number); a minutes budget depends on speed.
 """
 
 from __future__ import annotations
