@@ -49,7 +49,7 @@ MODELS = {
                            "builtin:imagenet", 20),
     "minilm": (f"hf:{minilm_dir()}", lambda: None, "128", "builtin:text", None, 64),
 }
-PROFILE_TIMING = TimingSettings(iterations=10, warmup=3, repeats=3)
+PROFILE_TIMING = TimingSettings(iterations=10, warmup=3, repeats=3)  # --iterations, --warmup, --repeats override
 
 
 def run_point(name: str, target: float, args: argparse.Namespace, cores: int) -> list[dict]:
@@ -59,7 +59,10 @@ def run_point(name: str, target: float, args: argparse.Namespace, cores: int) ->
     request = CompareRequest(
         model=ModelRequest(spec=spec, batch_size=args.batch_size, input_shape=shape, weights=weights()),
         profile=ProfileRequest(hw="local", grid=parse_grid(args.grid), cores=cores,
-                               timing=replace(PROFILE_TIMING, deployment=Deployment(args.precision))),
+                               timing=replace(PROFILE_TIMING, deployment=Deployment(args.precision),
+                                              **{k: v for k, v in (("iterations", args.iterations),
+                                                                   ("warmup", args.warmup),
+                                                                   ("repeats", args.repeats)) if v})),
         speedup=target,
         search=SearchRequest(CalibrationSettings(source=source, samples=args.samples, holdout=holdout,
                                                  seed=args.seed, database=args.database,
@@ -126,6 +129,10 @@ def main() -> int:
     parser.add_argument("--global-refit", type=int, default=30, help="global re-fit steps (0: one-shot only)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "int8"],
                         help="int8: block-4 INT8 profiles, speedups over dense fp32, every row scored quantized")
+    parser.add_argument("--iterations", type=int, default=None, help="profile: analysed runs per level [10]")
+    parser.add_argument("--warmup", type=int, default=None, help="profile: warm-up runs per level [3]")
+    parser.add_argument("--repeats", type=int, default=None, help="profile: repeats per level [3] (a profile cached "
+                        "with other settings than these and the grid is measured again)")
     parser.add_argument("--verbose", action="store_true", help="print every measurement")
     args = parser.parse_args()
     backend = get_backend("deepsparse")
