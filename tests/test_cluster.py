@@ -171,3 +171,18 @@ def test_bad_cluster_settings_fail_in_one_line(cnn_profile, tmp_path):
     base = ["generate", *CNN_ARGS, "--hw", path, "--speedup", halfway(profile), "--no-verify", "-o", out]
     assert_clean_failure([*base, "--workers", 0], "--workers must be at least 1", out)
     assert_clean_failure([*base, "--cluster", "127.0.0.1:1"], "cannot join the Ray cluster at 127.0.0.1:1", out)
+
+
+def test_malformed_cluster_addresses_and_devices_fail_before_any_work(cnn_profile, tmp_path):
+    from .cli_helpers import CNN_ARGS
+
+    profile, path = cnn_profile
+    out = tmp_path / "r.yaml"
+    base = ["generate", *CNN_ARGS, "--hw", path, "--speedup", halfway(profile), "--no-verify", "-o", out]
+    assert_clean_failure([*base, "--cluster", "127.0.0.1:-5"], "bad --cluster '127.0.0.1:-5'", out)
+    assert_clean_failure([*base, "--cluster", "ray://head:10001"], "need ray[client]", out)
+    assert_clean_failure([*base, "--device", "tpu"], "bad --device", out)  # without --calib too
+    code, _, stderr = run_cli([*base, "--device", "cpu"])
+    assert code == 0 and "--device cpu applies to SPDY's search" in stderr  # said, not silently ignored
+    assert_clean_failure(["verify", tmp_path / "any.yaml", "--model", "torchvision:resnet18", "--trained", ""],
+                         "--trained needs a weights file")

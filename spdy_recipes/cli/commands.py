@@ -220,7 +220,7 @@ def solve_command(profile_path, speedup, solve):
 @click.option("--manifest", default="recipes/manifest.yaml", show_default=True,
               help="the models x hardware x speedups x methods to build (README: Named hardware and the manifest)")
 @click.option("--check", is_flag=True, help="write nothing; exit 1 listing every recipe that is stale or would change")
-@cluster_settings()
+@cluster_settings(recipes=True)
 def regenerate_command(manifest, check, cluster):
     """Rebuild every recipe of the manifest from the stored hardware profiles (deterministic); with --workers or
     --cluster, the recipes are built as Ray tasks spread over the workers."""

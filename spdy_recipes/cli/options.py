@@ -212,7 +212,13 @@ def _search_request(calib: str | None, calib_samples: int, database: str, search
     from ..entrypoints import SearchRequest
     from ..sensitivity.setup import CalibrationSettings
 
+    if device != "auto":  # a bad name or a GPU torch does not see: one error before any work
+        from ..device import resolve_device
+
+        resolve_device(device)
     if not calib:
+        if device != "auto":
+            warn(f"--device {device} applies to SPDY's search, which runs with --calib only; ignored")
         return None
     calibration = CalibrationSettings(source=calib, samples=calib_samples, holdout=holdout, seed=seed,
                                       database=database, heldout_source=heldout_data)
@@ -255,17 +261,22 @@ def _cluster_settings(workers: int | None, cluster_address: str | None) -> Any:
     return ClusterSettings(workers=workers, address=cluster_address)
 
 
-def cluster_settings() -> Callable[[F], F]:
-    """``cluster``: the ClusterSettings of --workers and --cluster (neither: no Ray)."""
+def cluster_settings(recipes: bool = False) -> Callable[[F], F]:
+    """``cluster``: the ClusterSettings of --workers and --cluster (neither: no Ray). ``recipes``: regenerate's
+    wording (one Ray task per recipe)."""
+    if recipes:
+        workers = "build the recipes as Ray tasks on N worker processes (a local Ray instance, or the --cluster / " \
+                  "$RAY_ADDRESS cluster); the same bytes for any N"
+        cluster = "join this running Ray cluster (host:port of its head, or auto) and build the recipes on its workers"
+    else:
+        workers = ("run the database's layers and the search's candidates on N Ray worker processes (a local Ray "
+                   "instance, or N actors on the --cluster / $RAY_ADDRESS cluster); same recipe for any N")
+        cluster = ("join this running Ray cluster (host:port of its head, or auto): its workers build the database "
+                   "and score the search, and a node started with the resource hw:NAME profiles --hw NAME when its "
+                   "profile is missing or stale")
     return option_group("cluster", [
-        click.option("--workers", default=None, type=int,
-                     help="run the database's layers and the search's candidates on N Ray worker processes (a "
-                          "local Ray instance, or N actors on the --cluster / $RAY_ADDRESS cluster); same recipe "
-                          "for any N"),
-        click.option("--cluster", "cluster_address", default=None,
-                     help="join this running Ray cluster (host:port, or auto): its workers build the database and "
-                          "score the search, and a node started with the resource hw:NAME profiles --hw NAME when "
-                          "its profile is missing or stale"),
+        click.option("--workers", default=None, type=int, help=workers),
+        click.option("--cluster", "cluster_address", default=None, help=cluster),
     ], _cluster_settings)
 
 

@@ -45,12 +45,14 @@ class ClusterSettings:
         return self.workers is not None or self.address is not None
 
     def check(self) -> None:
-        """Raises SpdyError on a worker count below 1 or an empty address."""
+        """Raises SpdyError on a worker count below 1, or an address that is not ``host:port`` or ``auto``
+        (Ray's ``ray://`` client needs ``ray[client]``, which is not installed)."""
         if self.workers is not None and self.workers < 1:
             raise SpdyError(f"--workers must be at least 1, got {self.workers}")
-        if self.address is not None and not self.address.strip():
-            raise SpdyError("--cluster needs an address (host:port, or auto for the cluster started on this "
-                            "machine)")
+        for name, address in (("--cluster", self.address), ("$RAY_ADDRESS", os.environ.get("RAY_ADDRESS")
+                                                            if self.enabled and self.address is None else None)):
+            if address is not None:
+                check_address(address, name)
 
 
 class Cluster:
@@ -100,6 +102,17 @@ def open_cluster(settings: ClusterSettings, log: Callable[[str], None]) -> Itera
         yield cluster
     finally:
         ray.shutdown()
+
+
+def check_address(address: str, name: str = "--cluster") -> None:
+    """Raise SpdyError unless ``address`` is ``host:port`` (port 1-65535) or ``auto``."""
+    if address.startswith("ray://"):
+        raise SpdyError(f"{name} {address}: Ray client addresses (ray://) need ray[client], which is not installed; "
+                        f"give the head node's host:port (the GCS port, 6379 by default)")
+    host, _, port = address.strip().rpartition(":")
+    if address.strip() != "auto" and not (host and port.isdigit() and 1 <= int(port) <= 65535):
+        raise SpdyError(f"bad {name} {address!r}: expected host:port of the Ray head (e.g. 10.0.0.5:6379), or auto "
+                        f"for the cluster started on this machine")
 
 
 def _check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:

@@ -31,6 +31,8 @@ class VerifyRequest:
 
     def check(self) -> None:
         self.verify.check()
+        if self.trained is not None and not self.trained.strip():
+            raise SpdyError("--trained needs a weights file or folder")
         if self.trained and self.fix:
             raise SpdyError("--fix re-solves the recipe; it cannot be combined with --trained weights")
         if self.report:
