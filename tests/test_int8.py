@@ -130,7 +130,7 @@ def test_an_int8_profile_predicts_over_dense_fp32_by_int8s_own_measured_gain(int
     from spdy_recipes.solve.objective import ProfileObjective, search_key
     from spdy_recipes.solve.search import SearchSettings
 
-    setup = SimpleNamespace(database=SimpleNamespace(key="db"), selected=profile.layer_names,
+    setup = SimpleNamespace(database=SimpleNamespace(key="db"), selected=profile.layer_names, pool=None,
                             scorer=SimpleNamespace(kind="kl"))
     keys = {search_key(ProfileObjective(setup, view, 2.0, 0.9), SearchSettings()) for view in (over_fp32, over_int8)}
     assert len(keys) == 2

@@ -94,13 +94,16 @@ def test_committed_recipes_are_current():
 
 
 def test_regenerate_over_two_ray_workers_writes_the_same_recipes(tmp_path, cnn_profile, monkeypatch):
-    """--workers 2: one Ray task per recipe, the same bytes as one process; a worker that dies on every try is
-    one error line and nothing written."""
+    """--workers 2: one Ray task per recipe, the same bytes as one process, also when a worker dies once (its
+    task runs again); a worker that dies on every try is one error line and nothing written."""
     manifest, _ = _repository(tmp_path, cnn_profile)
     assert run_cli(["regenerate", "--manifest", manifest])[0] == 0
     first = _recipes(manifest.parent)
     shutil.rmtree(manifest.parent / "cnn")
+    marker = tmp_path / "died-once"
+    monkeypatch.setenv("SPDY_RECIPES_FAULT", f"die-once:regenerate:{marker}")
     code, stdout, stderr = run_cli(["regenerate", "--manifest", manifest, "--workers", 2])
+    assert marker.is_file()
     assert code == 0, stdout + stderr
     assert "[cluster] a local Ray instance (2 workers)" in stderr
     assert _recipes(manifest.parent) == first
