@@ -146,7 +146,6 @@ def searched_solver(bundle: ModelBundle, profile: Profile, speedup: float, setti
     calibration = request.calibration
     search = request.search_settings()
     selected = settings.selected(profile)
-    request.torch_device()  # a bad --device: fail before any work
     solve(profile, speedup, settings)  # infeasible: fail before any work
     setup = prepare_search(bundle, profile, selected, request, log, cluster)
     solver = SearchedSolver(setup, profile, speedup, settings, search, lambda: search_progress(search.steps, log),

@@ -69,15 +69,20 @@ def build_recipe(job: RecipeJob, sources: _Sources, base: Path) -> str:
     return render_checked_recipe(plan, profile, profile_path, recipe, settings, model_layers)
 
 
+def _try_build(job: RecipeJob, sources: _Sources, base: Path) -> str | SpdyError:
+    """``build_recipe``, its SpdyError returned instead of raised, so that every job is tried."""
+    try:
+        return build_recipe(job, sources, base)
+    except SpdyError as exc:
+        return exc
+
+
 def _build_task(job: RecipeJob, hw_root: Path, base: Path) -> str | SpdyError:
-    """One job's recipe text in a Ray worker, or its SpdyError (returned, so that every job is tried)."""
+    """One job's recipe text (or its SpdyError) in a Ray worker."""
     from ..cluster.runtime import fault_point
 
     fault_point("regenerate")
-    try:
-        return build_recipe(job, _Sources(hw_root), base)
-    except SpdyError as exc:
-        return exc
+    return _try_build(job, _Sources(hw_root), base)
 
 
 def _built(jobs: list[RecipeJob], hw_root: Path, base: Path, cluster) -> Iterator[str | SpdyError]:
@@ -86,10 +91,7 @@ def _built(jobs: list[RecipeJob], hw_root: Path, base: Path, cluster) -> Iterato
     if cluster is None:
         sources = _Sources(hw_root)
         for job in jobs:
-            try:
-                yield build_recipe(job, sources, base)
-            except SpdyError as exc:
-                yield exc
+            yield _try_build(job, sources, base)
         return
     import ray
 
